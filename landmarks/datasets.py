@@ -1,0 +1,207 @@
+"""Image datasets on disk: checksum-verified files in their original formats, read into uint8 tensors.
+
+- Fashion-MNIST (Xiao et al. 2017) and MNIST (LeCun et al. 1998): four IDX files each, gzipped.
+  Fashion-MNIST ships with this repository (data/fashion-mnist, MIT licence), so it works offline.
+- CIFAR-10 (Krizhevsky 2009): the "python version" tarball of pickled batches.
+
+Fetch one with `python -m landmarks.datasets NAME --root DIR`; `data.download=true` does the same from train.py.
+"""
+import argparse
+import gzip
+import hashlib
+import pickle
+import shutil
+import struct
+import tarfile
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class DatasetError(RuntimeError):
+    """A dataset file that is missing, corrupted or malformed; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    filename: str
+    md5s: tuple[str, ...]  # accepted digests of the file as stored (see each dataset's comment)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    urls: tuple[str, ...]  # mirrors, tried in order; a resource's URL is mirror + filename
+    resources: tuple[Resource, ...]
+    classes: tuple[str, ...]
+
+
+# Digests: the first is the upstream file's (as torchvision lists it); Fashion-MNIST's second is the copy
+# vendored from Debian's package dataset-fashion-mnist, which gzipped the same IDX bytes anew.
+SPECS = {
+    "fashion_mnist": DatasetSpec(
+        "fashion_mnist",
+        ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+        (
+            Resource("train-images-idx3-ubyte.gz", ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "cf8536b0aa1a6ac5fa3f23001093305c")),
+            Resource("train-labels-idx1-ubyte.gz", ("25c81989df183df01b3e8a0aad5dffbe", "10bea18fdb374794d4bb42e356e600c9")),
+            Resource("t10k-images-idx3-ubyte.gz", ("bef4ecab320f06d8554ea6380940ec79", "f78720b4224f21cce2f2ccf2d7a94c9a")),
+            Resource("t10k-labels-idx1-ubyte.gz", ("bb300cfdad3c16e7a12a480ee83cd310", "0d30e22e447f3c33dab9ed536400ac01")),
+        ),
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    ),
+    "mnist": DatasetSpec(
+        "mnist",
+        ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
+        (
+            Resource("train-images-idx3-ubyte.gz", ("f68b3c2dcbeaaa9fbdd348bbdeb94873",)),
+            Resource("train-labels-idx1-ubyte.gz", ("d53e105ee54ea40749a09fcbcd1e9432",)),
+            Resource("t10k-images-idx3-ubyte.gz", ("9fb629c4189551a2d022fa330f9573f3",)),
+            Resource("t10k-labels-idx1-ubyte.gz", ("ec29112dd5afa0611ce80d1b7f02629c",)),
+        ),
+        tuple(str(digit) for digit in range(10)),
+    ),
+    "cifar10": DatasetSpec(
+        "cifar10",
+        ("https://www.cs.toronto.edu/~kriz/",),
+        (Resource("cifar-10-python.tar.gz", ("c58f30108f718f92721af3b95e74349a",)),),
+        ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+    ),
+}
+DEFAULT_ROOTS = {"fashion_mnist": REPO_ROOT / "data" / "fashion-mnist"}
+
+
+def dataset_dir(name: str, root: str | None) -> Path:
+    """Where `name` lives: `root` (relative paths resolve against the repo, not Hydra's run dir),
+    else the vendored copy, else ~/.cache/landmarks/NAME."""
+    if root:
+        path = Path(root).expanduser()
+        return path if path.is_absolute() else REPO_ROOT / path
+    return DEFAULT_ROOTS.get(name, Path.home() / ".cache" / "landmarks" / name)
+
+
+def md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch_command(name: str, directory: Path) -> str:
+    return f"python -m landmarks.datasets {name} --root {directory}"
+
+
+def verify(spec: DatasetSpec, directory: Path) -> None:
+    """Raise DatasetError naming the fix if a file of `spec` is missing or fails its checksum."""
+    for resource in spec.resources:
+        path = directory / resource.filename
+        if not path.exists():
+            raise DatasetError(
+                f"{spec.name}: {path} not found. Fetch it with `{fetch_command(spec.name, directory)}` "
+                f"(or add data.download=true to the train.py command)."
+            )
+        if md5(path) not in resource.md5s:
+            raise DatasetError(
+                f"{spec.name}: {path} fails its checksum (md5 {md5(path)}, expected one of {list(resource.md5s)}); "
+                f"the file is corrupted or not the original. Delete it and run `{fetch_command(spec.name, directory)}`."
+            )
+
+
+def download(spec: DatasetSpec, directory: Path) -> None:
+    """Download every missing file of `spec` into `directory`, verify it, and move it into place."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for resource in spec.resources:
+        target = directory / resource.filename
+        if target.exists() and md5(target) in resource.md5s:
+            continue
+        errors = []
+        for mirror in spec.urls:
+            with tempfile.NamedTemporaryFile(dir=directory, delete=False) as tmp:
+                try:
+                    print(f"downloading {mirror + resource.filename}")
+                    with urllib.request.urlopen(mirror + resource.filename, timeout=60) as response:
+                        shutil.copyfileobj(response, tmp)
+                except OSError as error:
+                    errors.append(f"{mirror}: {error}")
+                    Path(tmp.name).unlink()
+                    continue
+            if md5(Path(tmp.name)) not in resource.md5s:
+                errors.append(f"{mirror}: checksum mismatch")
+                Path(tmp.name).unlink()
+                continue
+            Path(tmp.name).replace(target)
+            break
+        else:
+            raise DatasetError(f"{spec.name}: could not download {resource.filename}: {'; '.join(errors)}")
+
+
+def read_idx(path: Path) -> torch.Tensor:
+    """Read an IDX file (LeCun's MNIST format, optionally gzipped) of unsigned bytes into a uint8 tensor."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[:2] != b"\x00\x00" or data[2] != 0x08:
+        raise DatasetError(f"{path} is not an IDX file of unsigned bytes (magic {data[:4].hex()}, expected 000008xx)")
+    ndim = data[3]
+    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    body = data[4 + 4 * ndim :]
+    if len(body) != torch.Size(shape).numel():
+        raise DatasetError(f"{path}: header says shape {shape} but holds {len(body)} bytes; the file is truncated")
+    return torch.frombuffer(bytearray(body), dtype=torch.uint8).reshape(shape)
+
+
+def read_cifar_batch(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """Read one pickled CIFAR-10 batch: images (N, 3, 32, 32) uint8 and labels (N,) int64."""
+    with open(path, "rb") as f:
+        batch = pickle.load(f, encoding="bytes")
+    images = torch.as_tensor(batch[b"data"], dtype=torch.uint8).reshape(-1, 3, 32, 32)
+    return images, torch.as_tensor(batch[b"labels"], dtype=torch.int64)
+
+
+def load_arrays(name: str, root: str | None = None, download_missing: bool = False) -> dict:
+    """Return {"train": (images, labels), "test": (images, labels), "classes": [...]}: images are
+    uint8 (N, C, H, W), labels int64 (N,)."""
+    if name not in SPECS:
+        raise DatasetError(f"Unknown dataset {name!r}; choose one of {sorted(SPECS)}.")
+    spec, directory = SPECS[name], dataset_dir(name, root)
+    if download_missing:
+        download(spec, directory)
+    verify(spec, directory)
+    if name == "cifar10":
+        extracted = directory / "cifar-10-batches-py"
+        if not extracted.exists():
+            with tarfile.open(directory / spec.resources[0].filename) as tar:
+                tar.extractall(directory, filter="data")
+        train = [read_cifar_batch(extracted / f"data_batch_{i}") for i in range(1, 6)]
+        splits = {
+            "train": (torch.cat([x for x, _ in train]), torch.cat([y for _, y in train])),
+            "test": read_cifar_batch(extracted / "test_batch"),
+        }
+    else:
+        def pair(prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
+            images = read_idx(directory / f"{prefix}-images-idx3-ubyte.gz").unsqueeze(1)  # (N, 1, 28, 28)
+            return images, read_idx(directory / f"{prefix}-labels-idx1-ubyte.gz").long()
+
+        splits = {"train": pair("train"), "test": pair("t10k")}
+    return {**splits, "classes": list(spec.classes)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Download and verify a Landmarks dataset.")
+    parser.add_argument("name", choices=sorted(SPECS))
+    parser.add_argument("--root", default=None, help="directory for the files (default: the dataset's cache)")
+    args = parser.parse_args()
+    directory = dataset_dir(args.name, args.root)
+    download(SPECS[args.name], directory)
+    verify(SPECS[args.name], directory)
+    print(f"{args.name}: verified in {directory}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Optimizers and learning-rate schedules, built in plain code from a few named config fields."""
+import math
+
+import torch
+
+
+def build_optimizer(cfg, model: torch.nn.Module, device: torch.device) -> torch.optim.Optimizer:
+    """SGD with Nesterov momentum or AdamW (Loshchilov and Hutter 2019); weight decay only on matrices
+    and kernels, never on biases or normalisation parameters."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.name == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+    if cfg.name == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), fused=device.type in ("cuda", "cpu"))
+    raise ValueError(f"Unknown optimizer optim.name={cfg.name!r}; use optim=sgd or optim=adamw.")
+
+
+def lr_factor(step: int, *, total_steps: int, warmup_steps: int, schedule: str) -> float:
+    """Multiplier of the peak learning rate: linear warm-up over `warmup_steps`, then
+    "cosine" (Loshchilov and Hutter 2017) or "onecycle" (linear to zero, Smith 2018) or "constant"."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    if schedule == "onecycle":
+        return 1 - progress
+    if schedule == "constant":
+        return 1.0
+    raise ValueError(f"Unknown schedule optim.schedule={schedule!r}; use cosine, onecycle or constant.")
+
+
+def build_schedule(cfg, optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """`optim.warmup` is a fraction of the run's steps."""
+    warmup_steps = round(cfg.warmup * total_steps)
+    lr_factor(0, total_steps=total_steps, warmup_steps=warmup_steps, schedule=cfg.schedule)  # check the name now
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: lr_factor(step, total_steps=total_steps, warmup_steps=warmup_steps, schedule=cfg.schedule),
+    )

@@ -1,0 +1,9 @@
+"""Landmarks' model zoo: plain `nn.Module`s with the papers' names and sizes.
+
+    from models import create_model, list_models
+    model = create_model("resnet20", num_classes=10, in_chans=1)  # (B, 1, 28, 28) -> (B, 10)
+"""
+from models import resnet  # noqa: F401  (registers the ResNets)
+from models.registry import create_model, list_models, model_input_size, register_model
+
+__all__ = ["create_model", "list_models", "model_input_size", "register_model"]

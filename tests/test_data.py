@@ -1,0 +1,121 @@
+"""The dataset readers on files written in the real formats, downloads, checksums and augmentation."""
+import pickle
+import tarfile
+
+import pytest
+import torch
+
+from landmarks import datasets
+from landmarks.data import load_image_data, random_crop_flip
+from tests.conftest import write_idx
+
+
+def test_vendored_fashion_mnist_verifies_and_has_the_documented_shapes():
+    arrays = datasets.load_arrays("fashion_mnist")
+    images, labels = arrays["train"]
+    assert images.shape == (60000, 1, 28, 28) and images.dtype == torch.uint8
+    assert labels.shape == (60000,) and set(labels.unique().tolist()) == set(range(10))
+    assert arrays["test"][0].shape == (10000, 1, 28, 28)
+    assert arrays["classes"][9] == "Ankle boot"
+
+
+def test_idx_round_trip(tmp_path):
+    tensor = torch.randint(0, 256, (5, 3, 4), dtype=torch.uint8)
+    write_idx(tmp_path / "x.gz", tensor)
+    assert torch.equal(datasets.read_idx(tmp_path / "x.gz"), tensor)
+
+
+def test_truncated_idx_is_named(tmp_path):
+    write_idx(tmp_path / "x.gz", torch.zeros(5, 3, 4, dtype=torch.uint8))
+    import gzip
+
+    data = gzip.open(tmp_path / "x.gz").read()
+    with gzip.open(tmp_path / "y.gz", "wb") as f:
+        f.write(data[:-7])
+    with pytest.raises(datasets.DatasetError, match="truncated"):
+        datasets.read_idx(tmp_path / "y.gz")
+    (tmp_path / "z").write_bytes(b"PK\x03\x04 not idx")
+    with pytest.raises(datasets.DatasetError, match="not an IDX file"):
+        datasets.read_idx(tmp_path / "z")
+
+
+def mnist_source(tmp_path):
+    """MNIST-format files in a 'mirror' directory, and a spec whose checksums and URL point at them."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for prefix, n in (("train", 12), ("t10k", 4)):
+        write_idx(mirror / f"{prefix}-images-idx3-ubyte.gz", torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8))
+        write_idx(mirror / f"{prefix}-labels-idx1-ubyte.gz", torch.arange(n, dtype=torch.uint8) % 10)
+    spec = datasets.SPECS["mnist"]
+    resources = tuple(datasets.Resource(r.filename, (datasets.md5(mirror / r.filename),)) for r in spec.resources)
+    urls = ("file:///nonexistent-mirror/", mirror.as_uri() + "/")  # the first mirror fails, the second serves
+    return datasets.DatasetSpec("mnist", urls, resources, spec.classes)
+
+
+def test_mnist_downloads_through_mirrors_verifies_and_loads(tmp_path, monkeypatch):
+    monkeypatch.setitem(datasets.SPECS, "mnist", mnist_source(tmp_path))
+    root = tmp_path / "cache"
+    with pytest.raises(datasets.DatasetError, match=rf"python -m landmarks.datasets mnist --root {root}"):
+        datasets.load_arrays("mnist", str(root))
+    arrays = datasets.load_arrays("mnist", str(root), download_missing=True)
+    assert arrays["train"][0].shape == (12, 1, 28, 28)
+    assert arrays["test"][1].tolist() == [0, 1, 2, 3]
+
+
+def test_corrupted_file_fails_its_checksum_with_the_fix(tmp_path, monkeypatch):
+    spec = mnist_source(tmp_path)
+    monkeypatch.setitem(datasets.SPECS, "mnist", spec)
+    root = tmp_path / "cache"
+    datasets.download(spec, root)
+    (root / "t10k-labels-idx1-ubyte.gz").write_bytes(b"garbage")
+    with pytest.raises(datasets.DatasetError, match=r"t10k-labels-idx1-ubyte.gz fails its checksum.*Delete it and run"):
+        datasets.load_arrays("mnist", str(root))
+
+
+def test_cifar10_reads_the_python_pickle_batches(tmp_path, monkeypatch):
+    batches = tmp_path / "cifar-10-batches-py"
+    batches.mkdir()
+    expected = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = torch.randint(0, 256, (3, 3072), dtype=torch.uint8)
+        labels = torch.randint(0, 10, (3,)).tolist()
+        expected[name] = (data, labels)
+        with open(batches / name, "wb") as f:
+            pickle.dump({b"data": data.numpy(), b"labels": labels, b"batch_label": name.encode()}, f)
+    tarball = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        tar.add(batches, arcname="cifar-10-batches-py")
+    for child in batches.iterdir():
+        child.unlink()
+    batches.rmdir()
+    spec = datasets.SPECS["cifar10"]
+    monkeypatch.setitem(
+        datasets.SPECS, "cifar10", datasets.DatasetSpec("cifar10", spec.urls, (datasets.Resource(tarball.name, (datasets.md5(tarball),)),), spec.classes)
+    )
+    arrays = datasets.load_arrays("cifar10", str(tmp_path))
+    images, labels = arrays["train"]
+    assert images.shape == (15, 3, 32, 32)
+    assert torch.equal(images[:3].reshape(3, -1), expected["data_batch_1"][0])  # rows are R, G, B planes of 32x32
+    assert labels[-3:].tolist() == expected["data_batch_5"][1]
+    assert arrays["test"][0].shape == (3, 3, 32, 32)
+
+
+def test_validation_split_is_seeded_and_disjoint(tiny_fashion_mnist):
+    load = lambda seed: load_image_data("fashion_mnist", root=str(tiny_fashion_mnist), download=False, val_size=64, test_size=None, seed=seed, device="cpu")  # noqa: E731
+    a, b, c = load(0), load(0), load(1)
+    assert torch.equal(a.val.images, b.val.images) and not torch.equal(a.val.images, c.val.images)
+    assert len(a.train) == 576 and len(a.val) == 64 and len(a.test) == 128
+    train_rows = {bytes(x.flatten().tolist()) for x in a.train.images}
+    assert not any(bytes(x.flatten().tolist()) in train_rows for x in a.val.images)
+
+
+def test_random_crop_shifts_and_flip_mirrors():
+    images = torch.arange(2 * 1 * 6 * 6, dtype=torch.float32).reshape(2, 1, 6, 6)
+    generator = torch.Generator().manual_seed(0)
+    flipped = random_crop_flip(images, padding=0, flip=True, generator=generator)
+    for original, out in zip(images, flipped):
+        assert torch.equal(out, original) or torch.equal(out, original.flip(2))
+    crops = random_crop_flip(images, padding=2, flip=False, generator=generator)
+    padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
+    for p, out in zip(padded, crops):  # every crop is some 6x6 window of the padded image
+        assert any(torch.equal(out, p[:, i : i + 6, j : j + 6]) for i in range(5) for j in range(5))

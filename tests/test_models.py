@@ -1,0 +1,40 @@
+"""Every registered model: output shape, gradients reaching every parameter, finite values, clear errors."""
+import pytest
+import torch
+
+from models import create_model, list_models, model_input_size, register_model
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_backward(name):
+    torch.manual_seed(0)
+    channels, height, width = model_input_size(name)
+    size = min(height, 64)  # the ImageNet nets run at 64 px here: adaptive pooling takes any size
+    model = create_model(name, num_classes=7)
+    x = torch.randn(2, channels, size, size)
+    logits = model(x)
+    assert logits.shape == (2, 7)
+    assert torch.isfinite(logits).all()
+    logits.square().mean().backward()
+    for param_name, param in model.named_parameters():
+        assert param.grad is not None, f"{name}: no gradient reaches {param_name}"
+        assert torch.isfinite(param.grad).all(), f"{name}: non-finite gradient in {param_name}"
+
+
+def test_unknown_model_names_close_matches():
+    with pytest.raises(ValueError, match=r"Unknown model 'resnet5'.*Did you mean .*resnet50"):
+        create_model("resnet5")
+
+
+def test_registering_a_name_twice_raises():
+    with pytest.raises(ValueError, match="registered twice"):
+
+        @register_model(input_size=(3, 32, 32))
+        def resnet20(**kwargs):  # noqa: F811
+            return torch.nn.Identity()
+
+
+def test_wrong_input_channels_name_the_fix():
+    model = create_model("resnet20", in_chans=3)
+    with pytest.raises(ValueError, match=r"expected images of shape \(B, 3, H, W\), got \(2, 1, 32, 32\).*in_chans=1"):
+        model(torch.randn(2, 1, 32, 32))

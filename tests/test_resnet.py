@@ -1,0 +1,52 @@
+"""ResNet against the paper's sizes and torchvision's implementation."""
+import pytest
+import torch
+import torchvision
+
+from models import create_model
+from models.resnet import ResNet
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"])
+def test_torchvision_state_dict_loads_strictly_and_matches(name):
+    torch.manual_seed(0)
+    reference = getattr(torchvision.models, name)(weights=None).eval()
+    ours = create_model(name).eval()
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), reference(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name, millions", [("resnet20", 0.27), ("resnet32", 0.46), ("resnet44", 0.66), ("resnet56", 0.85), ("resnet110", 1.7)])
+def test_cifar_parameter_counts_match_table_6(name, millions):
+    params = sum(p.numel() for p in create_model(name).parameters())
+    assert round(params / 1e6, 2 if millions < 1 else 1) == millions
+
+
+def test_option_a_shortcut_zero_pads_a_strided_identity():
+    model = create_model("resnet20")
+    shortcut = model.layer2[0].downsample  # 16 -> 32 channels, stride 2
+    x = torch.randn(2, 16, 32, 32)
+    y = shortcut(x)
+    assert y.shape == (2, 32, 16, 16)
+    torch.testing.assert_close(y[:, :16], x[:, :, ::2, ::2])
+    assert (y[:, 16:] == 0).all()
+    assert not list(shortcut.parameters())
+
+
+def test_feature_map_sizes_follow_the_stems():
+    x = torch.randn(1, 3, 32, 32)
+    cifar = create_model("resnet20")
+    assert cifar.layer3(cifar.layer2(cifar.layer1(cifar.relu(cifar.bn1(cifar.conv1(x)))))).shape == (1, 64, 8, 8)
+    speedrun = create_model("resnet8_speedrun", in_chans=3)
+    assert speedrun.layer1(speedrun.maxpool(speedrun.conv1(x))).shape == (1, 24, 16, 16)
+
+
+def test_bad_sizes_raise_clear_errors():
+    with pytest.raises(ValueError, match="one entry per stage"):
+        ResNet(block=None, layers=(1, 1), widths=(8,))
+    with pytest.raises(ValueError, match="shortcut must be 'A'"):
+        create_model("resnet20", shortcut="C")
+    with pytest.raises(ValueError, match="stem must be one of"):
+        create_model("resnet20", stem="vit")

@@ -1,0 +1,152 @@
+"""The loop end to end: loss falls, resume reproduces the uninterrupted run, accumulation, faults, the CLI."""
+import glob
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from landmarks.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, unwrap
+from landmarks.loop import NonFiniteLossError, fit
+from landmarks.tasks import ImageClassification
+from tests.conftest import compose_config, tiny_run_overrides
+from train import resumed_config, run
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_loss_falls_on_real_images(tiny_fashion_mnist, tmp_path):
+    cfg = compose_config(*tiny_run_overrides(tiny_fashion_mnist, "trainer.max_steps=16"))
+    results = run(cfg, tmp_path / "run")
+    losses = [loss for _, loss in results["history"]]
+    assert losses[-1] < 0.75 * losses[0], losses
+    assert results["test/acc"] > 0.3  # ten classes: chance is 0.1
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["step"] == 16 and saved["test/acc"] == results["test/acc"]
+
+
+def test_resume_reproduces_the_uninterrupted_run(tiny_fashion_mnist, tmp_path):
+    # 18 steps per epoch: the interrupted run stops at step 20, inside the second epoch.
+    overrides = tiny_run_overrides(tiny_fashion_mnist, "trainer.epochs=2", "trainer.max_steps=28")
+    straight = run(compose_config(*overrides), tmp_path / "straight")
+    run(compose_config(*overrides, "trainer.max_steps=20"), tmp_path / "cut")
+    cfg, run_dir = resumed_config(
+        compose_config(*overrides, f"trainer.resume={tmp_path / 'cut'}"), [f"trainer.resume={tmp_path / 'cut'}", "trainer.max_steps=28"]
+    )
+    assert run_dir == tmp_path / "cut" and cfg.trainer.max_steps == 28
+    resumed = run(cfg, run_dir)
+    assert resumed["history"] == [entry for entry in straight["history"] if entry[0] > 20]
+    for key, value in load_checkpoint(tmp_path / "straight")["model"].items():
+        assert torch.equal(value, load_checkpoint(run_dir)["model"][key]), key
+    assert resumed["test/acc"] == straight["test/acc"]
+
+
+class RegressionTask:
+    """A task with no images: the loop must not care what a batch is."""
+
+    steps_per_epoch = 3
+
+    def __init__(self):
+        generator = torch.Generator().manual_seed(0)
+        self.x, self.y = torch.randn(8, 5, generator=generator), torch.randn(8, 2, generator=generator)
+
+    def train_batch(self, step):
+        return self.x, self.y
+
+    def loss(self, model, batch):
+        x, y = batch
+        return torch.nn.functional.mse_loss(model(x), y), {}
+
+    def evaluate(self, model, split):
+        return {"loss": self.loss(model, (self.x, self.y))[0].item()}
+
+    def log_pictures(self, writer, model, step):
+        pass
+
+
+@pytest.mark.parametrize("grad_accum", [2, 4])
+def test_gradient_accumulation_matches_one_big_batch(tmp_path, grad_accum):
+    weights = []
+    for accum in (1, grad_accum):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(5, 2)
+        cfg = compose_config("optim=adamw", f"trainer.grad_accum={accum}", "trainer.epochs=1", "trainer.progress=false")
+        fit(cfg, model, RegressionTask(), tmp_path / str(accum), torch.device("cpu"))
+        weights.append(model.weight.detach().clone())
+    torch.testing.assert_close(weights[0], weights[1])
+
+
+def test_non_finite_loss_stops_and_names_the_last_checkpoint(tiny_fashion_mnist, tmp_path, monkeypatch):
+    real_loss = ImageClassification.loss
+    calls = []
+
+    def loss_turning_nan(self, model, batch):
+        calls.append(1)
+        loss, metrics = real_loss(self, model, batch)
+        return (loss * float("nan") if len(calls) > 6 else loss), metrics
+
+    monkeypatch.setattr(ImageClassification, "loss", loss_turning_nan)
+    cfg = compose_config(*tiny_run_overrides(tiny_fashion_mnist))
+    with pytest.raises(NonFiniteLossError, match=rf"loss is nan at step 8; the last good checkpoint is {tmp_path / 'run'}"):
+        run(cfg, tmp_path / "run")
+    assert load_checkpoint(tmp_path / "run")["step"] == 4
+
+
+def test_checkpoints_are_atomic_and_unwrapped(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    model = torch.nn.Linear(3, 3)
+    assert set(unwrap(torch.compile(model)).state_dict()) == {"weight", "bias"}
+    save_checkpoint(path, {"model": model.state_dict()})
+
+    def crash_midway(obj, f):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash_midway)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, {"model": {}})
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+    assert "weight" in torch.load(path)["model"]  # the previous checkpoint is intact
+
+
+def test_bad_checkpoints_give_clear_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="No checkpoint at"):
+        load_checkpoint(tmp_path)
+    truncated = tmp_path / "truncated.pt"
+    torch.save({"model": torch.zeros(1000)}, truncated)
+    truncated.write_bytes(truncated.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(truncated)
+    foreign = tmp_path / "foreign.pt"
+    torch.save(torch.zeros(3), foreign)
+    with pytest.raises(CheckpointError, match=r"not a Landmarks checkpoint: it lacks \['model'"):
+        load_checkpoint(foreign)
+
+
+def test_cli_sweep_lands_in_named_run_dirs_and_eval_compares_them(tmp_path):
+    quick = ["trainer.max_steps=2", "data.val_size=100", "data.test_size=100", "trainer.batch_size=32", "trainer.progress=false"]
+    sweep = subprocess.run(
+        [sys.executable, "train.py", "-m", "model=resnet", "optim.lr=0.1,0.05", *quick, f"hydra.sweep.dir={tmp_path}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert sweep.returncode == 0, sweep.stderr
+    run_dirs = sorted(glob.glob(str(tmp_path / "*optim.lr=*")))
+    assert [Path(d).name.split("optim.lr=")[1].split(",")[0] for d in run_dirs] == ["0.05", "0.1"]
+    for run_dir in run_dirs:
+        metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
+        assert metrics["step"] == 2 and 0 <= metrics["test/acc"] <= 1
+    evaluation = subprocess.run([sys.executable, "eval.py", f"run={tmp_path}/*"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert evaluation.returncode == 0, evaluation.stderr
+    header, *rows = evaluation.stdout.strip().splitlines()
+    assert header.split()[:3] == ["run", "model", "params"] and len(rows) == 2
+    saved = json.loads((Path(run_dirs[0]) / "metrics.json").read_text())
+    assert f"{saved['test/acc']:.4f}" in rows[0]
+
+
+def test_eval_names_a_missing_checkpoint(tmp_path):
+    result = subprocess.run([sys.executable, "eval.py", f"run={tmp_path}"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert f"eval.py: No checkpoint at {tmp_path}/checkpoint.pt" in result.stderr

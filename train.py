@@ -1,0 +1,64 @@
+"""Train any Landmarks model through the one shared loop.
+
+    python train.py model=resnet                       # the default speedrun on Fashion-MNIST
+    python train.py model=resnet20 data=cifar10 data.download=true trainer.epochs=30
+    python train.py -m model=resnet optim.lr=0.1,0.05  # a sweep: one run dir per setting
+    python train.py trainer.resume=outputs/resnet8_speedrun/2026-11-22_10-00-00   # continue a run
+
+Every knob is in configs/; the run dir (outputs/...) holds the TensorBoard events, checkpoint.pt,
+metrics.json, environment.json and Hydra's resolved config.
+"""
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+
+def resumed_config(cfg: DictConfig, overrides: list[str]) -> tuple[DictConfig, Path]:
+    """A resumed run keeps its saved config and run dir; of the command line's overrides only trainer.* apply."""
+    from landmarks.checkpoint import load_checkpoint
+
+    run_dir = Path(cfg.trainer.resume).expanduser().resolve()
+    saved = OmegaConf.create(load_checkpoint(run_dir)["config"])
+    trainer_overrides = [o.lstrip("+") for o in overrides if o.lstrip("+").startswith("trainer.")]
+    return OmegaConf.merge(saved, OmegaConf.from_dotlist(trainer_overrides)), run_dir
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict:
+    """Build everything from `cfg`, train, print the final report and return the metrics."""
+    import torch
+
+    from landmarks.build import build_model, build_task, pick_device, seed_everything, write_environment
+    from landmarks.loop import fit
+
+    if cfg.trainer.num_threads:
+        torch.set_num_threads(cfg.trainer.num_threads)
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.trainer.device)
+    task = build_task(cfg, device)
+    model = build_model(cfg, device)
+    write_environment(run_dir)
+    params = sum(p.numel() for p in model.parameters())
+    print(f"{cfg.model.name} ({params / 1e6:.2f}M params) on {cfg.data.name}, {device}, run dir {run_dir}")
+
+    results = fit(cfg, model, task, run_dir, device)
+    if "interrupted" not in results:
+        print(f"\n{cfg.model.name} on {cfg.data.name}: {results['step']} steps in {results['train_time_s']:.1f} s on {device}")
+        for name in ("val/loss", "val/acc", "test/loss", "test/acc"):
+            print(f"  {name:<10} {results[name]:.4f}")
+        print(f"  run dir    {run_dir}\n  compare    tensorboard --logdir {run_dir.parent}")
+    return results
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    if cfg.trainer.resume:
+        cfg, run_dir = resumed_config(cfg, list(HydraConfig.get().overrides.task))
+    else:
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+    return run(cfg, run_dir).get("val/acc")  # the value a Hydra sweeper optimises
+
+
+if __name__ == "__main__":
+    main()
