@@ -55,9 +55,20 @@ def micro_batches(batch: tuple, count: int):
     return zip(*(tensor.chunk(count) for tensor in batch)) if count > 1 else [batch]
 
 
+def check_finite(loss: float, step: int, checkpoint_path: Path) -> None:
+    if not math.isfinite(loss):
+        raise NonFiniteLossError(
+            f"loss is {loss} at step {step}; the last good checkpoint is "
+            f"{checkpoint_path if checkpoint_path.exists() else 'none yet'}. "
+            f"Try a lower optim.lr or trainer.grad_clip, then trainer.resume=<run dir>."
+        )
+
+
 def fit(cfg, model: torch.nn.Module, task, run_dir: Path, device: torch.device) -> dict:
     """Train `model` on `task` as `cfg.trainer` and `cfg.optim` say; return the final metrics."""
     trainer = cfg.trainer
+    if trainer.batch_size % trainer.grad_accum:
+        raise ValueError(f"trainer.batch_size={trainer.batch_size} must be divisible by trainer.grad_accum={trainer.grad_accum}")
     total_steps = round(trainer.epochs * task.steps_per_epoch)  # the schedule's length
     stop_step = min(total_steps, trainer.max_steps or total_steps)  # max_steps cuts a run short
     optimizer = build_optimizer(cfg.optim, model, device)
@@ -116,12 +127,7 @@ def fit(cfg, model: torch.nn.Module, task, run_dir: Path, device: torch.device) 
             checkpoint_due = trainer.ckpt_every and step % trainer.ckpt_every == 0
             if step % trainer.log_every == 0 or checkpoint_due or step == stop_step:
                 logs = {name: value.item() / (step - last_log_step) for name, value in running.items()}
-                if not math.isfinite(logs["loss"]):
-                    raise NonFiniteLossError(
-                        f"loss is {logs['loss']} at step {step}; the last good checkpoint is "
-                        f"{checkpoint_path if checkpoint_path.exists() else 'none yet'}. "
-                        f"Try a lower optim.lr or trainer.grad_clip, then trainer.resume=<run dir>."
-                    )
+                check_finite(logs["loss"], step, checkpoint_path)
                 now = time.perf_counter()
                 throughput = (step - last_log_step) * len(batch[0]) / (now - last_log_time)
                 for name, value in logs.items():
@@ -133,12 +139,16 @@ def fit(cfg, model: torch.nn.Module, task, run_dir: Path, device: torch.device) 
                 history.append((step, logs["loss"]))
                 running, last_log_step, last_log_time = {}, step, now
             if trainer.eval_every and step % trainer.eval_every == 0 and step < stop_step:
+                eval_start = time.perf_counter()
                 with autocast:
                     for name, value in task.evaluate(forward_model, "val").items():
                         writer.add_scalar(f"val/{name}", value, step)
+                last_log_time += time.perf_counter() - eval_start  # samples/s measures training alone
             if checkpoint_due:
                 save()
     bar.close()
+    if running:  # steps since the last log (after a signal): their loss must be finite too
+        check_finite(running["loss"].item(), step, checkpoint_path)
     save()
     train_time = elapsed_before + time.perf_counter() - start
     if stop.requested:

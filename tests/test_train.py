@@ -1,13 +1,15 @@
 """The loop end to end: loss falls, resume reproduces the uninterrupted run, accumulation, faults, the CLI."""
 import glob
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from landmarks.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, unwrap
 from landmarks.loop import NonFiniteLossError, fit
@@ -77,6 +79,12 @@ def test_gradient_accumulation_matches_one_big_batch(tmp_path, grad_accum):
         fit(cfg, model, RegressionTask(), tmp_path / str(accum), torch.device("cpu"))
         weights.append(model.weight.detach().clone())
     torch.testing.assert_close(weights[0], weights[1])
+
+
+def test_accumulation_that_does_not_divide_the_batch_is_refused(tmp_path):
+    cfg = compose_config("trainer.batch_size=10", "trainer.grad_accum=4")
+    with pytest.raises(ValueError, match="trainer.batch_size=10 must be divisible by trainer.grad_accum=4"):
+        fit(cfg, torch.nn.Linear(5, 2), RegressionTask(), tmp_path, torch.device("cpu"))
 
 
 def test_non_finite_loss_stops_and_names_the_last_checkpoint(tiny_fashion_mnist, tmp_path, monkeypatch):
@@ -150,3 +158,18 @@ def test_eval_names_a_missing_checkpoint(tmp_path):
     result = subprocess.run([sys.executable, "eval.py", f"run={tmp_path}"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert f"eval.py: No checkpoint at {tmp_path}/checkpoint.pt" in result.stderr
+
+
+def test_sigint_saves_a_resumable_checkpoint_and_exits_cleanly(tmp_path):
+    command = [sys.executable, "train.py", "trainer.max_steps=100000", "trainer.batch_size=16", "data.val_size=100",
+               "data.test_size=100", "trainer.log_every=1", "trainer.progress=false", f"hydra.run.dir={tmp_path}"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert "run dir" in process.stdout.readline()  # printed once everything is built, just before training
+    time.sleep(2)
+    process.send_signal(signal.SIGINT)
+    output = process.communicate(timeout=60)[0]
+    assert process.returncode == 0, output
+    step = load_checkpoint(tmp_path)["step"]
+    assert 0 < step < 100000
+    assert f"SIGINT: stopped at step {step}; resume with trainer.resume={tmp_path}" in output
