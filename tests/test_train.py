@@ -1,7 +1,6 @@
 """The loop end to end: loss falls, resume reproduces the uninterrupted run, accumulation, faults, the CLI."""
 import glob
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -162,14 +161,15 @@ def test_eval_names_a_missing_checkpoint(tmp_path):
 
 def test_sigint_saves_a_resumable_checkpoint_and_exits_cleanly(tmp_path):
     command = [sys.executable, "train.py", "trainer.max_steps=100000", "trainer.batch_size=16", "data.val_size=100",
-               "data.test_size=100", "trainer.log_every=1", "trainer.progress=false", f"hydra.run.dir={tmp_path}"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert "run dir" in process.stdout.readline()  # printed once everything is built, just before training
-    time.sleep(2)
+               "data.test_size=100", "trainer.ckpt_every=5", "trainer.progress=false", f"hydra.run.dir={tmp_path}"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "checkpoint.pt").exists():  # the first periodic checkpoint: training is under way
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
+        time.sleep(0.2)
     process.send_signal(signal.SIGINT)
     output = process.communicate(timeout=60)[0]
     assert process.returncode == 0, output
     step = load_checkpoint(tmp_path)["step"]
-    assert 0 < step < 100000
+    assert 5 <= step < 100000
     assert f"SIGINT: stopped at step {step}; resume with trainer.resume={tmp_path}" in output
