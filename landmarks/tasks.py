@@ -4,6 +4,7 @@ tuple of tensors that the loop may split along dim 0 for gradient accumulation."
 import torch
 import torch.nn.functional as F
 
+from landmarks.checkpoint import unwrap
 from landmarks.data import ImageData, epoch_permutation, random_crop_flip
 
 
@@ -80,18 +81,49 @@ class ImageClassification:
 
     @torch.no_grad()
     def log_pictures(self, writer, model, step: int, max_images: int = 32) -> None:
-        """Misclassified test images as a grid, with their 'true -> predicted' labels as text."""
+        """Misclassified test images with their 'true -> predicted' labels; and, for models that expose them,
+        attention rollout over test images (`attention_maps`) and the first layer's filters (`first_layer_filters`)."""
         from torchvision.utils import make_grid
 
         was_training = model.training
         model.eval()
         images, labels = self.data.test.images[:1000], self.data.test.labels[:1000]
         predictions = self.predict(model, images).argmax(1)
-        model.train(was_training)
         wrong = (predictions != labels).nonzero().flatten()[:max_images]
-        if len(wrong) == 0:
-            return
-        writer.add_image("test/misclassified", make_grid(images[wrong].cpu(), nrow=8, pad_value=255), step)
-        names = self.data.classes
-        captions = [f"{i}: {names[labels[i]]} -> {names[predictions[i]]}" for i in wrong.tolist()]
-        writer.add_text("test/misclassified", "  \n".join(captions), step)
+        if len(wrong):
+            writer.add_image("test/misclassified", make_grid(images[wrong].cpu(), nrow=8, pad_value=255), step)
+            names = self.data.classes
+            captions = [f"{i}: {names[labels[i]]} -> {names[predictions[i]]}" for i in wrong.tolist()]
+            writer.add_text("test/misclassified", "  \n".join(captions), step)
+        plain = unwrap(model)
+        if hasattr(plain, "attention_maps"):
+            samples = images[:16]
+            heat = attention_rollout(plain.attention_maps(self._prepare(samples)))
+            writer.add_image("test/attention_rollout", make_grid(overlay(samples, heat).cpu(), nrow=8), step)
+        if hasattr(plain, "first_layer_filters"):
+            filters = plain.first_layer_filters().float().cpu()
+            filters = F.interpolate(filters, scale_factor=max(1, 32 // filters.shape[-1]), mode="nearest")
+            writer.add_image("model/first_layer_filters", make_grid(filters, nrow=16, normalize=True, scale_each=True, pad_value=1), step)
+        model.train(was_training)
+
+
+def attention_rollout(maps: list[torch.Tensor]) -> torch.Tensor:
+    """Attention rollout (Abnar and Zuidema 2020): the head-averaged attention of every layer, with the
+    residual stream as an identity, multiplied through the layers; returns the class token's row over the
+    patches as a (B, grid, grid) map. `maps` holds each layer's (B, heads, 1 + N, 1 + N) weights."""
+    tokens = maps[0].shape[-1]
+    rollout = torch.eye(tokens, device=maps[0].device)
+    for weights in maps:
+        mixed = weights.float().mean(dim=1) + torch.eye(tokens, device=weights.device)
+        rollout = (mixed / mixed.sum(dim=-1, keepdim=True)) @ rollout
+    grid = int((tokens - 1) ** 0.5)
+    return rollout[:, 0, 1:].reshape(-1, grid, grid)
+
+
+def overlay(images: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
+    """uint8 images (B, C, H, W) and maps (B, h, w) -> RGB floats in [0, 1]: the image in grey, the map in red."""
+    grey = images.float().mean(dim=1, keepdim=True) / 255
+    heat = F.interpolate(heat[:, None], size=images.shape[-2:], mode="bilinear", align_corners=False)
+    low, high = heat.amin(dim=(2, 3), keepdim=True), heat.amax(dim=(2, 3), keepdim=True)
+    heat = (heat - low) / (high - low + 1e-8)
+    return torch.cat([0.5 * grey + 0.5 * heat, 0.5 * grey, 0.5 * grey], dim=1)

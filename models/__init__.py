@@ -3,7 +3,7 @@
     from models import create_model, list_models
     model = create_model("resnet20", num_classes=10, in_chans=1)  # (B, 1, 28, 28) -> (B, 10)
 """
-from models import resnet  # noqa: F401  (registers the ResNets)
+from models import alexnet, resnet, vit  # noqa: F401  (each module registers its variants)
 from models.registry import create_model, list_models, model_input_size, register_model
 
 __all__ = ["create_model", "list_models", "model_input_size", "register_model"]

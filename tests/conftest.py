@@ -41,11 +41,12 @@ def compose_config(*overrides: str):
 
 
 def tiny_run_overrides(data_root: Path, *extra: str) -> list[str]:
-    """A run of a few steps of a slim speedrun ResNet on the tiny dataset."""
+    """A run of a few steps of a slim speedrun ResNet (or the model that `extra` picks) on the tiny dataset."""
+    resnet_sizes = [] if any(o.startswith("model=") for o in extra) else ["model.widths=[8,16,32]"]
     return [
         f"data.root={data_root}",
         "data.val_size=128",
-        "model.widths=[8,16,32]",
+        *resnet_sizes,
         "trainer.batch_size=32",
         "trainer.epochs=1",
         "trainer.log_every=2",

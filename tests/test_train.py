@@ -29,6 +29,17 @@ def test_loss_falls_on_real_images(tiny_fashion_mnist, tmp_path):
     assert saved["step"] == 16 and saved["test/acc"] == results["test/acc"]
 
 
+@pytest.mark.parametrize("model, tag", [("vit", "test/attention_rollout"), ("alexnet", "model/first_layer_filters")])
+def test_model_pictures_reach_tensorboard(tiny_fashion_mnist, tmp_path, model, tag):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run(compose_config(*tiny_run_overrides(tiny_fashion_mnist, f"model={model}", "trainer.max_steps=2")), tmp_path)
+    events = EventAccumulator(str(tmp_path), size_guidance={"images": 0})
+    events.Reload()
+    assert tag in events.Tags()["images"]
+    assert events.Images(tag)[-1].width > 28
+
+
 def test_resume_reproduces_the_uninterrupted_run(tiny_fashion_mnist, tmp_path):
     # 18 steps per epoch: the interrupted run stops at step 20, inside the second epoch.
     overrides = tiny_run_overrides(tiny_fashion_mnist, "trainer.epochs=2", "trainer.max_steps=28")
