@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from models.inputs import check_images
 from models.registry import register_model
 
 
@@ -100,11 +101,7 @@ class AlexNet(nn.Module):
             nn.init.constant_(layer.bias, 1.0 if bias_one else 0.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.in_chans:
-            raise ValueError(
-                f"expected images of shape (B, {self.in_chans}, H, W), got {tuple(x.shape)}; "
-                f"build the model with in_chans={x.shape[1] if x.ndim == 4 else '...'} for this data"
-            )
+        check_images(x, self.in_chans)
         x = self.avgpool(self.features(x))  # (B, C, pooled_size, pooled_size)
         return self.classifier(torch.flatten(x, 1))  # (B, num_classes)
 

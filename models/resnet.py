@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from models.inputs import check_images
 from models.registry import register_model
 
 
@@ -159,11 +160,7 @@ class ResNet(nn.Module):
                     nn.init.zeros_(m.bn3.weight if isinstance(m, Bottleneck) else m.bn2.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.in_chans:
-            raise ValueError(
-                f"expected images of shape (B, {self.in_chans}, H, W), got {tuple(x.shape)}; "
-                f"build the model with in_chans={x.shape[1] if x.ndim == 4 else '...'} for this data"
-            )
+        check_images(x, self.in_chans)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (B, widths[0], H', W')
         for stage in range(self.num_stages):
             x = getattr(self, f"layer{stage + 1}")(x)

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from einops.layers.torch import Rearrange
 
+from models.inputs import check_images
 from models.registry import register_model
 
 
@@ -121,11 +122,7 @@ class VisionTransformer(nn.Module):
 
     def tokens(self, x: torch.Tensor) -> torch.Tensor:
         """Eq. 1: z_0 = [x_class; x_p E] + E_pos, shape (B, 1 + N, D)."""
-        if x.ndim != 4 or x.shape[1] != self.in_chans:
-            raise ValueError(
-                f"expected images of shape (B, {self.in_chans}, H, W), got {tuple(x.shape)}; "
-                f"build the model with in_chans={x.shape[1] if x.ndim == 4 else '...'} for this data"
-            )
+        check_images(x, self.in_chans)
         height, width = x.shape[-2:]
         if height % self.patch_size or width % self.patch_size:
             raise ValueError(
