@@ -15,18 +15,20 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 
-def resumed_config(cfg: DictConfig, overrides: list[str]) -> tuple[DictConfig, Path]:
-    """A resumed run keeps its saved config and run dir; of the command line's overrides only trainer.* apply."""
+def resumed_config(cfg: DictConfig, overrides: list[str]) -> tuple[DictConfig, Path, dict]:
+    """A resumed run keeps its saved config and run dir; of the command line's overrides only trainer.* apply.
+    Returns the config, the run dir and the checkpoint to continue from."""
     from landmarks.checkpoint import load_checkpoint
 
     run_dir = Path(cfg.trainer.resume).expanduser().resolve()
-    saved = OmegaConf.create(load_checkpoint(run_dir)["config"])
+    state = load_checkpoint(run_dir)
     trainer_overrides = [o.lstrip("+") for o in overrides if o.lstrip("+").startswith("trainer.")]
-    return OmegaConf.merge(saved, OmegaConf.from_dotlist(trainer_overrides)), run_dir
+    return OmegaConf.merge(OmegaConf.create(state["config"]), OmegaConf.from_dotlist(trainer_overrides)), run_dir, state
 
 
-def run(cfg: DictConfig, run_dir: Path) -> dict:
-    """Build everything from `cfg`, train, print the final report and return the metrics."""
+def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dict:
+    """Build everything from `cfg`, train (continuing from `resume_state`, a checkpoint, if given), print the
+    final report and return the metrics."""
     import torch
 
     from landmarks.build import build_model, build_task, pick_device, seed_everything, write_environment
@@ -42,7 +44,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     params = sum(p.numel() for p in model.parameters())
     print(f"{cfg.model.name} ({params / 1e6:.2f}M params) on {cfg.data.name}, {device}, run dir {run_dir}")
 
-    results = fit(cfg, model, task, run_dir, device)
+    results = fit(cfg, model, task, run_dir, device, resume_state)
     if "interrupted" not in results:
         print(f"\n{cfg.model.name} on {cfg.data.name}: {results['step']} steps in {results['train_time_s']:.1f} s on {device}")
         for name in ("val/loss", "val/acc", "test/loss", "test/acc"):
@@ -53,11 +55,12 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    state = None
     if cfg.trainer.resume:
-        cfg, run_dir = resumed_config(cfg, list(HydraConfig.get().overrides.task))
+        cfg, run_dir, state = resumed_config(cfg, list(HydraConfig.get().overrides.task))
     else:
         run_dir = Path(HydraConfig.get().runtime.output_dir)
-    return run(cfg, run_dir).get("val/acc")  # the value a Hydra sweeper optimises
+    return run(cfg, run_dir, state).get("val/acc")  # the value a Hydra sweeper optimises
 
 
 if __name__ == "__main__":

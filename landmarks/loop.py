@@ -12,7 +12,7 @@ import torch
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
-from landmarks.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint, unwrap
+from landmarks.checkpoint import CHECKPOINT_NAME, save_checkpoint, unwrap
 from landmarks.optim import build_optimizer, build_schedule
 
 
@@ -64,8 +64,9 @@ def check_finite(loss: float, step: int, checkpoint_path: Path) -> None:
         )
 
 
-def fit(cfg, model: torch.nn.Module, task, run_dir: Path, device: torch.device) -> dict:
-    """Train `model` on `task` as `cfg.trainer` and `cfg.optim` say; return the final metrics."""
+def fit(cfg, model: torch.nn.Module, task, run_dir: Path, device: torch.device, resume_state: dict | None = None) -> dict:
+    """Train `model` on `task` as `cfg.trainer` and `cfg.optim` say, continuing from `resume_state` (a loaded
+    checkpoint) if given; return the final metrics."""
     trainer = cfg.trainer
     if trainer.batch_size % trainer.grad_accum:
         raise ValueError(f"trainer.batch_size={trainer.batch_size} must be divisible by trainer.grad_accum={trainer.grad_accum}")
@@ -75,15 +76,14 @@ def fit(cfg, model: torch.nn.Module, task, run_dir: Path, device: torch.device) 
     scheduler = build_schedule(cfg.optim, optimizer, total_steps)
     checkpoint_path = run_dir / CHECKPOINT_NAME
     step, elapsed_before = 0, 0.0
-    if trainer.resume:
-        state = load_checkpoint(checkpoint_path)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if device.type == "cuda" and state["rng"]["cuda"] is not None:
-            torch.cuda.set_rng_state(state["rng"]["cuda"])
-        step, elapsed_before = state["step"], state["elapsed_s"]
+    if resume_state is not None:
+        model.load_state_dict(resume_state["model"])
+        optimizer.load_state_dict(resume_state["optimizer"])
+        scheduler.load_state_dict(resume_state["scheduler"])
+        torch.set_rng_state(resume_state["rng"]["torch"])
+        if device.type == "cuda" and resume_state["rng"]["cuda"] is not None:
+            torch.cuda.set_rng_state(resume_state["rng"]["cuda"])
+        step, elapsed_before = resume_state["step"], resume_state["elapsed_s"]
         print(f"resumed from {checkpoint_path} at step {step}")
 
     def save() -> None:

@@ -45,11 +45,11 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_fashion_mnist, tmp_path):
     overrides = tiny_run_overrides(tiny_fashion_mnist, "trainer.epochs=2", "trainer.max_steps=28")
     straight = run(compose_config(*overrides), tmp_path / "straight")
     run(compose_config(*overrides, "trainer.max_steps=20"), tmp_path / "cut")
-    cfg, run_dir = resumed_config(
+    cfg, run_dir, state = resumed_config(
         compose_config(*overrides, f"trainer.resume={tmp_path / 'cut'}"), [f"trainer.resume={tmp_path / 'cut'}", "trainer.max_steps=28"]
     )
     assert run_dir == tmp_path / "cut" and cfg.trainer.max_steps == 28
-    resumed = run(cfg, run_dir)
+    resumed = run(cfg, run_dir, state)
     assert resumed["history"] == [entry for entry in straight["history"] if entry[0] > 20]
     for key, value in load_checkpoint(tmp_path / "straight")["model"].items():
         assert torch.equal(value, load_checkpoint(run_dir)["model"][key]), key
