@@ -10,7 +10,7 @@ from models.alexnet import LocalResponseNorm
 def test_local_response_norm_is_the_papers_formula():
     torch.manual_seed(0)
     a = torch.randn(2, 7, 5, 5) * 10
-    ours = LocalResponseNorm(n=5, k=2.0, alpha=1e-4, beta=0.75)(a)
+    ours = LocalResponseNorm(a.shape[1], n=5, k=2.0, alpha=1e-4, beta=0.75)(a)
     reference = torch.nn.LocalResponseNorm(size=5, alpha=5e-4, beta=0.75, k=2.0)(a)  # PyTorch divides alpha by n
     torch.testing.assert_close(ours, reference)
     i = 3  # channel 3 by hand: neighbours 1..5
