@@ -50,7 +50,7 @@ def evaluate(path: str) -> dict:
     cfg = OmegaConf.create(state["config"])
     device = pick_device(cfg.trainer.device)
     task = build_task(cfg, device)
-    model = build_model(cfg, device)
+    model = build_model(cfg, device, task)
     model.load_state_dict(state["model"])
     start = time.perf_counter()
     with autocast_context(device, cfg.trainer.precision):
@@ -66,18 +66,18 @@ def evaluate(path: str) -> dict:
         "data": cfg.data.name,
         "steps": state["step"],
         "train_s": f"{state['elapsed_s']:.0f}",
-        "test/acc": f"{metrics['test/acc']:.4f}",
-        "test/loss": f"{metrics['test/loss']:.4f}",
+        **{name: f"{value:.4f}" for name, value in metrics.items() if name.startswith("test/")},
         "eval_s": f"{metrics['eval_time_s']:.1f}",
     }
 
 
 def print_table(rows: list[dict]) -> None:
-    columns = list(rows[0])
-    widths = {c: max(len(c), *(len(str(row[c])) for row in rows)) for c in columns}
+    """One row per run; the columns are every metric of any row (image and translation runs mix)."""
+    columns = list(dict.fromkeys(column for row in rows for column in row))
+    widths = {c: max(len(c), *(len(str(row.get(c, ""))) for row in rows)) for c in columns}
     print("  ".join(c.ljust(widths[c]) for c in columns))
     for row in rows:
-        print("  ".join(str(row[c]).ljust(widths[c]) for c in columns))
+        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
 
 
 def main() -> None:

@@ -39,7 +39,7 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dic
     seed_everything(cfg.seed)
     device = pick_device(cfg.trainer.device)
     task = build_task(cfg, device)
-    model = build_model(cfg, device)
+    model = build_model(cfg, device, task)
     write_environment(run_dir)
     params = sum(p.numel() for p in model.parameters())
     print(f"{cfg.model.name} ({params / 1e6:.2f}M params) on {cfg.data.name}, {device}, run dir {run_dir}")
@@ -47,9 +47,10 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dic
     results = fit(cfg, model, task, run_dir, device, resume_state)
     if "interrupted" not in results:
         print(f"\n{cfg.model.name} on {cfg.data.name}: {results['step']} steps in {results['train_time_s']:.1f} s on {device}")
-        for name in ("val/loss", "val/acc", "test/loss", "test/acc"):
-            print(f"  {name:<10} {results[name]:.4f}")
-        print(f"  run dir    {run_dir}\n  compare    tensorboard --logdir {run_dir.parent}")
+        for name, value in results.items():
+            if name.startswith(("val/", "test/")):
+                print(f"  {name:<16} {value:.4f}")
+        print(f"  {'run dir':<16} {run_dir}\n  {'compare':<16} tensorboard --logdir {run_dir.parent}")
     return results
 
 

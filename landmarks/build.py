@@ -11,9 +11,9 @@ from omegaconf import OmegaConf
 from landmarks.data import load_image_data
 from landmarks.datasets import REPO_ROOT
 from landmarks.tasks import ImageClassification
-from models import create_model
+from models import create_model, model_task
 
-TASKS = ("image_classification",)
+TASKS = ("image_classification", "translation")
 
 
 def pick_device(name: str) -> torch.device:
@@ -33,9 +33,26 @@ def seed_everything(seed: int) -> None:
 
 
 def build_task(cfg, device: torch.device):
+    """The task of `cfg.data`, after checking that the model was built for it."""
     data_cfg = cfg.data
     if data_cfg.task not in TASKS:
         raise ValueError(f"data.task={data_cfg.task!r} is not one of {TASKS}")
+    if model_task(cfg.model.name) != data_cfg.task:
+        raise ValueError(
+            f"model.name={cfg.model.name} is a {model_task(cfg.model.name)} model but data={data_cfg.name} is "
+            f"{data_cfg.task} data; pick data of the model's task, or a model of the data's (python -c 'from models import list_models; print(list_models(\"{data_cfg.task}\"))')"
+        )
+    if data_cfg.task == "translation":
+        from landmarks.translation import Translation  # imported late: image runs never need it
+        from landmarks.translation_data import load_translation_data
+
+        return Translation(
+            load_translation_data(data_cfg, device),
+            batch_size=cfg.trainer.batch_size,
+            seed=cfg.seed,
+            label_smoothing=cfg.trainer.label_smoothing,
+            beam_size=data_cfg.beam_size,
+        )
     data = load_image_data(
         data_cfg.name,
         root=data_cfg.root,
@@ -57,10 +74,11 @@ def build_task(cfg, device: torch.device):
     )
 
 
-def build_model(cfg, device: torch.device) -> torch.nn.Module:
-    kwargs = OmegaConf.to_container(cfg.model, resolve=True)
+def build_model(cfg, device: torch.device, task) -> torch.nn.Module:
+    """The model of `cfg.model`, with the sizes that only the data knows (a vocabulary's) from the task."""
+    kwargs = {**OmegaConf.to_container(cfg.model, resolve=True), **task.model_kwargs()}
     model = create_model(kwargs.pop("name"), **kwargs).to(device)
-    if cfg.data.channels_last:
+    if cfg.data.get("channels_last"):
         model = model.to(memory_format=torch.channels_last)
     return model
 

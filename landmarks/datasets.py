@@ -1,8 +1,9 @@
-"""Image datasets on disk: checksum-verified files in their original formats, read into uint8 tensors.
+"""Datasets on disk: checksum-verified files in their original formats, read into tensors or sentence pairs.
 
 - Fashion-MNIST (Xiao et al. 2017) and MNIST (LeCun et al. 1998): four IDX files each, gzipped.
   Fashion-MNIST ships with this repository (data/fashion-mnist, MIT licence), so it works offline.
 - CIFAR-10 (Krizhevsky 2009): the "python version" tarball of pickled batches.
+- Multi30k (Elliott et al. 2016): English-German image captions, three tarballs of line-aligned text files.
 
 Fetch one with `python -m landmarks.datasets NAME --root DIR`; `data.download=true` does the same from train.py.
 """
@@ -30,7 +31,14 @@ class DatasetError(RuntimeError):
 @dataclass(frozen=True)
 class Resource:
     filename: str
-    md5s: tuple[str, ...]  # accepted digests of the file as stored (see each dataset's comment)
+    digests: tuple[str, ...]  # accepted md5 (32 hex digits) or sha256 (64) digests of the file as stored
+
+    @property
+    def algorithm(self) -> str:
+        return "sha256" if len(self.digests[0]) == 64 else "md5"
+
+    def verified(self, path: Path) -> bool:
+        return file_hash(path, self.algorithm) in self.digests
 
 
 @dataclass(frozen=True)
@@ -38,7 +46,7 @@ class DatasetSpec:
     name: str
     urls: tuple[str, ...]  # mirrors, tried in order; a resource's URL is mirror + filename
     resources: tuple[Resource, ...]
-    classes: tuple[str, ...]
+    classes: tuple[str, ...] = ()
 
 
 # Digests: the first is the upstream file's (as torchvision lists it); Fashion-MNIST's second is the copy
@@ -72,7 +80,17 @@ SPECS = {
         (Resource("cifar-10-python.tar.gz", ("c58f30108f718f92721af3b95e74349a",)),),
         ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
     ),
+    "multi30k": DatasetSpec(  # the WMT16 multimodal task 1 tarballs; sha256 digests as torchtext lists them
+        "multi30k",
+        ("https://raw.githubusercontent.com/neychev/small_DL_repo/master/datasets/Multi30k/", "http://www.quest.dcs.shef.ac.uk/wmt16_files_mmt/"),
+        (
+            Resource("training.tar.gz", ("20140d013d05dd9a72dfde46478663ba05737ce983f478f960c1123c6671be5e",)),
+            Resource("validation.tar.gz", ("a7aa20e9ebd5ba5adce7909498b94410996040857154dab029851af3a866da8c",)),
+            Resource("mmt16_task1_test.tar.gz", ("0681be16a532912288a91ddd573594fbdd57c0fbb81486eff7c55247e35326c2",)),
+        ),
+    ),
 }
+IMAGE_DATASETS = ("fashion_mnist", "mnist", "cifar10")
 DEFAULT_ROOTS = {"fashion_mnist": REPO_ROOT / "data" / "fashion-mnist"}
 
 
@@ -85,8 +103,8 @@ def dataset_dir(name: str, root: str | None) -> Path:
     return DEFAULT_ROOTS.get(name, Path.home() / ".cache" / "landmarks" / name)
 
 
-def md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
+def file_hash(path: Path, algorithm: str = "md5") -> str:
+    digest = hashlib.new(algorithm, usedforsecurity=False)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
@@ -106,9 +124,10 @@ def verify(spec: DatasetSpec, directory: Path) -> None:
                 f"{spec.name}: {path} not found. Fetch it with `{fetch_command(spec.name, directory)}` "
                 f"(or add data.download=true to the train.py command)."
             )
-        if md5(path) not in resource.md5s:
+        if not resource.verified(path):
             raise DatasetError(
-                f"{spec.name}: {path} fails its checksum (md5 {md5(path)}, expected one of {list(resource.md5s)}); "
+                f"{spec.name}: {path} fails its checksum ({resource.algorithm} {file_hash(path, resource.algorithm)}, "
+                f"expected one of {list(resource.digests)}); "
                 f"the file is corrupted or not the original. Delete it and run `{fetch_command(spec.name, directory)}`."
             )
 
@@ -118,7 +137,7 @@ def download(spec: DatasetSpec, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for resource in spec.resources:
         target = directory / resource.filename
-        if target.exists() and md5(target) in resource.md5s:
+        if target.exists() and resource.verified(target):
             continue
         errors = []
         for mirror in spec.urls:
@@ -131,7 +150,7 @@ def download(spec: DatasetSpec, directory: Path) -> None:
                     errors.append(f"{mirror}: {error}")
                     Path(tmp.name).unlink()
                     continue
-            if md5(Path(tmp.name)) not in resource.md5s:
+            if not resource.verified(Path(tmp.name)):
                 errors.append(f"{mirror}: checksum mismatch")
                 Path(tmp.name).unlink()
                 continue
@@ -167,8 +186,8 @@ def read_cifar_batch(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
 def load_arrays(name: str, root: str | None = None, download_missing: bool = False) -> dict:
     """Return {"train": (images, labels), "test": (images, labels), "classes": [...]}: images are
     uint8 (N, C, H, W), labels int64 (N,)."""
-    if name not in SPECS:
-        raise DatasetError(f"Unknown dataset {name!r}; choose one of {sorted(SPECS)}.")
+    if name not in IMAGE_DATASETS:
+        raise DatasetError(f"Unknown dataset {name!r}; choose one of {sorted(IMAGE_DATASETS)}.")
     spec, directory = SPECS[name], dataset_dir(name, root)
     if download_missing:
         download(spec, directory)
@@ -190,6 +209,34 @@ def load_arrays(name: str, root: str | None = None, download_missing: bool = Fal
 
         splits = {"train": pair("train"), "test": pair("t10k")}
     return {**splits, "classes": list(spec.classes)}
+
+
+def read_tar_lines(tarball: Path, basename: str) -> list[str]:
+    """The lines of the member named `basename` (in any folder) of a gzipped tarball, trailing blank lines dropped."""
+    with tarfile.open(tarball) as tar:
+        members = [m for m in tar.getmembers() if m.isfile() and Path(m.name).name == basename]
+        if not members:
+            raise DatasetError(f"{tarball} holds no file named {basename}; delete it and download it again")
+        lines = tar.extractfile(members[0]).read().decode("utf-8").split("\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines
+
+
+def load_multi30k(root: str | None, download_missing: bool, languages: tuple[str, str] = ("en", "de")) -> dict[str, list[tuple[str, str]]]:
+    """Multi30k's train (29,000), val (1,014) and test 2016 (1,000) sentence pairs, source and target
+    languages as given (en, de, and in these tarballs also fr and cs)."""
+    spec, directory = SPECS["multi30k"], dataset_dir("multi30k", root)
+    if download_missing:
+        download(spec, directory)
+    verify(spec, directory)
+    splits = {}
+    for split, resource in zip(("train", "val", "test"), spec.resources):
+        source, target = (read_tar_lines(directory / resource.filename, f"{split}.{language}") for language in languages)
+        if len(source) != len(target):
+            raise DatasetError(f"{directory / resource.filename}: {len(source)} {languages[0]} lines but {len(target)} {languages[1]} lines")
+        splits[split] = list(zip(source, target))
+    return splits
 
 
 def main() -> None:

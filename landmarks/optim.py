@@ -13,13 +13,14 @@ def build_optimizer(cfg, model: torch.nn.Module, device: torch.device) -> torch.
     if cfg.name == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
     if cfg.name == "adamw":
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), fused=device.type in ("cuda", "cpu"))
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, fused=device.type in ("cuda", "cpu"))
     raise ValueError(f"Unknown optimizer optim.name={cfg.name!r}; use optim=sgd or optim=adamw.")
 
 
 def lr_factor(step: int, *, total_steps: int, warmup_steps: int, schedule: str) -> float:
     """Multiplier of the peak learning rate: linear warm-up over `warmup_steps`, then
-    "cosine" (Loshchilov and Hutter 2017) or "onecycle" (linear to zero, Smith 2018) or "constant"."""
+    "cosine" (Loshchilov and Hutter 2017), "onecycle" (linear to zero, Smith 2018), "constant", or
+    "inverse_sqrt" (Vaswani et al. 2017, Eq. 3: proportional to step^-0.5, continuous at the peak)."""
     if step < warmup_steps:
         return (step + 1) / warmup_steps
     progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
@@ -29,7 +30,9 @@ def lr_factor(step: int, *, total_steps: int, warmup_steps: int, schedule: str) 
         return 1 - progress
     if schedule == "constant":
         return 1.0
-    raise ValueError(f"Unknown schedule optim.schedule={schedule!r}; use cosine, onecycle or constant.")
+    if schedule == "inverse_sqrt":
+        return math.sqrt(max(1, warmup_steps) / (step + 1))
+    raise ValueError(f"Unknown schedule optim.schedule={schedule!r}; use cosine, onecycle, constant or inverse_sqrt.")
 
 
 def build_schedule(cfg, optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:

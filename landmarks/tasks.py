@@ -33,6 +33,10 @@ class ImageClassification:
         self.steps_per_epoch = len(data.train) // batch_size  # the last partial batch is dropped
         self._epoch, self._permutation = -1, None
 
+    def model_kwargs(self) -> dict:
+        """Constructor arguments that only the data knows: none here (configs interpolate num_classes and in_chans)."""
+        return {}
+
     def _prepare(self, images: torch.Tensor) -> torch.Tensor:
         return self.data.normalize(images).contiguous(memory_format=self.memory_format)
 

@@ -9,24 +9,26 @@ from typing import Callable
 import torch.nn as nn
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
-_INPUT_SIZES: dict[str, tuple[int, ...]] = {}
+_INPUT_SIZES: dict[str, tuple[int, ...] | None] = {}
+_TASKS: dict[str, str] = {}
 
 
-def register_model(input_size: tuple[int, ...]):
-    """Register the decorated function under its own name; `input_size` is the paper's input (C, H, W)."""
+def register_model(task: str = "image_classification", input_size: tuple[int, ...] | None = None):
+    """Register the decorated function under its own name, for `task` (image_classification: images in,
+    logits out; translation: token ids in, next-token logits out); `input_size` is the paper's image (C, H, W)."""
 
     def register(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if fn.__name__ in _MODELS:
             raise ValueError(f"model {fn.__name__!r} is registered twice")
-        _MODELS[fn.__name__] = fn
-        _INPUT_SIZES[fn.__name__] = input_size
+        _MODELS[fn.__name__], _TASKS[fn.__name__], _INPUT_SIZES[fn.__name__] = fn, task, input_size
         return fn
 
     return register
 
 
-def list_models() -> list[str]:
-    return sorted(_MODELS)
+def list_models(task: str | None = None) -> list[str]:
+    """Every registered name, or those of one task."""
+    return sorted(name for name in _MODELS if task in (None, _TASKS[name]))
 
 
 def _check_name(name: str) -> None:
@@ -42,7 +44,13 @@ def create_model(name: str, **kwargs) -> nn.Module:
     return _MODELS[name](**kwargs)
 
 
-def model_input_size(name: str) -> tuple[int, ...]:
-    """The input size (C, H, W) the paper trained `name` on."""
+def model_input_size(name: str) -> tuple[int, ...] | None:
+    """The image size (C, H, W) the paper trained `name` on; None for sequence models."""
     _check_name(name)
     return _INPUT_SIZES[name]
+
+
+def model_task(name: str) -> str:
+    """The task `name` was built for: "image_classification" or "translation"."""
+    _check_name(name)
+    return _TASKS[name]

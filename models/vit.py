@@ -12,14 +12,13 @@ Attention runs through `F.scaled_dot_product_attention`; `attention_maps()` take
 softmax(QK^T / sqrt(d)) path, which gives the same outputs (tested) and exposes the weights.
 `load_torchvision_state_dict()` maps the weights of `torchvision.models.vit_b_16()` and its siblings.
 """
-import math
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 from einops.layers.torch import Rearrange
 
+from models.attention import attention
 from models.inputs import check_images
 from models.registry import register_model
 
@@ -50,12 +49,7 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
         q, k, v = rearrange(self.qkv(x), "b n (three h d) -> three b h n d", three=3, h=self.heads)
-        if return_attention:  # the explicit path, for pictures: softmax(q k^T / sqrt(d)) v
-            weights = (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).softmax(dim=-1)
-            out = weights @ v
-        else:
-            weights = None
-            out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        out, weights = attention(q, k, v, dropout=self.dropout if self.training else 0.0, need_weights=return_attention)
         return self.proj(rearrange(out, "b h n d -> b n (h d)")), weights
 
 

@@ -30,7 +30,7 @@ def tiny_fashion_mnist(tmp_path, monkeypatch) -> Path:
         write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", images[: sizes[prefix], 0])
         write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", labels[: sizes[prefix]].to(torch.uint8))
     spec = datasets.SPECS["fashion_mnist"]
-    resources = tuple(datasets.Resource(r.filename, (datasets.md5(tmp_path / r.filename),)) for r in spec.resources)
+    resources = tuple(datasets.Resource(r.filename, (datasets.file_hash(tmp_path / r.filename),)) for r in spec.resources)
     monkeypatch.setitem(datasets.SPECS, "fashion_mnist", datasets.DatasetSpec(spec.name, spec.urls, resources, spec.classes))
     return tmp_path
 

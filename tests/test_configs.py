@@ -6,6 +6,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from landmarks.build import build_task
+from models import model_task
 from tests.conftest import CONFIGS, compose_config
 
 
@@ -16,9 +17,18 @@ def options(group: str) -> list[str]:
 @pytest.mark.parametrize("group", ["model", "data", "optim", "experiment"])
 def test_every_config_composes(group):
     for option in options(group):
-        cfg = compose_config(f"{group}={option}")
+        translation = OmegaConf.load(Path(CONFIGS) / "data" / f"{option}.yaml").task == "translation" if group == "data" else False
+        cfg = compose_config(f"{group}={option}", *(["model=transformer"] if translation else []))
         OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
-        assert cfg.model.num_classes == cfg.data.num_classes
+        assert model_task(cfg.model.name) == cfg.data.task
+        if cfg.data.task == "image_classification":
+            assert cfg.model.num_classes == cfg.data.num_classes
+
+
+def test_a_model_on_data_of_another_task_names_both():
+    cfg = compose_config("model=transformer", "data=fashion_mnist")
+    with pytest.raises(ValueError, match=r"model.name=transformer_tiny is a translation model but data=fashion_mnist is image_classification data"):
+        build_task(cfg, "cpu")
 
 
 def test_unknown_config_option_lists_the_choices():

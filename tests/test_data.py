@@ -47,7 +47,7 @@ def mnist_source(tmp_path):
         write_idx(mirror / f"{prefix}-images-idx3-ubyte.gz", torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8))
         write_idx(mirror / f"{prefix}-labels-idx1-ubyte.gz", torch.arange(n, dtype=torch.uint8) % 10)
     spec = datasets.SPECS["mnist"]
-    resources = tuple(datasets.Resource(r.filename, (datasets.md5(mirror / r.filename),)) for r in spec.resources)
+    resources = tuple(datasets.Resource(r.filename, (datasets.file_hash(mirror / r.filename),)) for r in spec.resources)
     urls = ("file:///nonexistent-mirror/", mirror.as_uri() + "/")  # the first mirror fails, the second serves
     return datasets.DatasetSpec("mnist", urls, resources, spec.classes)
 
@@ -90,7 +90,7 @@ def test_cifar10_reads_the_python_pickle_batches(tmp_path, monkeypatch):
     batches.rmdir()
     spec = datasets.SPECS["cifar10"]
     monkeypatch.setitem(
-        datasets.SPECS, "cifar10", datasets.DatasetSpec("cifar10", spec.urls, (datasets.Resource(tarball.name, (datasets.md5(tarball),)),), spec.classes)
+        datasets.SPECS, "cifar10", datasets.DatasetSpec("cifar10", spec.urls, (datasets.Resource(tarball.name, (datasets.file_hash(tarball),)),), spec.classes)
     )
     arrays = datasets.load_arrays("cifar10", str(tmp_path))
     images, labels = arrays["train"]

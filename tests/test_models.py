@@ -1,4 +1,4 @@
-"""Every registered model: output shape, gradients reaching every parameter, finite values, clear errors."""
+"""Every registered image model: output shape, gradients reaching every parameter, finite values, clear errors."""
 import pytest
 import torch
 
@@ -14,7 +14,7 @@ def small_test_case(name: str) -> tuple[dict, int]:
     return {}, min(height, 64)
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models("image_classification"))
 def test_forward_backward(name):
     torch.manual_seed(0)
     overrides, size = small_test_case(name)
@@ -42,7 +42,7 @@ def test_registering_a_name_twice_raises():
             return torch.nn.Identity()
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models("image_classification"))
 def test_wrong_input_channels_name_the_fix(name):
     channels, height, width = model_input_size(name)
     with torch.device("meta"):  # the check runs before any arithmetic: no memory, no time

@@ -40,6 +40,23 @@ def test_model_pictures_reach_tensorboard(tiny_fashion_mnist, tmp_path, model, t
     assert events.Images(tag)[-1].width > 28
 
 
+@pytest.mark.parametrize("model", ["transformer", "seq2seq"])
+def test_translation_loss_falls_and_decodes_to_tensorboard(tmp_path, model):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = compose_config(
+        f"model={model}", "data.train_size=640", "data.val_size=32", "data.test_size=32", "data.beam_size=2",
+        "trainer.batch_size=32", "trainer.epochs=2", "trainer.log_every=5", "trainer.eval_every=20", "trainer.progress=false",
+    )
+    results = run(cfg, tmp_path)
+    losses = [loss for _, loss in results["history"]]
+    assert losses[-1] < 0.8 * losses[0], losses
+    assert 0 <= results["test/exact_match"] <= 1 and 0 <= results["test/bleu"] <= 100 and results["test/ppl"] > 1
+    events = EventAccumulator(str(tmp_path), size_guidance={"images": 0, "tensors": 0})
+    events.Reload()
+    assert "alignment/0" in events.Tags()["images"] and "test/translations/text_summary" in events.Tags()["tensors"]
+
+
 def test_resume_reproduces_the_uninterrupted_run(tiny_fashion_mnist, tmp_path):
     # 18 steps per epoch: the interrupted run stops at step 20, inside the second epoch.
     overrides = tiny_run_overrides(tiny_fashion_mnist, "trainer.epochs=2", "trainer.max_steps=28")

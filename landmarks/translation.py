@@ -1,0 +1,119 @@
+"""The translation task: teacher-forced cross-entropy on the target tokens (padding ignored, optional label
+smoothing), and evaluation by decoding: token accuracy, perplexity, exact match and corpus BLEU (sacrebleu).
+The loop calls it exactly as it calls ImageClassification (landmarks/tasks.py)."""
+import math
+
+import torch
+import torch.nn.functional as F
+
+from landmarks.checkpoint import unwrap
+from landmarks.decoding import beam_search, greedy_decode
+from landmarks.text import BOS, EOS, PAD, detokenize
+from landmarks.translation_data import TranslationData, length_grouped_batches
+
+
+class Translation:
+    def __init__(
+        self,
+        data: TranslationData,
+        *,
+        batch_size: int,
+        seed: int,
+        label_smoothing: float = 0.0,
+        beam_size: int = 1,
+        eval_batch_size: int = 500,
+    ):
+        if batch_size > len(data.train):
+            raise ValueError(f"trainer.batch_size={batch_size} exceeds the {len(data.train)} training pairs")
+        self.data, self.batch_size, self.seed = data, batch_size, seed
+        self.label_smoothing, self.beam_size, self.eval_batch_size = label_smoothing, beam_size, eval_batch_size
+        self.steps_per_epoch = len(data.train) // batch_size
+        self._epoch, self._batches = -1, None
+
+    def model_kwargs(self) -> dict:
+        """The vocabulary's size for both sides (one joint vocabulary) and the padding id."""
+        return {"src_vocab_size": len(self.data.vocab), "tgt_vocab_size": len(self.data.vocab), "pad_id": PAD}
+
+    def train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch of global step `step`: (src (B, S), tgt (B, 1 + T)), pairs of similar lengths."""
+        epoch, index = divmod(step, self.steps_per_epoch)
+        if epoch != self._epoch:
+            generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            self._epoch, self._batches = epoch, length_grouped_batches(self.data.train.src_lengths, self.batch_size, generator)
+        return self.data.train.batch(self._batches[index])
+
+    def token_losses(self, model, src: torch.Tensor, tgt: torch.Tensor, label_smoothing: float):
+        """Summed cross-entropy, correct tokens and token count over the non-padding targets of a batch."""
+        logits = model(src, tgt[:, :-1]).float()  # teacher forcing: <bos> y_1 ... predicts y_1 ... <eos>
+        target = tgt[:, 1:]
+        real = target != PAD
+        loss = F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=PAD, label_smoothing=label_smoothing, reduction="sum")
+        correct = ((logits.argmax(-1) == target) & real).sum()
+        return loss, correct, real.sum()
+
+    def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        loss, correct, tokens = self.token_losses(model, *batch, self.label_smoothing)
+        return loss / tokens, {"acc": correct / tokens}
+
+    def translate(self, model, src: torch.Tensor, beam_size: int) -> list[list[int]]:
+        """Decoded target ids (without <bos>) of a source batch; beam_size 1 is greedy."""
+        max_len = int(src.shape[1] * 1.5) + 10
+        if beam_size > 1:
+            tokens = beam_search(model, src, bos=BOS, eos=EOS, max_len=max_len, beam_size=beam_size)
+        else:
+            tokens = greedy_decode(model, src, bos=BOS, eos=EOS, max_len=max_len)
+        return tokens[:, 1:].tolist()
+
+    @torch.no_grad()
+    def evaluate(self, model, split: str = "val") -> dict[str, float]:
+        """Teacher-forced loss (no smoothing), perplexity and token accuracy; then decoded (greedy on val, beam
+        search of `beam_size` on test): exact match and corpus BLEU in 0-100."""
+        import sacrebleu  # imported late: only translation runs need it
+
+        data = getattr(self.data, split)
+        was_training = model.training
+        model.eval()
+        total_loss, correct, tokens, hypotheses = 0.0, 0, 0, []
+        plain = unwrap(model)
+        for start in range(0, len(data), self.eval_batch_size):
+            src, tgt = data.batch(torch.arange(start, min(start + self.eval_batch_size, len(data))))
+            batch_loss, batch_correct, batch_tokens = self.token_losses(model, src, tgt, 0.0)
+            total_loss, correct, tokens = total_loss + batch_loss.item(), correct + batch_correct.item(), tokens + batch_tokens.item()
+            for ids in self.translate(plain, src, self.beam_size if split == "test" else 1):
+                hypotheses.append(detokenize(self.data.vocab.decode(ids), self.data.level))
+        model.train(was_training)
+        references = [target for _, target in data.pairs]
+        loss = total_loss / tokens
+        return {
+            "loss": loss,
+            "ppl": math.exp(min(loss, 50.0)),
+            "acc": correct / tokens,
+            "exact_match": sum(h == r for h, r in zip(hypotheses, references)) / len(references),
+            "bleu": sacrebleu.corpus_bleu(hypotheses, [references]).score,
+        }
+
+    @torch.no_grad()
+    def log_pictures(self, writer, model, step: int, samples: int = 8) -> None:
+        """Sample translations as a text table, and each sample's source-target alignment as a heatmap image
+        (rows: target tokens, columns: source tokens; both listed in the caption text)."""
+        plain = unwrap(model)
+        was_training = plain.training
+        plain.eval()
+        test, vocab = self.data.test, self.data.vocab
+        src, tgt = test.batch(torch.arange(min(samples, len(test))))
+        hypotheses = self.translate(plain, src, self.beam_size)
+        rows = ["| source | reference | translation |", "|---|---|---|"]
+        for (source, reference), ids in zip(test.pairs, hypotheses):
+            rows.append(f"| {source} | {reference} | {detokenize(vocab.decode(ids), self.data.level)} |")
+        writer.add_text("test/translations", "\n".join(rows), step)
+        if hasattr(plain, "alignments"):
+            alignments = plain.alignments(src, tgt[:, :-1]).float().cpu()  # (B, T, S)
+            for i in range(len(src)):
+                rows, cols = int(test.tgt_lengths[i]) - 1, int(test.src_lengths[i])
+                heat = alignments[i, :rows, :cols]
+                image = heat.repeat_interleave(16, 0).repeat_interleave(16, 1)[None]  # 16 px per cell
+                writer.add_image(f"alignment/{i}", image / image.amax().clamp_min(1e-8), step)
+                source_tokens = [vocab.itos[t] for t in test.src[i, :cols].tolist()]
+                target_tokens = [vocab.itos[t] for t in test.tgt[i, 1 : rows + 1].tolist()]
+                writer.add_text(f"alignment/{i}", f"columns (source): {' '.join(source_tokens)}  \nrows (target): {' '.join(target_tokens)}", step)
+        plain.train(was_training)

@@ -1,0 +1,146 @@
+"""The sequence models: shapes, gradients, masks, the nn.Transformer equivalence, and decoding."""
+import pytest
+import torch
+import torch.nn as nn
+
+from landmarks.decoding import beam_search, greedy_decode
+from landmarks.text import BOS, EOS, PAD
+from models import create_model, list_models
+from models.attention import attention
+from models.transformer import Transformer
+
+VOCAB = 13
+
+
+def small(name: str, **kwargs):
+    """Transformers cut to one layer per stack so that the paper's widths test in a second."""
+    cut = {"N": 1} if name.startswith("transformer") else {}
+    return create_model(name, src_vocab_size=VOCAB, tgt_vocab_size=VOCAB, **cut, **kwargs)
+
+
+def batch(lengths: list[int], generator: torch.Generator, width: int | None = None) -> torch.Tensor:
+    """Random sentences of the given lengths (the last token <eos>), padded with <pad> to `width`."""
+    rows = torch.full((len(lengths), width or max(lengths)), PAD)
+    for i, length in enumerate(lengths):
+        rows[i, : length - 1] = torch.randint(4, VOCAB, (length - 1,), generator=generator)
+        rows[i, length - 1] = EOS
+    return rows
+
+
+@pytest.mark.parametrize("name", list_models("translation"))
+def test_forward_backward(name):
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    model = small(name)
+    src, tgt_in = batch([5, 3], generator), batch([4, 6], generator)
+    logits = model(src, tgt_in)
+    assert logits.shape == (2, 6, VOCAB) and torch.isfinite(logits).all()
+    logits.square().mean().backward()
+    for param_name, param in model.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, f"{name}: no gradient reaches {param_name}"
+
+
+@pytest.mark.parametrize("name, millions", [("transformer_base", 65), ("transformer_big", 213)])
+def test_paper_sizes_match_table_3(name, millions):
+    with torch.device("meta"):  # no memory, no time
+        model = create_model(name, src_vocab_size=37000, tgt_vocab_size=37000)  # the paper's shared BPE vocabulary
+    params = sum(p.numel() for p in model.parameters())
+    assert abs(params / 1e6 - millions) / millions < 0.04, params
+
+
+@pytest.mark.parametrize("name", ["transformer_tiny", "seq2seq_tiny"])
+def test_no_attention_to_padding_or_to_the_future(name):
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(1)
+    model = small(name).eval()
+    src, tgt_in = batch([4], generator), batch([6], generator)
+    alone = model(src, tgt_in)
+    padded_src = torch.cat([src, torch.full((1, 5), PAD)], dim=1)  # as if batched with a longer sentence
+    torch.testing.assert_close(model(padded_src, tgt_in), alone, rtol=1e-5, atol=1e-5)
+    assert model.alignments(padded_src, tgt_in)[..., 4:].abs().max() == 0
+    changed_future = tgt_in.clone()
+    changed_future[0, 3:] = torch.randint(4, VOCAB, (3,), generator=generator)
+    torch.testing.assert_close(model(src, changed_future)[:, :3], alone[:, :3], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_transformer_equals_nn_transformer_with_copied_weights(norm_first):
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(2)
+    reference = nn.Transformer(
+        d_model=32, nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64,
+        dropout=0.0, batch_first=True, norm_first=norm_first,
+    ).eval()
+    if not norm_first:  # nn.Transformer adds a final LayerNorm to each stack; the paper's post-norm has none
+        reference.encoder.norm = reference.decoder.norm = None
+    ours = Transformer(src_vocab_size=VOCAB, tgt_vocab_size=VOCAB, d_model=32, N=2, h=4, d_ff=64, p_drop=0.0, norm_first=norm_first).eval()
+    ours.load_nn_transformer_state_dict(reference.state_dict())
+    src, tgt_in = batch([5, 3], generator), batch([4, 6], generator)
+    expected = reference(
+        ours.embed(ours.src_embed, src), ours.embed(ours.tgt_embed, tgt_in),
+        tgt_mask=nn.Transformer.generate_square_subsequent_mask(tgt_in.shape[1]),
+        src_key_padding_mask=src == PAD, memory_key_padding_mask=src == PAD,
+    )
+    torch.testing.assert_close(ours.decode(ours.encode(src), tgt_in)[0], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_fused_and_explicit_attention_agree_under_a_mask():
+    torch.manual_seed(0)
+    q, k, v = torch.randn(3, 2, 4, 5, 8).unbind(0)
+    mask = torch.rand(2, 1, 5, 5) > 0.3
+    mask[..., 0] = True  # every query may attend somewhere
+    fused, _ = attention(q, k, v, mask)
+    explicit, weights = attention(q, k, v, mask, need_weights=True)
+    torch.testing.assert_close(fused, explicit, rtol=1e-5, atol=1e-5)
+    assert (weights.masked_select(~mask.expand_as(weights)) == 0).all()
+
+
+@pytest.mark.parametrize("name", ["transformer_tiny", "seq2seq_tiny"])
+def test_beam_search_of_width_one_is_greedy(name):
+    torch.manual_seed(0)
+    model = small(name).eval()
+    src = batch([5, 3, 7], torch.Generator().manual_seed(3))
+    greedy = greedy_decode(model, src, bos=BOS, eos=EOS, max_len=12)
+    assert torch.equal(beam_search(model, src, bos=BOS, eos=EOS, max_len=12, beam_size=1), greedy)
+
+
+class TableModel:
+    """A decoder whose next-token probabilities depend on the last token only: from <bos>, token 4 (0.6) or
+    5 (0.4); after 4, <eos> 0.5; after 5, <eos> 0.9. Greedy takes 4 (p = 0.3); the best sentence is 5 (p = 0.36)."""
+
+    table = {BOS: {4: 0.6, 5: 0.4}, 4: {EOS: 0.5, 6: 0.5}, 5: {EOS: 0.9, 6: 0.1}, 6: {EOS: 1.0}, EOS: {EOS: 1.0}}
+
+    def encode(self, src):
+        return {"src": src}
+
+    def decode_step(self, state, tokens):
+        probs = torch.full((len(tokens), VOCAB), 1e-9)
+        for row, last in enumerate(tokens[:, -1].tolist()):
+            for token, p in self.table[last].items():
+                probs[row, token] = p
+        return probs.log(), state
+
+
+def test_beam_search_finds_the_likelier_sentence_that_greedy_misses():
+    src = torch.zeros(1, 1, dtype=torch.long)
+    greedy = greedy_decode(TableModel(), src, bos=BOS, eos=EOS, max_len=5)
+    beam = beam_search(TableModel(), src, bos=BOS, eos=EOS, max_len=5, beam_size=2, length_penalty=0.0)
+    assert greedy[0, :3].tolist() == [BOS, 4, EOS]
+    assert beam[0, :3].tolist() == [BOS, 5, EOS]
+
+
+@pytest.mark.parametrize("name", ["transformer_tiny", "seq2seq_tiny"])
+def test_bad_token_input_names_the_fix(name):
+    model = small(name)
+    with pytest.raises(ValueError, match=rf"src holds token id {VOCAB}, outside the vocabulary of {VOCAB}"):
+        model(torch.tensor([[4, VOCAB, EOS]]), torch.tensor([[BOS, 4]]))
+    with pytest.raises(ValueError, match=r"expected src of shape \(B, N\)"):
+        model(torch.tensor([4, 5, EOS]), torch.tensor([[BOS, 4]]))
+
+
+def test_shared_embeddings_need_one_vocabulary():
+    with pytest.raises(ValueError, match="share_embeddings=True needs one joint vocabulary.*share_embeddings=False"):
+        create_model("transformer_tiny", src_vocab_size=10, tgt_vocab_size=12)
+    model = create_model("transformer_tiny", src_vocab_size=10, tgt_vocab_size=10)
+    assert model.generator.weight is model.src_embed.weight is model.tgt_embed.weight

@@ -1,0 +1,118 @@
+"""Translation data: the generated task, vocabularies, the TSV reader, Multi30k's download path, length batches."""
+import io
+import tarfile
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from landmarks import datasets
+from landmarks.synthetic import generate_pairs
+from landmarks.text import EOS, UNK, TextError, Vocab, normalize, read_tsv, tokenize
+from landmarks.translation_data import length_grouped_batches, load_translation_data
+from tests.conftest import CONFIGS
+
+
+def test_generated_task_is_deterministic_distinct_and_reorders():
+    pairs = generate_pairs(300, seed=7)
+    assert pairs == generate_pairs(300, seed=7) and pairs != generate_pairs(300, seed=8)
+    assert len({source for source, _ in pairs}) == 300
+    lengths = [len(source.split()) for source, _ in pairs]
+    assert min(lengths) <= 6 and max(lengths) >= 14  # lengths vary
+    for source, target in pairs:  # the tense, set by the first source word, surfaces near the target's end
+        suffix = {"yesterday": "ta", "tomorrow": "u"}.get(source.split()[0], "ru")
+        assert suffix in target.split()[-4:], (source, target)
+
+
+def test_data_config_splits_are_fixed_and_disjoint():
+    cfg = OmegaConf.load(f"{CONFIGS}/data/synthetic_translation.yaml")
+    cfg.train_size, cfg.val_size, cfg.test_size = 400, 50, 50
+    data = load_translation_data(cfg, torch.device("cpu"))
+    sources = [{s for s, _ in split.pairs} for split in (data.train, data.val, data.test)]
+    assert not (sources[0] & sources[1]) and not (sources[0] & sources[2]) and not (sources[1] & sources[2])
+    first = data.train.src[0, : data.train.src_lengths[0]].tolist()
+    assert first[-1] == EOS and data.vocab.decode(first) == tokenize(data.train.pairs[0][0], "word")
+
+
+def test_normalize_and_tokenize():
+    assert normalize("  Hi,  Tom!\u00a0Ça va? ") == "hi , tom ! ça va ?"
+    assert tokenize("ab c", "char") == ["a", "b", " ", "c"]
+    with pytest.raises(ValueError, match="tokenization level 'bpe'"):
+        tokenize("a", "bpe")
+
+
+def test_vocab_orders_by_frequency_and_names_unknown_tokens():
+    vocab = Vocab.build([["b", "a", "b"], ["c", "b", "a"]])
+    assert vocab.itos[:7] == ["<pad>", "<bos>", "<eos>", "<unk>", "b", "a", "c"]
+    assert vocab.encode(["a", "zebra"]) == [5, UNK, EOS]
+    assert vocab.decode([1, 5, 4, EOS, 6]) == ["a", "b"]
+    with pytest.raises(KeyError, match="unknown token 'zebra'.*unknown='unk'"):
+        vocab.encode(["a", "zebra"], unknown="error")
+
+
+def test_tsv_reader_takes_tatoeba_lines(tmp_path):
+    path = tmp_path / "fra.txt"
+    path.write_text("Go.\tVa !\tCC-BY 2.0 (France) Attribution: tatoeba.org #2877272 (CM)\n\nHi.\tSalut !\n", encoding="utf-8")
+    assert read_tsv(path) == [("Go.", "Va !"), ("Hi.", "Salut !")]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", r"holds no sentence pairs"),
+    ("\n  \n", r"holds no sentence pairs"),
+    ("Go.\tVa !\nno tab here\n", r":2: expected 'source<TAB>target', got 'no tab here'"),
+    ("Go.\t \n", r":1: expected 'source<TAB>target'"),
+])
+def test_tsv_reader_names_bad_files_and_lines(tmp_path, content, message):
+    path = tmp_path / "pairs.tsv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(TextError, match=message):
+        read_tsv(path)
+
+
+def test_tsv_data_config_splits_with_its_seed(tmp_path):
+    path = tmp_path / "pairs.tsv"
+    path.write_text("".join(f"Sentence {i}.\tSatz {i} !\n" for i in range(40)), encoding="utf-8")
+    cfg = OmegaConf.load(f"{CONFIGS}/data/tsv.yaml")
+    cfg.path, cfg.val_size, cfg.test_size, cfg.min_freq = str(path), 5, 5, 1
+    data = load_translation_data(cfg, torch.device("cpu"))
+    assert (len(data.train), len(data.val), len(data.test)) == (30, 5, 5)
+    assert data.test.pairs == load_translation_data(cfg, torch.device("cpu")).test.pairs
+    assert data.train.pairs[0][1].endswith(" !") and data.train.pairs[0][0] == data.train.pairs[0][0].lower()
+
+
+def write_tarball(path, files: dict[str, str]) -> None:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in files.items():
+            payload = text.encode("utf-8")
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+
+
+def test_multi30k_downloads_verifies_and_reads_the_tarballs(tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    spec = datasets.SPECS["multi30k"]
+    for resource, split in zip(spec.resources, ("train", "val", "test")):
+        write_tarball(mirror / resource.filename, {
+            f"{split}.en": f"A dog runs in the {split}.\nTwo men talk.\n\n",
+            f"{split}.de": f"Ein Hund rennt im {split}.\nZwei Männer reden.\n",
+        })
+    resources = tuple(datasets.Resource(r.filename, (datasets.file_hash(mirror / r.filename, "sha256"),)) for r in spec.resources)
+    monkeypatch.setitem(datasets.SPECS, "multi30k", datasets.DatasetSpec("multi30k", ("file:///nonexistent/", f"file://{mirror}/"), resources))
+    splits = datasets.load_multi30k(str(tmp_path / "cache"), download_missing=True)
+    assert splits["val"] == [("A dog runs in the val.", "Ein Hund rennt im val."), ("Two men talk.", "Zwei Männer reden.")]
+    (tmp_path / "cache" / "training.tar.gz").write_bytes(b"corrupted")
+    with pytest.raises(datasets.DatasetError, match=r"training.tar.gz fails its checksum \(sha256 .*python -m landmarks.datasets multi30k"):
+        datasets.load_multi30k(str(tmp_path / "cache"), download_missing=False)
+
+
+def test_length_grouped_batches_cover_an_epoch_with_similar_lengths():
+    lengths = torch.randint(3, 40, (1000,), generator=torch.Generator().manual_seed(0))
+    batches = length_grouped_batches(lengths, 50, torch.Generator().manual_seed(1), pool=4)
+    assert len(batches) == 20 and all(len(b) == 50 for b in batches)
+    assert len(torch.cat(batches).unique()) == 1000
+    spread = sum(int(lengths[b].max() - lengths[b].min()) for b in batches) / len(batches)
+    assert spread < 20  # random batches of 50 would span nearly the whole 3..39 range
+    again = length_grouped_batches(lengths, 50, torch.Generator().manual_seed(1), pool=4)
+    assert all(torch.equal(a, b) for a, b in zip(batches, again))
