@@ -15,6 +15,7 @@
 Shapes: src (B, S) and tgt_in (B, T) token ids, padded with `pad_id` -> logits (B, T, tgt_vocab_size).
 The decoding interface shared with models/seq2seq.py: `encode(src) -> state`, `decode_step(state, tokens)
 -> (logits of the next token (B, V), state)`, `alignments(src, tgt_in) -> (B, T, S)`.
+`decode_step` is incremental (the decoder's self-attention inputs are cached in the state).
 `load_nn_transformer_state_dict()` takes the weights of a `torch.nn.Transformer` of the same size.
 """
 import math
@@ -28,9 +29,10 @@ from models.inputs import check_tokens
 from models.registry import register_model
 
 
-def sinusoidal_encoding(length: int, d_model: int, device=None) -> torch.Tensor:
-    """Sec. 3.5: PE(pos, 2i) = sin(pos / 10000^(2i/d_model)), PE(pos, 2i+1) = cos(...); shape (length, d_model)."""
-    position = torch.arange(length, device=device, dtype=torch.float32)[:, None]
+def sinusoidal_encoding(length: int, d_model: int, device=None, start: int = 0) -> torch.Tensor:
+    """Sec. 3.5: PE(pos, 2i) = sin(pos / 10000^(2i/d_model)), PE(pos, 2i+1) = cos(...) for positions
+    start .. start + length - 1; shape (length, d_model)."""
+    position = torch.arange(start, start + length, device=device, dtype=torch.float32)[:, None]
     frequency = torch.exp(torch.arange(0, d_model, 2, device=device) * (-math.log(10000.0) / d_model))
     encoding = torch.zeros(length, d_model, device=device)
     encoding[:, 0::2] = torch.sin(position * frequency)
@@ -96,10 +98,17 @@ class DecoderLayer(nn.Module):
         self.ffn = FeedForward(d_model, d_ff, dropout)
         self.residual1, self.residual2, self.residual3 = (Residual(d_model, dropout, norm_first) for _ in range(3))
 
-    def forward(self, y, memory, tgt_mask, src_mask, need_weights: bool = False):
-        """Returns y and, with need_weights, the cross-attention weights (B, h, T, S)."""
-        weights = []
-        y = self.residual1(y, lambda z: self.self_attn(z, z, tgt_mask)[0])
+    def forward(self, y, memory, tgt_mask, src_mask, need_weights: bool = False, past: torch.Tensor | None = None):
+        """Returns y, the cross-attention weights (B, h, T, S) with need_weights, and the self-attention's
+        inputs. For incremental decoding, `past` holds those inputs at the earlier positions (B, t, d_model)
+        and y the new positions only, which attend to past and to themselves as tgt_mask (new, past + new) says."""
+        weights, inputs = [], []
+
+        def self_attend(z):
+            inputs.append(z if past is None else torch.cat([past, z], dim=1))
+            return self.self_attn(z, inputs[0], tgt_mask)[0]
+
+        y = self.residual1(y, self_attend)
 
         def cross(z):
             out, w = self.cross_attn(z, memory, src_mask, need_weights)
@@ -107,7 +116,7 @@ class DecoderLayer(nn.Module):
             return out
 
         y = self.residual2(y, cross)
-        return self.residual3(y, self.ffn), weights[0]
+        return self.residual3(y, self.ffn), weights[0], inputs[0]
 
 
 class Transformer(nn.Module):
@@ -160,10 +169,10 @@ class Transformer(nn.Module):
             elif param.ndim > 1:
                 nn.init.xavier_uniform_(param)
 
-    def embed(self, embedding: nn.Embedding, tokens: torch.Tensor) -> torch.Tensor:
-        """Sec. 3.4-3.5: E x sqrt(d_model) + PE, then dropout. (B, N) -> (B, N, d_model)."""
+    def embed(self, embedding: nn.Embedding, tokens: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Sec. 3.4-3.5: E x sqrt(d_model) + PE (positions from `start`), then dropout. (B, N) -> (B, N, d_model)."""
         x = embedding(tokens) * math.sqrt(self.d_model)
-        return self.dropout(x + sinusoidal_encoding(tokens.shape[1], self.d_model, tokens.device))
+        return self.dropout(x + sinusoidal_encoding(tokens.shape[1], self.d_model, tokens.device, start))
 
     def encode(self, src: torch.Tensor) -> dict[str, torch.Tensor]:
         """src (B, S) -> {"memory": (B, S, d_model), "src_mask": (B, 1, 1, S), True at real tokens}."""
@@ -182,7 +191,7 @@ class Transformer(nn.Module):
         causal = torch.ones(length, length, dtype=torch.bool, device=tgt_in.device).tril()  # Sec. 3.2.3
         y, weights = self.embed(self.tgt_embed, tgt_in), None
         for layer in self.decoder:
-            y, weights = layer(y, state["memory"], causal, state["src_mask"], need_weights)
+            y, weights, _ = layer(y, state["memory"], causal, state["src_mask"], need_weights)
         return self.decoder_norm(y), weights
 
     def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
@@ -190,8 +199,19 @@ class Transformer(nn.Module):
         return self.generator(self.decode(self.encode(src), tgt_in)[0])
 
     def decode_step(self, state: dict, tokens: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """The logits (B, V) of the token after `tokens` (B, t); the whole prefix is decoded again."""
-        return self.generator(self.decode(state, tokens)[0][:, -1]), state
+        """The logits (B, V) of the token after `tokens` (B, t). Incremental: each decoder layer's
+        self-attention inputs at the positions already seen wait in the returned state (the causal mask makes
+        them final), so passing that state back computes only the new positions. Equal to decode() (tested)."""
+        check_tokens(tokens, self.tgt_vocab_size, "tokens")
+        seen = state["past_0"].shape[1] if "past_0" in state else 0
+        new = tokens.shape[1] - seen
+        if new < 1:
+            raise ValueError(f"the state has seen {seen} positions but tokens holds {tokens.shape[1]}; pass the tokens so far")
+        mask = torch.ones(new, seen + new, dtype=torch.bool, device=tokens.device).tril(diagonal=seen)
+        y, state = self.embed(self.tgt_embed, tokens[:, seen:], start=seen), dict(state)
+        for i, layer in enumerate(self.decoder):
+            y, _, state[f"past_{i}"] = layer(y, state["memory"], mask, state["src_mask"], past=state.get(f"past_{i}"))
+        return self.generator(self.decoder_norm(y)[:, -1]), state
 
     @torch.no_grad()
     def alignments(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:

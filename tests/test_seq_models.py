@@ -144,3 +144,21 @@ def test_shared_embeddings_need_one_vocabulary():
         create_model("transformer_tiny", src_vocab_size=10, tgt_vocab_size=12)
     model = create_model("transformer_tiny", src_vocab_size=10, tgt_vocab_size=10)
     assert model.generator.weight is model.src_embed.weight is model.tgt_embed.weight
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_incremental_decoding_equals_decoding_the_whole_prefix(norm_first):
+    torch.manual_seed(0)
+    model = small("transformer_tiny", norm_first=norm_first).eval()
+    generator = torch.Generator().manual_seed(4)
+    src, tokens = batch([5, 3], generator), batch([6, 6], generator)
+    state = model.encode(src)
+    with torch.no_grad():
+        for t in range(1, tokens.shape[1] + 1):
+            logits, state = model.decode_step(state, tokens[:, :t])
+            full = model.generator(model.decode(model.encode(src), tokens[:, :t])[0][:, -1])
+            torch.testing.assert_close(logits, full, rtol=1e-5, atol=1e-5)
+        primed, _ = model.decode_step(model.encode(src), tokens)  # no cache yet: the whole prefix at once
+    torch.testing.assert_close(primed, full, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="the state has seen 6 positions but tokens holds 3"):
+        model.decode_step(state, tokens[:, :3])
