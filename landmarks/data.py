@@ -62,8 +62,13 @@ def load_image_data(
     )
 
 
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The CPU generator of one epoch's batch order, a function of (seed, epoch) only: resume draws the same."""
+    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+
+
 def epoch_permutation(n: int, seed: int, epoch: int, device) -> torch.Tensor:
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).to(device)
+    return torch.randperm(n, generator=epoch_generator(seed, epoch)).to(device)
 
 
 def random_crop_flip(images: torch.Tensor, padding: int, flip: bool, generator: torch.Generator) -> torch.Tensor:

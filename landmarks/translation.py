@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from landmarks.checkpoint import unwrap
+from landmarks.data import epoch_generator
 from landmarks.decoding import beam_search, greedy_decode
 from landmarks.text import BOS, EOS, PAD, detokenize
 from landmarks.translation_data import TranslationData, length_grouped_batches
@@ -38,7 +39,7 @@ class Translation:
         """The batch of global step `step`: (src (B, S), tgt (B, 1 + T)), pairs of similar lengths."""
         epoch, index = divmod(step, self.steps_per_epoch)
         if epoch != self._epoch:
-            generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            generator = epoch_generator(self.seed, epoch)
             self._epoch, self._batches = epoch, length_grouped_batches(self.data.train.src_lengths, self.batch_size, generator)
         return self.data.train.batch(self._batches[index])
 

@@ -59,9 +59,10 @@ def load_pairs(cfg) -> dict[str, list[tuple[str, str]]]:
     raise ValueError(f"data.source={cfg.source!r}; use synthetic, tsv or multi30k")
 
 
-def to_split(pairs: list[tuple[str, str]], vocab: Vocab, level: str, device) -> SentenceSplit:
-    src = [torch.tensor(vocab.encode(tokenize(s, level))) for s, _ in pairs]
-    tgt = [torch.tensor([BOS] + vocab.encode(tokenize(t, level))) for _, t in pairs]
+def to_split(pairs: list[tuple[str, str]], tokens: list[tuple[list[str], list[str]]], vocab: Vocab, device) -> SentenceSplit:
+    """`pairs` as text and as tokens -> a resident split of padded ids."""
+    src = [torch.tensor(vocab.encode(s)) for s, _ in tokens]
+    tgt = [torch.tensor([BOS] + vocab.encode(t)) for _, t in tokens]
     pad = torch.nn.utils.rnn.pad_sequence
     return SentenceSplit(
         src=pad(src, batch_first=True, padding_value=PAD).to(device),
@@ -73,14 +74,19 @@ def to_split(pairs: list[tuple[str, str]], vocab: Vocab, level: str, device) -> 
 
 
 def load_translation_data(cfg, device) -> TranslationData:
-    """Normalise, drop pairs longer than `cfg.max_len` tokens on either side (training split only: the
-    evaluation splits stay whole), build the vocabulary of the training split, and move every split to `device`."""
+    """Normalise and tokenise, drop pairs longer than `cfg.max_len` tokens on either side (training split
+    only: the evaluation splits stay whole), build the vocabulary of the training split, and move every split
+    to `device`."""
     splits = {name: [(normalize(s), normalize(t)) for s, t in pairs] for name, pairs in load_pairs(cfg).items()}
-    splits["train"] = [(s, t) for s, t in splits["train"] if max(len(tokenize(s, cfg.level)), len(tokenize(t, cfg.level))) <= cfg.max_len]
-    if not splits["train"]:
+    tokens = {name: [(tokenize(s, cfg.level), tokenize(t, cfg.level)) for s, t in pairs] for name, pairs in splits.items()}
+    kept = [i for i, (s, t) in enumerate(tokens["train"]) if max(len(s), len(t)) <= cfg.max_len]
+    if not kept:
         raise ValueError(f"no training pair is at most data.max_len={cfg.max_len} tokens long; raise data.max_len")
-    vocab = Vocab.build((tokenize(text, cfg.level) for pair in splits["train"] for text in pair), cfg.min_freq)
-    return TranslationData(**{name: to_split(pairs, vocab, cfg.level, device) for name, pairs in splits.items()}, vocab=vocab, level=cfg.level)
+    splits["train"], tokens["train"] = [splits["train"][i] for i in kept], [tokens["train"][i] for i in kept]
+    vocab = Vocab.build((side for pair in tokens["train"] for side in pair), cfg.min_freq)
+    return TranslationData(
+        **{name: to_split(pairs, tokens[name], vocab, device) for name, pairs in splits.items()}, vocab=vocab, level=cfg.level
+    )
 
 
 def length_grouped_batches(lengths: torch.Tensor, batch_size: int, generator: torch.Generator, pool: int = 32) -> list[torch.Tensor]:
