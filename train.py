@@ -4,10 +4,14 @@
     python train.py model=resnet20 data=cifar10 data.download=true trainer.epochs=30
     python train.py -m model=resnet optim.lr=0.1,0.05  # a sweep: one run dir per setting
     python train.py trainer.resume=outputs/resnet8_speedrun/2026-11-22_10-00-00   # continue a run
+    python train.py experiment=speedrun_resnet         # stop at the target, report the time to reach it
+    torchrun --nproc_per_node=4 train.py model=vit     # data parallel: 4 GPUs (NCCL) or CPU processes (gloo)
 
 Every knob is in configs/; the run dir (outputs/...) holds the TensorBoard events, checkpoint.pt,
 metrics.json, environment.json and Hydra's resolved config.
 """
+import os
+import sys
 from pathlib import Path
 
 import hydra
@@ -28,41 +32,59 @@ def resumed_config(cfg: DictConfig, overrides: list[str]) -> tuple[DictConfig, P
 
 def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dict:
     """Build everything from `cfg`, train (continuing from `resume_state`, a checkpoint, if given), print the
-    final report and return the metrics."""
+    final report and return the metrics. Under torchrun every process runs it; rank 0 reports."""
     import torch
 
+    from landmarks import distributed
     from landmarks.build import build_model, build_task, pick_device, seed_everything, write_environment
     from landmarks.loop import fit
 
     if cfg.trainer.num_threads:
         torch.set_num_threads(cfg.trainer.num_threads)
     seed_everything(cfg.seed)
-    device = pick_device(cfg.trainer.device)
+    device = distributed.setup(pick_device(cfg.trainer.device))
+    run_dir = Path(distributed.broadcast(str(run_dir), device))  # rank 0's: Hydra's clock may differ per process
     task = build_task(cfg, device)
     model = build_model(cfg, device, task)
-    write_environment(run_dir)
-    params = sum(p.numel() for p in model.parameters())
-    print(f"{cfg.model.name} ({params / 1e6:.2f}M params) on {cfg.data.name}, {device}, run dir {run_dir}")
+    main = distributed.is_main()
+    if main:
+        write_environment(run_dir)
+        params = sum(p.numel() for p in model.parameters())
+        processes = f" x {distributed.world_size()} processes" if distributed.world_size() > 1 else ""
+        print(f"{cfg.model.name} ({params / 1e6:.2f}M params) on {cfg.data.name}, {device}{processes}, run dir {run_dir}")
 
     results = fit(cfg, model, task, run_dir, device, resume_state)
-    if "interrupted" not in results:
-        print(f"\n{cfg.model.name} on {cfg.data.name}: {results['step']} steps in {results['train_time_s']:.1f} s on {device}")
+    if main and "interrupted" not in results:
+        print(f"\n{cfg.model.name} on {cfg.data.name}: {results['step']} steps in {results['train_time_s']:.1f} s on {device}, MFU {results['mfu']:.1%}")
+        if "target_reached" in results:
+            print(f"  target {results['target']}: " + (
+                f"reached at step {results['steps_to_target']} after {results['time_to_target_s']:.1f} s of training "
+                f"({results['wall_to_target_s']:.1f} s with validation)" if results["target_reached"] else "not reached"))
         for name, value in results.items():
             if name.startswith(("val/", "test/")):
                 print(f"  {name:<16} {value:.4f}")
         print(f"  {'run dir':<16} {run_dir}\n  {'compare':<16} tensorboard --logdir {run_dir.parent}")
+    distributed.cleanup()
     return results
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    state = None
-    if cfg.trainer.resume:
-        cfg, run_dir, state = resumed_config(cfg, list(HydraConfig.get().overrides.task))
-    else:
-        run_dir = Path(HydraConfig.get().runtime.output_dir)
-    return run(cfg, run_dir, state).get("val/acc")  # the value a Hydra sweeper optimises
+    from landmarks.checkpoint import CheckpointError
+    from landmarks.datasets import DatasetError
+
+    try:
+        state = None
+        if cfg.trainer.resume:
+            cfg, run_dir, state = resumed_config(cfg, list(HydraConfig.get().overrides.task))
+        else:
+            run_dir = Path(HydraConfig.get().runtime.output_dir)
+        return run(cfg, run_dir, state).get("val/acc")  # the value a Hydra sweeper optimises
+    except (ValueError, CheckpointError, DatasetError) as error:  # bad input: the message names the fix
+        raise SystemExit(f"train.py: {error}") from None
 
 
 if __name__ == "__main__":
+    if int(os.environ.get("RANK", 0)) > 0:  # under torchrun only rank 0 writes: Hydra keeps the others' output
+        sys.argv += ["hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=disabled"]
     main()

@@ -11,6 +11,8 @@ from landmarks.data import ImageData, epoch_permutation, random_crop_flip
 class ImageClassification:
     """Cross-entropy (with optional label smoothing, Szegedy et al. 2016) and top-1 accuracy on resident images."""
 
+    eval_metrics = ("loss", "acc")  # what `evaluate` returns
+
     def __init__(
         self,
         data: ImageData,

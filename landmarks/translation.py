@@ -14,6 +14,8 @@ from landmarks.translation_data import TranslationData, length_grouped_batches
 
 
 class Translation:
+    eval_metrics = ("loss", "ppl", "acc", "exact_match", "bleu")  # what `evaluate` returns
+
     def __init__(
         self,
         data: TranslationData,

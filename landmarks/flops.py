@@ -1,0 +1,52 @@
+"""Model FLOPs utilisation (MFU, PaLM appendix B): the model's training FLOPs per sample, counted once with
+torch.utils.flop_counter, times samples/s, over the device's peak FLOP/s."""
+import time
+
+import torch
+
+# Dense peak FLOP/s from the vendors' datasheets, by device name and precision (no sparsity).
+PEAK_FLOPS = {
+    ("H100", "bf16"): 989e12, ("H100", "fp32"): 67e12,
+    ("H200", "bf16"): 989e12, ("H200", "fp32"): 67e12,
+    ("A100", "bf16"): 312e12, ("A100", "fp32"): 19.5e12,
+}
+
+
+def train_flops_per_sample(model: torch.nn.Module, task, batch: tuple, autocast) -> float:
+    """FLOPs of one forward and backward pass per sample of `batch`, leaving no trace on the model: the
+    gradients are cleared, buffers (BatchNorm statistics) and the random state are restored."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    buffers = {name: buffer.clone() for name, buffer in model.named_buffers()}
+    with torch.random.fork_rng(devices=[batch[0].device] if batch[0].device.type == "cuda" else []):
+        counter = FlopCounterMode(display=False)
+        with counter:
+            with autocast:
+                loss, _ = task.loss(model, batch)
+            loss.backward()
+    model.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        for name, buffer in model.named_buffers():
+            buffer.copy_(buffers[name])
+    return counter.get_total_flops() / len(batch[0])
+
+
+def peak_flops(device: torch.device, precision: str) -> tuple[float, str]:
+    """The device's peak FLOP/s and where it came from: the datasheet for known GPUs, otherwise the best of a
+    few timed matmuls (on a CPU that is the attainable peak, not a datasheet figure)."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        for (model, dtype), flops in PEAK_FLOPS.items():
+            if model in name and dtype == precision:
+                return flops, f"{model} datasheet, {precision}"
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    n = 4096 if device.type == "cuda" else 1024
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    best = float("inf")
+    for _ in range(5):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        (a @ b).sum().item()
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best, f"measured {n}x{n} {precision} matmul"
