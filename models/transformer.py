@@ -42,8 +42,9 @@ def sinusoidal_encoding(length: int, d_model: int, device=None, start: int = 0) 
 
 class MultiHeadAttention(nn.Module):
     """Sec. 3.2.2: MultiHead(Q, K, V) = Concat(head_1..head_h) W^O, head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V).
-    query (B, N_q, d_model), key_value (B, N_k, d_model) -> (B, N_q, d_model), and the weights (B, h, N_q, N_k)
-    when asked."""
+    query (B, N_q, d_model), key_value (B, N_k, d_model) -> (B, N_q, d_model), the weights (B, h, N_q, N_k)
+    when asked, and the keys and values (B, h, N_k, d_k). For incremental decoding, `past` holds keys and
+    values computed before: key_value's are appended to them, or with key_value None they are used as they are."""
 
     def __init__(self, d_model: int, heads: int):
         super().__init__()
@@ -52,10 +53,16 @@ class MultiHeadAttention(nn.Module):
         self.heads = heads
         self.w_q, self.w_k, self.w_v, self.w_o = (nn.Linear(d_model, d_model) for _ in range(4))
 
-    def forward(self, query, key_value, mask=None, need_weights: bool = False):
-        q, k, v = (rearrange(w(x), "b n (h d) -> b h n d", h=self.heads) for w, x in ((self.w_q, query), (self.w_k, key_value), (self.w_v, key_value)))
-        out, weights = attention(q, k, v, mask, need_weights=need_weights)
-        return self.w_o(rearrange(out, "b h n d -> b n (h d)")), weights
+    def split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        return rearrange(x, "b n (h d) -> b h n d", h=self.heads)
+
+    def forward(self, query, key_value, mask=None, need_weights: bool = False, past: tuple | None = None):
+        k, v = past if past is not None else (None, None)
+        if key_value is not None:
+            new_k, new_v = self.split_heads(self.w_k(key_value)), self.split_heads(self.w_v(key_value))
+            k, v = (new_k, new_v) if past is None else (torch.cat([k, new_k], dim=2), torch.cat([v, new_v], dim=2))
+        out, weights = attention(self.split_heads(self.w_q(query)), k, v, mask, need_weights=need_weights)
+        return self.w_o(rearrange(out, "b h n d -> b n (h d)")), weights, (k, v)
 
 
 class FeedForward(nn.Sequential):
@@ -98,25 +105,25 @@ class DecoderLayer(nn.Module):
         self.ffn = FeedForward(d_model, d_ff, dropout)
         self.residual1, self.residual2, self.residual3 = (Residual(d_model, dropout, norm_first) for _ in range(3))
 
-    def forward(self, y, memory, tgt_mask, src_mask, need_weights: bool = False, past: torch.Tensor | None = None):
-        """Returns y, the cross-attention weights (B, h, T, S) with need_weights, and the self-attention's
-        inputs. For incremental decoding, `past` holds those inputs at the earlier positions (B, t, d_model)
-        and y the new positions only, which attend to past and to themselves as tgt_mask (new, past + new) says."""
-        weights, inputs = [], []
+    def forward(self, y, memory, tgt_mask, src_mask, need_weights: bool = False, cache: dict | None = None):
+        """Returns y, the cross-attention weights (B, h, T, S) with need_weights, and the keys and values of
+        both attentions ({"self": (k, v), "memory": (k, v)}). For incremental decoding, `cache` holds those of
+        the earlier positions and of the memory, and y the new positions only, which attend to the earlier
+        ones and to themselves as tgt_mask (new, earlier + new) says."""
+        cache, kept, weights = cache or {}, {}, []
 
         def self_attend(z):
-            inputs.append(z if past is None else torch.cat([past, z], dim=1))
-            return self.self_attn(z, inputs[0], tgt_mask)[0]
-
-        y = self.residual1(y, self_attend)
+            out, _, kept["self"] = self.self_attn(z, z, tgt_mask, past=cache.get("self"))
+            return out
 
         def cross(z):
-            out, w = self.cross_attn(z, memory, src_mask, need_weights)
+            out, w, kept["memory"] = self.cross_attn(z, None if "memory" in cache else memory, src_mask, need_weights, past=cache.get("memory"))
             weights.append(w)
             return out
 
+        y = self.residual1(y, self_attend)
         y = self.residual2(y, cross)
-        return self.residual3(y, self.ffn), weights[0], inputs[0]
+        return self.residual3(y, self.ffn), weights[0], kept
 
 
 class Transformer(nn.Module):
@@ -199,18 +206,21 @@ class Transformer(nn.Module):
         return self.generator(self.decode(self.encode(src), tgt_in)[0])
 
     def decode_step(self, state: dict, tokens: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """The logits (B, V) of the token after `tokens` (B, t). Incremental: each decoder layer's
-        self-attention inputs at the positions already seen wait in the returned state (the causal mask makes
-        them final), so passing that state back computes only the new positions. Equal to decode() (tested)."""
+        """The logits (B, V) of the token after `tokens` (B, t). Incremental: each decoder layer's keys and
+        values, of the positions already seen (the causal mask makes them final) and of the memory, wait in
+        the returned state, so passing it back computes only the new positions. Equal to decode() (tested)."""
         check_tokens(tokens, self.tgt_vocab_size, "tokens")
-        seen = state["past_0"].shape[1] if "past_0" in state else 0
+        seen = state["self_k_0"].shape[2] if "self_k_0" in state else 0
         new = tokens.shape[1] - seen
         if new < 1:
             raise ValueError(f"the state has seen {seen} positions but tokens holds {tokens.shape[1]}; pass the tokens so far")
         mask = torch.ones(new, seen + new, dtype=torch.bool, device=tokens.device).tril(diagonal=seen)
         y, state = self.embed(self.tgt_embed, tokens[:, seen:], start=seen), dict(state)
         for i, layer in enumerate(self.decoder):
-            y, _, state[f"past_{i}"] = layer(y, state["memory"], mask, state["src_mask"], past=state.get(f"past_{i}"))
+            cache = {kind: (state[f"{kind}_k_{i}"], state[f"{kind}_v_{i}"]) for kind in ("self", "memory") if f"{kind}_k_{i}" in state}
+            y, _, kept = layer(y, state["memory"], mask, state["src_mask"], cache=cache)
+            for kind, (k, v) in kept.items():
+                state[f"{kind}_k_{i}"], state[f"{kind}_v_{i}"] = k, v
         return self.generator(self.decoder_norm(y)[:, -1]), state
 
     @torch.no_grad()
