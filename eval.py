@@ -1,8 +1,10 @@
-"""Evaluate trained runs on their test split and compare them in one table.
+"""Evaluate trained runs on their test split and compare them in one table: model, parameters, data, steps,
+training seconds, MFU, time to target (speedruns), test metrics and the seconds the evaluation took.
 
     python eval.py run=outputs/resnet8_speedrun/2026-11-22_10-00-00
     python eval.py ckpt=path/to/checkpoint.pt
     python eval.py 'run=outputs/multirun/2026-11-22_10-00-00/*'     # a glob: one row per run
+    python train.py -m model=alexnet,resnet,vit && python eval.py 'run=outputs/multirun/*/*'   # compare models
 
 Each run's checkpoint carries its config, so the model, data and task are rebuilt exactly as trained.
 The test metrics are written into the run dir's metrics.json (keys "test/...").
@@ -59,6 +61,7 @@ def evaluate(path: str) -> dict:
     metrics_path = checkpoint.parent / "metrics.json"
     saved = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     metrics_path.write_text(json.dumps({**saved, **metrics}, indent=2))
+    reached = saved.get("target_reached")
     return {
         "run": str(checkpoint.parent),
         "model": cfg.model.name,
@@ -66,6 +69,8 @@ def evaluate(path: str) -> dict:
         "data": cfg.data.name,
         "steps": state["step"],
         "train_s": f"{state['elapsed_s']:.0f}",
+        **({"mfu": f"{saved['mfu']:.1%}"} if "mfu" in saved else {}),
+        **({"target": saved["target"], "to_target": f"{saved['time_to_target_s']:.0f} s" if reached else "not reached"} if "target" in saved else {}),
         **{name: f"{value:.4f}" for name, value in metrics.items() if name.startswith("test/")},
         "eval_s": f"{metrics['eval_time_s']:.1f}",
     }

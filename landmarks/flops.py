@@ -41,7 +41,7 @@ def peak_flops(device: torch.device, precision: str) -> tuple[float, str]:
                 return flops, f"{model} datasheet, {precision}"
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     n = 4096 if device.type == "cuda" else 1024
-    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    a = b = torch.ones(n, n, device=device, dtype=dtype)  # not randn: the training's random stream stays untouched
     best = float("inf")
     for _ in range(5):
         if device.type == "cuda":

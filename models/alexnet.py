@@ -12,13 +12,14 @@ One `AlexNet` class takes the layers as data, so three variants share its code: 
 `alexnet_torchvision` (the one-GPU layout of Krizhevsky 2014, "One weird trick", as in torchvision, whose state
 dict loads with strict=True), and `alexnet_small` (the same shape scaled down for 28-32 px images).
 """
+import itertools
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models.inputs import check_images
+from models.inputs import check_image_size, check_images
 from models.registry import register_model
 
 
@@ -53,6 +54,17 @@ class ConvSpec:
     bias_one: bool = False  # the paper's bias initialisation of 1 (Sec. 5)
 
 
+def feature_map_side(side: int, convs: tuple[ConvSpec, ...]) -> int:
+    """The side of the last feature map for `side` px images; 0 if a convolution or pooling runs out of pixels."""
+    for spec in convs:
+        side = (side + 2 * spec.padding - spec.kernel_size) // spec.stride + 1
+        if spec.pool:
+            side = (side - 3) // 2 + 1  # 3x3 max pooling at stride 2
+        if side < 1:
+            return 0
+    return side
+
+
 class AlexNet(nn.Module):
     """`features` (convolutions, ReLU, LRN, pooling), adaptive average pooling to `pooled_size`, and a
     `classifier` of dropout and linear layers. Shapes: (B, in_chans, H, W) -> logits (B, num_classes).
@@ -78,6 +90,7 @@ class AlexNet(nn.Module):
     ):
         super().__init__()
         self.in_chans, self.num_classes = in_chans, num_classes
+        self.min_image_size = next(side for side in itertools.count(1) if feature_map_side(side, convs) >= 1)
         layers, channels = [], in_chans
         for spec in convs:
             layers += [nn.Conv2d(channels, spec.out_channels, spec.kernel_size, spec.stride, spec.padding, groups=spec.groups), nn.ReLU(inplace=True)]
@@ -106,6 +119,7 @@ class AlexNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_images(x, self.in_chans)
+        check_image_size(x, self.min_image_size, "upsample them, or use alexnet_small for 28-32 px images")
         x = self.avgpool(self.features(x))  # (B, C, pooled_size, pooled_size)
         return self.classifier(torch.flatten(x, 1))  # (B, num_classes)
 

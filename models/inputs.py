@@ -11,6 +11,16 @@ def check_images(x: torch.Tensor, in_chans: int) -> None:
         )
 
 
+def check_image_size(x: torch.Tensor, min_size: int, fix: str) -> None:
+    """Raise ValueError if the images are smaller than `min_size` px a side: strides and pooling would run
+    out of pixels deep inside the network."""
+    if min(x.shape[-2:]) < min_size:
+        raise ValueError(
+            f"images of {x.shape[-2]}x{x.shape[-1]} px are too small for this model's strides and pooling: "
+            f"it needs at least {min_size} px a side; {fix}"
+        )
+
+
 def check_tokens(tokens: torch.Tensor, vocab_size: int, name: str) -> None:
     """Raise ValueError unless `tokens` is a non-empty (B, N) batch of integer ids below vocab_size. The range
     is checked on CPU only: on an accelerator it would cost a host sync per call."""

@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models.inputs import check_images
+from models.inputs import check_image_size, check_images
 from models.registry import register_model
 
 
@@ -130,6 +130,7 @@ class ResNet(nn.Module):
         if stem not in stems:
             raise ValueError(f"stem must be one of {sorted(stems)}, got {stem!r}")
         (kernel, stride, padding), self.maxpool = stems[stem]
+        self.min_image_size = 2 if stem == "pool" else 1  # 2x2 pooling needs two pixels; the rest pads
         self.conv1 = nn.Conv2d(in_chans, widths[0], kernel, stride=stride, padding=padding, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
         self.relu = nn.ReLU(inplace=True)
@@ -161,6 +162,7 @@ class ResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_images(x, self.in_chans)
+        check_image_size(x, self.min_image_size, "upsample them, or build the model with stem='cifar'")
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (B, widths[0], H', W')
         for stage in range(self.num_stages):
             x = getattr(self, f"layer{stage + 1}")(x)

@@ -1,4 +1,6 @@
 """Every config file composes, and bad choices fail before training with a message naming the fix."""
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,3 +53,16 @@ def test_missing_dataset_names_the_command_that_fetches_it(tmp_path):
     cfg = compose_config("data=cifar10", f"data.root={tmp_path}")
     with pytest.raises(RuntimeError, match=rf"not found. Fetch it with `python -m landmarks.datasets cifar10 --root {tmp_path}`"):
         build_task(cfg, "cpu")
+
+
+def test_train_py_ends_bad_input_with_one_line_naming_the_fix(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "train.py", "model=seq2seq", "data=fashion_mnist", f"hydra.run.dir={tmp_path}"],
+        cwd=Path(CONFIGS).parent, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        "train.py: model.name=seq2seq_tiny is a translation model but data=fashion_mnist is image_classification data; pick data "
+        "of the model's task, or a model of the data's (python -c 'from models import list_models; print(list_models(\"image_classification\"))')"
+    )
+    assert not (tmp_path / "checkpoint.pt").exists()

@@ -1,0 +1,62 @@
+"""What the benchmarks share: interleaved timing (contenders run round after round, so that a machine whose
+speed drifts, as shared CPUs and GPU clocks do, slows both sides alike; the median round is kept), and the
+Landmarks side of a comparison: a config composed as train.py composes it, and the loop's own timing."""
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def interleaved_seconds(contenders: dict[str, Callable[[], float | None]], device: torch.device, rounds: int = 5, warmup: int = 1) -> dict[str, float]:
+    """Median seconds of each contender over `rounds` interleaved calls, after `warmup` untimed calls each.
+    A contender may return its own measurement (e.g. a loop's time without its setup) instead of being timed."""
+    for fn in contenders.values():
+        for _ in range(warmup):
+            fn()
+    seconds = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, fn in contenders.items():
+            synchronize(device)
+            start = time.perf_counter()
+            measured = fn()
+            synchronize(device)
+            seconds[name].append(measured if measured is not None else time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in seconds.items()}
+
+
+def machine() -> str:
+    import platform
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def compose_train_config(overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
+        return compose(config_name="train", overrides=overrides)
+
+
+def landmarks_loop_seconds(cfg, task, device: torch.device) -> float:
+    """Train a fresh model with the Landmarks loop as train.py does; the loop's own seconds (no setup or final eval)."""
+    from landmarks.build import build_model, seed_everything
+    from landmarks.loop import fit
+
+    seed_everything(cfg.seed)
+    model = build_model(cfg, device, task)
+    with tempfile.TemporaryDirectory() as run_dir:
+        return fit(cfg, model, task, Path(run_dir), device)["train_time_s"]

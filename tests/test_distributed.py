@@ -1,0 +1,67 @@
+"""torchrun's data parallelism on CPU: two processes on gloo train exactly what one process trains on the
+same global batch, end with identical weights, and only rank 0 writes."""
+import json
+import os
+import socket
+
+import torch
+import torch.multiprocessing as mp
+
+import landmarks.loop
+from landmarks.build import build_task
+from landmarks.tasks import ImageClassification
+from tests.conftest import compose_config
+from train import run
+
+OVERRIDES = [
+    "model=vit", "model.dim=32", "model.depth=1", "model.heads=2", "model.mlp_dim=64",  # no BatchNorm: ranks see different statistics
+    "data.val_size=100", "data.test_size=100", "trainer.batch_size=32", "trainer.max_steps=6",
+    "trainer.log_every=1", "trainer.eval_every=3", "trainer.progress=false", "trainer.num_threads=1",
+]
+
+
+def worker(rank: int, world_size: int, port: int, tmp_path) -> None:
+    """What torchrun starts: the same command in every process, told its rank by the environment."""
+    os.environ.update(WORLD_SIZE=str(world_size), RANK=str(rank), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    fit, loss, labels_seen = landmarks.loop.fit, ImageClassification.loss, []
+
+    def loss_noting_the_labels(self, model, batch):
+        labels_seen.append(batch[1])
+        return loss(self, model, batch)
+
+    def fit_keeping_what_it_saw(cfg, model, *args, **kwargs):
+        results = fit(cfg, model, *args, **kwargs)
+        saw = {"model": model.state_dict(), "history": results["history"], "labels": labels_seen[1:]}  # the first counted FLOPs
+        torch.save(saw, tmp_path / f"rank{rank}.pt")
+        return results
+
+    ImageClassification.loss, landmarks.loop.fit = loss_noting_the_labels, fit_keeping_what_it_saw
+    run(compose_config(*OVERRIDES), tmp_path / f"run{rank}")  # as if Hydra's clock gave each process its own dir
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_gloo_processes_train_like_one_process_on_the_global_batch(tmp_path):
+    mp.spawn(worker, args=(2, free_port(), tmp_path), nprocs=2)
+    ranks = [torch.load(tmp_path / f"rank{rank}.pt") for rank in range(2)]
+    task = build_task(compose_config(*OVERRIDES), torch.device("cpu"))
+    for step in range(6):  # each process trained on its own half of the global batch
+        assert torch.equal(torch.cat([ranks[0]["labels"][step], ranks[1]["labels"][step]]), task.train_batch(step)[1])
+    for name, value in ranks[0]["model"].items():
+        assert torch.equal(value, ranks[1]["model"][name]), name
+
+    single = run(compose_config(*OVERRIDES), tmp_path / "single")
+    single_weights = torch.load(tmp_path / "single" / "checkpoint.pt", weights_only=False)["model"]
+    for name, value in ranks[0]["model"].items():
+        torch.testing.assert_close(value, single_weights[name], rtol=1e-4, atol=1e-5)
+    steps, losses = zip(*ranks[0]["history"])
+    assert list(steps) == [step for step, _ in single["history"]] == list(range(1, 7))
+    torch.testing.assert_close(torch.tensor(losses), torch.tensor([loss for _, loss in single["history"]]), rtol=1e-4, atol=1e-5)
+
+    assert not (tmp_path / "run1").exists()  # rank 1 wrote nothing: all went to rank 0's run dir
+    saved = json.loads((tmp_path / "run0" / "metrics.json").read_text())
+    assert saved["step"] == 6 and abs(saved["test/acc"] - single["test/acc"]) <= 0.02

@@ -1,0 +1,103 @@
+"""Faults survived: signals, SIGKILL, a non-finite loss, a crash while writing a checkpoint, bad checkpoint files."""
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from landmarks.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, unwrap
+from landmarks.loop import NonFiniteLossError
+from landmarks.tasks import ImageClassification
+from tests.conftest import compose_config, tiny_run_overrides
+from train import run
+
+REPO = Path(__file__).resolve().parents[1]
+QUICK = ["trainer.batch_size=16", "data.val_size=100", "data.test_size=100", "trainer.progress=false"]
+
+
+def start_and_wait_for_a_checkpoint(run_dir: Path, *overrides: str) -> subprocess.Popen:
+    """train.py in a child process, returned once its first periodic checkpoint exists: training is under way."""
+    command = [sys.executable, "train.py", *QUICK, "trainer.ckpt_every=5", f"hydra.run.dir={run_dir}", *overrides]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not (run_dir / "checkpoint.pt").exists():
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
+        time.sleep(0.1)
+    return process
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_saves_a_resumable_checkpoint_and_exits_cleanly(tmp_path, sig):
+    process = start_and_wait_for_a_checkpoint(tmp_path, "trainer.max_steps=100000")
+    process.send_signal(sig)
+    output = process.communicate(timeout=60)[0]
+    assert process.returncode == 0, output
+    step = load_checkpoint(tmp_path)["step"]
+    assert 5 <= step < 100000
+    assert f"{sig.name}: stopped at step {step}; resume with trainer.resume={tmp_path}" in output
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint_and_finishes(tmp_path):
+    process = start_and_wait_for_a_checkpoint(tmp_path, "trainer.max_steps=100000")
+    process.kill()  # SIGKILL: no handler runs, only what is on disk survives
+    process.communicate(timeout=60)
+    step = load_checkpoint(tmp_path)["step"]
+    assert step % 5 == 0 and not (tmp_path / "metrics.json").exists()
+    resumed = subprocess.run(
+        [sys.executable, "train.py", f"trainer.resume={tmp_path}", f"trainer.max_steps={step + 3}", "trainer.progress=false"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed from {tmp_path / 'checkpoint.pt'} at step {step}" in resumed.stdout
+    assert json.loads((tmp_path / "metrics.json").read_text())["step"] == step + 3 == load_checkpoint(tmp_path)["step"]
+
+
+def test_non_finite_loss_stops_and_names_the_last_checkpoint(tiny_fashion_mnist, tmp_path, monkeypatch):
+    real_loss = ImageClassification.loss
+    calls = []
+
+    def loss_turning_nan(self, model, batch):
+        calls.append(1)
+        loss, metrics = real_loss(self, model, batch)
+        return (loss * float("nan") if len(calls) > 7 else loss), metrics  # call 1 counts FLOPs; steps 7 on are NaN
+
+    monkeypatch.setattr(ImageClassification, "loss", loss_turning_nan)
+    cfg = compose_config(*tiny_run_overrides(tiny_fashion_mnist))
+    with pytest.raises(NonFiniteLossError, match=rf"loss is nan at step 8; the last good checkpoint is {tmp_path / 'run'}"):
+        run(cfg, tmp_path / "run")
+    assert load_checkpoint(tmp_path / "run")["step"] == 4
+
+
+def test_checkpoints_are_atomic_and_unwrapped(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    model = torch.nn.Linear(3, 3)
+    assert set(unwrap(torch.compile(model)).state_dict()) == {"weight", "bias"}
+    save_checkpoint(path, {"model": model.state_dict()})
+
+    def crash_midway(obj, f):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash_midway)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, {"model": {}})
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+    assert "weight" in torch.load(path)["model"]  # the previous checkpoint is intact
+
+
+def test_bad_checkpoints_give_clear_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="No checkpoint at"):
+        load_checkpoint(tmp_path)
+    truncated = tmp_path / "truncated.pt"
+    torch.save({"model": torch.zeros(1000)}, truncated)
+    truncated.write_bytes(truncated.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(truncated)
+    foreign = tmp_path / "foreign.pt"
+    torch.save(torch.zeros(3), foreign)
+    with pytest.raises(CheckpointError, match=r"not a Landmarks checkpoint: it lacks \['model'"):
+        load_checkpoint(foreign)

@@ -1,0 +1,85 @@
+"""The import API under fuzz (hypothesis): every registered model, on batches of any valid size, gives the
+documented output shape; an invalid input gives the documented error, naming the fix."""
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from models import create_model, list_models
+from tests.test_seq_models import VOCAB, small
+
+FUZZ = settings(max_examples=8, deadline=None, database=None)
+
+
+def image_model(name: str) -> torch.nn.Module:
+    """The registered model with 5 classes; ViTs cut to one layer so that the paper's widths run in a second."""
+    torch.manual_seed(0)
+    return create_model(name, num_classes=5, **({"depth": 1} if name.startswith("vit_") else {})).eval()
+
+
+def sides(model: torch.nn.Module) -> st.SearchStrategy[int]:
+    """Image sides the model takes: multiples of a ViT's patch size (its position embeddings interpolate),
+    any side from an AlexNet's minimum, any side for a ResNet (adaptive pooling)."""
+    if hasattr(model, "patch_size"):
+        return st.integers(1, 4).map(lambda k: k * model.patch_size)
+    low = getattr(model, "min_image_size", 1)
+    return st.integers(low, low + 40)
+
+
+@pytest.mark.parametrize("name", list_models("image_classification"))
+def test_image_models_under_fuzz(name):
+    model = image_model(name)
+    channels = model.in_chans
+
+    @FUZZ
+    @given(batch=st.integers(1, 3), height=sides(model), width=sides(model), wrong_channels=st.integers(1, 4))
+    def check(batch, height, width, wrong_channels):
+        with torch.no_grad():
+            logits = model(torch.randn(batch, channels, height, width))
+            assert logits.shape == (batch, 5) and torch.isfinite(logits).all()
+            bad = channels + wrong_channels
+            with pytest.raises(ValueError, match=rf"expected images of shape \(B, {channels}, H, W\), got \({batch}, {bad}, .*in_chans={bad}"):
+                model(torch.randn(batch, bad, height, width))
+
+    check()
+
+
+@pytest.mark.parametrize("name", list_models("image_classification"))
+def test_image_sizes_a_model_cannot_take_name_the_fix(name):
+    model = image_model(name)
+    patch, low = getattr(model, "patch_size", None), getattr(model, "min_image_size", 1)
+    if not patch and low == 1:
+        pytest.skip(f"{name} takes images of any size")
+    bad_sides = st.integers(1, 4 * patch).filter(lambda side: side % patch) if patch else st.integers(1, low - 1)
+    message = "is not divisible by patch_size" if patch else f"too small .* at least {low} px a side; upsample them"
+
+    @FUZZ
+    @given(side=bad_sides)
+    def check(side):
+        with pytest.raises(ValueError, match=message):
+            model(torch.randn(1, model.in_chans, side, side))
+
+    check()
+
+
+@pytest.mark.parametrize("name", list_models("translation"))
+def test_sequence_models_under_fuzz(name):
+    torch.manual_seed(0)
+    model = small(name).eval()
+    tokens = st.integers(1, VOCAB - 1)  # any id but <pad>: every source holds at least one real token
+
+    @FUZZ
+    @given(data=st.data(), batch=st.integers(1, 3), src_len=st.integers(1, 12), tgt_len=st.integers(1, 12), bad_id=st.sampled_from([-1, VOCAB, VOCAB + 7]))
+    def check(data, batch, src_len, tgt_len, bad_id):
+        src = torch.tensor(data.draw(st.lists(st.lists(tokens, min_size=src_len, max_size=src_len), min_size=batch, max_size=batch)))
+        tgt_in = torch.tensor(data.draw(st.lists(st.lists(tokens, min_size=tgt_len, max_size=tgt_len), min_size=batch, max_size=batch)))
+        with torch.no_grad():
+            logits = model(src, tgt_in)
+            assert logits.shape == (batch, tgt_len, VOCAB) and torch.isfinite(logits).all()
+            src[data.draw(st.integers(0, batch - 1)), data.draw(st.integers(0, src_len - 1))] = bad_id
+            with pytest.raises(ValueError, match=rf"src holds token id {bad_id}, outside the vocabulary of {VOCAB}"):
+                model(src, tgt_in)
+            with pytest.raises(ValueError, match=r"expected tgt_in of shape \(B, N\) with N > 0"):
+                model(src.clamp(0, VOCAB - 1), tgt_in[:, :0])
+
+    check()

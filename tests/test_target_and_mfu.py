@@ -1,0 +1,63 @@
+"""Fast evals: a run stops as soon as validation reaches its target and reports the time it took; MFU comes
+from FLOPs counted without side effects on the model."""
+import contextlib
+import json
+
+import pytest
+import torch
+
+from landmarks.flops import peak_flops, train_flops_per_sample
+from landmarks.loop import Target
+from tests.conftest import compose_config, tiny_run_overrides
+from tests.test_train import RegressionTask
+from train import run
+
+
+def test_a_run_stops_at_its_target_and_reports_the_time_to_it(tiny_fashion_mnist, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    overrides = tiny_run_overrides(tiny_fashion_mnist, "trainer.epochs=3", "trainer.eval_every=2", "trainer.target=acc:0.5")
+    results = run(compose_config(*overrides), tmp_path)
+    assert results["target_reached"] and 2 < results["steps_to_target"] == results["step"] < 3 * 18
+    assert 0 < results["time_to_target_s"] < results["wall_to_target_s"] <= results["train_time_s"]
+    assert 0 < results["mfu"] <= 1 and results["flops_per_sample"] > 0
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["steps_to_target"] == results["steps_to_target"] and saved["time_to_target_s"] == results["time_to_target_s"]
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    val_acc = {event.step: event.value for event in events.Scalars("val/acc")}
+    assert [step for step, acc in sorted(val_acc.items()) if acc >= 0.5] == [results["steps_to_target"]]  # the first pass that reached it
+    assert events.Scalars("target/steps")[0].value == results["steps_to_target"]
+    assert {"target/train_s", "throughput/mfu"} <= set(events.Tags()["scalars"])
+
+
+def test_an_unreached_target_runs_the_whole_schedule(tiny_fashion_mnist, tmp_path):
+    results = run(compose_config(*tiny_run_overrides(tiny_fashion_mnist, "trainer.max_steps=4", "trainer.target=acc:1.01")), tmp_path)
+    assert results["step"] == 4 and results["target_reached"] is False and "time_to_target_s" not in results
+
+
+def test_targets_parse_with_their_direction():
+    metrics = ("loss", "ppl", "acc", "bleu")
+    assert Target.parse("val/acc:0.91", metrics).reached({"acc": 0.91})
+    assert not Target.parse("acc:0.91", metrics).reached({"acc": 0.9})
+    assert Target.parse("ppl:1.5", metrics).reached({"ppl": 1.4})  # a loss or perplexity from above
+    assert Target.parse(None, metrics) is None
+    for bad in ("accuracy:0.9", "acc", "acc:high"):
+        with pytest.raises(ValueError, match=rf"trainer.target='{bad}'; write <metric>:<value> .*'bleu'"):
+            Target.parse(bad, metrics)
+
+
+def test_flops_and_the_peak_are_measured_without_a_trace_on_the_model():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.BatchNorm1d(4), torch.nn.Dropout(0.5), torch.nn.Linear(4, 2))
+    task = RegressionTask()
+    buffers = {name: buffer.clone() for name, buffer in model.named_buffers()}
+    rng = torch.get_rng_state()
+    flops = train_flops_per_sample(model, task, (task.x, task.y), contextlib.nullcontext())
+    peak, source = peak_flops(torch.device("cpu"), "fp32")
+    # forward 2 * (5*4 + 4*2); backward: both weight gradients, and the input gradient of the second layer only
+    assert flops == 2 * (5 * 4 + 4 * 2) + 2 * (5 * 4 + 4 * 2) + 2 * 4 * 2
+    assert peak > 0 and source == "measured 1024x1024 fp32 matmul"
+    assert torch.equal(torch.get_rng_state(), rng)  # dropout draws the same masks with or without the counting
+    assert all(torch.equal(buffer, buffers[name]) for name, buffer in model.named_buffers())
+    assert all(param.grad is None for param in model.parameters())
