@@ -1,6 +1,7 @@
-"""What the benchmarks share: interleaved timing (contenders run round after round, so that a machine whose
-speed drifts, as shared CPUs and GPU clocks do, slows both sides alike; the median round is kept), and the
-Landmarks side of a comparison: a config composed as train.py composes it, and the loop's own timing."""
+"""What the benchmarks share: interleaved timing (contenders run round after round, in alternating order, so
+that a machine whose speed drifts, as shared CPUs and GPU clocks do, slows both sides alike; the median
+round is kept), and the Landmarks side of a comparison: a config composed as train.py composes it, and
+the loop's own timing."""
 import statistics
 import sys
 import tempfile
@@ -26,8 +27,9 @@ def interleaved_seconds(contenders: dict[str, Callable[[], float | None]], devic
         for _ in range(warmup):
             fn()
     seconds = {name: [] for name in contenders}
-    for _ in range(rounds):
-        for name, fn in contenders.items():
+    for round_ in range(rounds):
+        order = list(contenders.items())
+        for name, fn in order if round_ % 2 == 0 else reversed(order):  # whoever runs first in a round is slower
             synchronize(device)
             start = time.perf_counter()
             measured = fn()
@@ -37,11 +39,11 @@ def interleaved_seconds(contenders: dict[str, Callable[[], float | None]], devic
 
 
 def machine() -> str:
-    import platform
-
     if torch.cuda.is_available():
         return torch.cuda.get_device_name()
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")] if cpuinfo.exists() else []
+    return f"{names[0] if names else 'CPU'}, {torch.get_num_threads()} threads"
 
 
 def compose_train_config(overrides: list[str]):

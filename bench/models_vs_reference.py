@@ -4,6 +4,7 @@ measured interleaved in one process. Ratio = ours / reference: at least 0.97 is 
 
     python bench/models_vs_reference.py                      # CPU, fp32
     python bench/models_vs_reference.py --device cuda        # GPU: bf16 autocast and torch.compile
+    python bench/models_vs_reference.py resnet50 vit_b_16    # a subset
 """
 import argparse
 import contextlib
@@ -65,6 +66,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=None, help="images per step (default: 8 on CPU, 128 on GPU)")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("models", nargs="*", default=[*IMAGE_PAIRS, "transformer_base"], help="a subset to run")
     args = parser.parse_args()
     device = torch.device(args.device)
     gpu = device.type == "cuda"
@@ -73,15 +75,18 @@ def main() -> None:
     print(f"forward+backward, batch {batch}, {machine()}, {'bf16 autocast + torch.compile' if gpu else 'fp32'}, torch {torch.__version__}")
     print(f"{'model':<18}{'ours samples/s':>16}{'reference':>12}{'ratio':>8}")
     for name, (build_ours, build_reference) in IMAGE_PAIRS.items():
+        if name not in args.models:
+            continue
         torch.manual_seed(0)
         models = [build().to(device).train() for build in (build_ours, build_reference)]
         images = torch.randn(batch, 3, 224, 224, device=device)
         steps = [image_step(torch.compile(m) if gpu else m, images, autocast) for m in models]
         seconds = interleaved_seconds({"ours": steps[0], "reference": steps[1]}, device, rounds=args.rounds)
         report(name, batch, seconds)
-    sentences = batch * 4
-    ours_step, reference_step = transformer_steps(sentences, 32, device, autocast, gpu)
-    report("transformer_base", sentences, interleaved_seconds({"ours": ours_step, "reference": reference_step}, device, rounds=args.rounds))
+    if "transformer_base" in args.models:
+        sentences = batch * 4
+        ours_step, reference_step = transformer_steps(sentences, 32, device, autocast, gpu)
+        report("transformer_base", sentences, interleaved_seconds({"ours": ours_step, "reference": reference_step}, device, rounds=args.rounds))
 
 
 def report(name: str, samples: int, seconds: dict[str, float]) -> None:
