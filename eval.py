@@ -71,8 +71,8 @@ def evaluate(path: str) -> dict:
         "train_s": f"{state['elapsed_s']:.0f}",
         **({"mfu": f"{saved['mfu']:.1%}"} if "mfu" in saved else {}),
         **({"target": saved["target"], "to_target": f"{saved['time_to_target_s']:.0f} s" if reached else "not reached"} if "target" in saved else {}),
-        **{name: f"{value:.4f}" for name, value in metrics.items() if name.startswith("test/")},
         "eval_s": f"{metrics['eval_time_s']:.1f}",
+        **{name: f"{value:.4f}" for name, value in metrics.items() if name.startswith("test/")},
     }
 
 

@@ -46,11 +46,18 @@ def machine() -> str:
     return f"{names[0] if names else 'CPU'}, {torch.get_num_threads()} threads"
 
 
-def compose_train_config(overrides: list[str]):
+def plain_training_run(overrides: list[str], steps: int):
+    """The config, device and task of a train.py run of `steps` steps (unless the overrides say otherwise),
+    without augmentation or validation: the work that both sides of a loop comparison do alike."""
     from hydra import compose, initialize_config_dir
 
+    from landmarks.build import build_task, pick_device
+
+    fixed = ["trainer.eval_every=0", "trainer.progress=false", "data.augment.flip=false", "data.augment.crop_padding=0"]
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
+        cfg = compose(config_name="train", overrides=[f"trainer.max_steps={steps}", *overrides, *fixed])
+    device = pick_device(cfg.trainer.device)
+    return cfg, device, build_task(cfg, device)
 
 
 def landmarks_loop_seconds(cfg, task, device: torch.device) -> float:

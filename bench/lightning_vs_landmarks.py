@@ -6,15 +6,16 @@ checkpointing). Both skip augmentation and validation; each side's time is its t
     pip install lightning && python bench/lightning_vs_landmarks.py [model=resnet] [trainer.max_steps=200]
 """
 import sys
+import tempfile
 import time
 
 import lightning as L
 import torch
 import torch.nn.functional as F
-from common import compose_train_config, interleaved_seconds, landmarks_loop_seconds, machine
+from common import interleaved_seconds, landmarks_loop_seconds, machine, plain_training_run
 from torch.utils.data import DataLoader, TensorDataset
 
-from landmarks.build import build_model, build_task, pick_device, seed_everything
+from landmarks.build import build_model, seed_everything
 
 
 class Classifier(L.LightningModule):
@@ -56,12 +57,7 @@ def lightning_seconds(cfg, task, device: torch.device, steps: int, root: str) ->
 
 
 def main(overrides: list[str]) -> None:
-    import tempfile
-
-    fixed = ["trainer.eval_every=0", "trainer.progress=false", "data.augment.flip=false", "data.augment.crop_padding=0"]
-    cfg = compose_train_config(["trainer.max_steps=200", *overrides, *fixed])
-    device = pick_device(cfg.trainer.device)
-    task = build_task(cfg, device)
+    cfg, device, task = plain_training_run(overrides, steps=200)
     steps = cfg.trainer.max_steps
     with tempfile.TemporaryDirectory() as root:
         seconds = interleaved_seconds({

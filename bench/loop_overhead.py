@@ -9,9 +9,9 @@ import time
 
 import torch
 import torch.nn.functional as F
-from common import compose_train_config, interleaved_seconds, landmarks_loop_seconds, machine, synchronize
+from common import interleaved_seconds, landmarks_loop_seconds, machine, plain_training_run, synchronize
 
-from landmarks.build import build_model, build_task, pick_device, seed_everything
+from landmarks.build import build_model, seed_everything
 
 
 def bare_loop_seconds(cfg, task, device: torch.device, steps: int) -> float:
@@ -39,10 +39,7 @@ def bare_loop_seconds(cfg, task, device: torch.device, steps: int) -> float:
 
 
 def main(overrides: list[str]) -> None:
-    fixed = ["trainer.eval_every=0", "trainer.progress=false", "data.augment.flip=false", "data.augment.crop_padding=0"]
-    cfg = compose_train_config(["trainer.max_steps=100", *overrides, *fixed])
-    device = pick_device(cfg.trainer.device)
-    task = build_task(cfg, device)
+    cfg, device, task = plain_training_run(overrides, steps=100)
     steps = cfg.trainer.max_steps
     seconds = interleaved_seconds({
         "landmarks": lambda: landmarks_loop_seconds(cfg, task, device),

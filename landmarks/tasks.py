@@ -24,7 +24,7 @@ class ImageClassification:
         flip: bool = False,
         tta_flip: bool = False,
         channels_last: bool = False,
-        eval_batch_size: int = 1000,
+        eval_batch_size: int = 250,  # faster than 1000 for convnets on CPU (AlexNet 1.5 s instead of 2.5 s a pass)
     ):
         if batch_size > len(data.train):
             raise ValueError(f"trainer.batch_size={batch_size} exceeds the {len(data.train)} training images")
