@@ -47,17 +47,21 @@ def test_targets_parse_with_their_direction():
             Target.parse(bad, metrics)
 
 
-def test_flops_and_the_peak_are_measured_without_a_trace_on_the_model():
+def test_flops_and_the_peak_are_measured_without_a_trace_on_the_model(tmp_path):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.BatchNorm1d(4), torch.nn.Dropout(0.5), torch.nn.Linear(4, 2))
     task = RegressionTask()
     buffers = {name: buffer.clone() for name, buffer in model.named_buffers()}
     rng = torch.get_rng_state()
     flops = train_flops_per_sample(model, task, (task.x, task.y), contextlib.nullcontext())
-    peak, source = peak_flops(torch.device("cpu"), "fp32")
+    record = tmp_path / "peak_flops.json"
+    record.write_text('{"elsewhere": 1.0}')
+    peak, source = peak_flops(torch.device("cpu"), "fp32", record)
     # forward 2 * (5*4 + 4*2); backward: both weight gradients, and the input gradient of the second layer only
     assert flops == 2 * (5 * 4 + 4 * 2) + 2 * (5 * 4 + 4 * 2) + 2 * 4 * 2
-    assert peak > 0 and source == "measured 1024x1024 fp32 matmul"
+    assert peak > 0 and source == f"best timed 1024x1024 fp32 matmul on this machine ({record})"
+    assert sorted(json.loads(record.read_text()).values()) == [1.0, peak]  # kept for the next run, which keeps the best
+    assert peak_flops(torch.device("cpu"), "fp32", record)[0] >= peak
     assert torch.equal(torch.get_rng_state(), rng)  # dropout draws the same masks with or without the counting
     assert all(torch.equal(buffer, buffers[name]) for name, buffer in model.named_buffers())
     assert all(param.grad is None for param in model.parameters())
