@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from models import create_model, list_models
 from tests.test_seq_models import VOCAB, small
 
-FUZZ = settings(max_examples=8, deadline=None, database=None)
+FUZZ = settings(max_examples=5, deadline=None, database=None)
 
 
 def image_model(name: str) -> torch.nn.Module:
