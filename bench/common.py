@@ -39,11 +39,11 @@ def interleaved_seconds(contenders: dict[str, Callable[[], float | None]], devic
 
 
 def machine() -> str:
+    from landmarks.flops import device_name
+
     if torch.cuda.is_available():
-        return torch.cuda.get_device_name()
-    cpuinfo = Path("/proc/cpuinfo")
-    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")] if cpuinfo.exists() else []
-    return f"{names[0] if names else 'CPU'}, {torch.get_num_threads()} threads"
+        return device_name(torch.device("cuda"))
+    return f"{device_name(torch.device('cpu'))}, {torch.get_num_threads()} threads"
 
 
 def plain_training_run(overrides: list[str], steps: int):

@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 
 from landmarks.data import load_image_data
 from landmarks.datasets import REPO_ROOT
+from landmarks.flops import device_name
 from landmarks.tasks import ImageClassification
 from models import create_model, model_task
 
@@ -94,7 +95,7 @@ def environment() -> dict:
     return {
         "torch": torch.__version__,
         "cuda": torch.version.cuda if torch.cuda.is_available() else None,
-        "device_name": torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or platform.machine(),
+        "device_name": device_name(torch.device("cuda" if torch.cuda.is_available() else "cpu")),
         "python": platform.python_version(),
         "threads": torch.get_num_threads(),
         "git_commit": commit,

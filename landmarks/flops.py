@@ -16,6 +16,15 @@ PEAK_FLOPS = {
 }
 
 
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's model name (from /proc/cpuinfo where there is one)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")] if cpuinfo.exists() else []
+    return names[0] if names else platform.processor() or platform.machine()
+
+
 def train_flops_per_sample(model: torch.nn.Module, task, batch: tuple, autocast) -> float:
     """FLOPs of one forward and backward pass per sample of `batch`, leaving no trace on the model: the
     gradients are cleared, buffers (BatchNorm statistics) and the random state are restored."""
@@ -39,13 +48,11 @@ def peak_flops(device: torch.device, precision: str, record: Path = PEAK_RECORD)
     """The device's peak FLOP/s and where it came from: the datasheet for known GPUs; otherwise the best of a
     few timed matmuls, and of every earlier measurement on this machine kept in `record` (one measurement
     on a CPU halves when another process takes a core, and MFU curves must stay comparable across runs)."""
+    name = device_name(device)
     if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
         for (model, dtype), flops in PEAK_FLOPS.items():
             if model in name and dtype == precision:
                 return flops, f"{model} datasheet, {precision}"
-    else:
-        name = platform.processor() or platform.machine()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     n = 4096 if device.type == "cuda" else 1024
     a = b = torch.ones(n, n, device=device, dtype=dtype)  # not randn: the training's random stream stays untouched
