@@ -19,7 +19,6 @@ Decoding interface (shared with models/transformer.py): `encode`, `decode_step`,
 """
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from models.inputs import check_tokens
 from models.registry import register_model
