@@ -9,6 +9,7 @@ training seconds, MFU, time to target (speedruns), test metrics and the seconds 
 Each run's checkpoint carries its config, so the model, data and task are rebuilt exactly as trained.
 The test metrics are written into the run dir's metrics.json (keys "test/...").
 """
+
 import glob
 import json
 import sys
@@ -70,7 +71,11 @@ def evaluate(path: str) -> dict:
         "steps": state["step"],
         "train_s": f"{state['elapsed_s']:.0f}",
         **({"mfu": f"{saved['mfu']:.1%}"} if "mfu" in saved else {}),
-        **({"target": saved["target"], "to_target": f"{saved['time_to_target_s']:.0f} s" if reached else "not reached"} if "target" in saved else {}),
+        **(
+            {"target": saved["target"], "to_target": f"{saved['time_to_target_s']:.0f} s" if reached else "not reached"}
+            if "target" in saved
+            else {}
+        ),
         "eval_s": f"{metrics['eval_time_s']:.1f}",
         **{name: f"{value:.4f}" for name, value in metrics.items() if name.startswith("test/")},
     }

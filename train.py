@@ -10,6 +10,7 @@
 Every knob is in configs/; the run dir (outputs/...) holds the TensorBoard events, checkpoint.pt,
 metrics.json, environment.json and Hydra's resolved config.
 """
+
 import os
 import sys
 from pathlib import Path
@@ -51,15 +52,27 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dic
         write_environment(run_dir)
         params = sum(p.numel() for p in model.parameters())
         processes = f" x {distributed.world_size()} processes" if distributed.world_size() > 1 else ""
-        print(f"{cfg.model.name} ({params / 1e6:.2f}M params) on {cfg.data.name}, {device}{processes}, run dir {run_dir}")
+        print(
+            f"{cfg.model.name} ({params / 1e6:.2f}M params) on {cfg.data.name}, {device}{processes}, run dir {run_dir}"
+        )
 
     results = fit(cfg, model, task, run_dir, device, resume_state)
     if main and "interrupted" not in results:
-        print(f"\n{cfg.model.name} on {cfg.data.name}: {results['step']} steps in {results['train_time_s']:.1f} s on {device}, MFU {results['mfu']:.1%}")
+        print(
+            f"\n{cfg.model.name} on {cfg.data.name}: {results['step']} steps in "
+            f"{results['train_time_s']:.1f} s on {device}, MFU {results['mfu']:.1%}"
+        )
         if "target_reached" in results:
-            print(f"  target {results['target']}: " + (
-                f"reached at step {results['steps_to_target']} after {results['time_to_target_s']:.1f} s of training "
-                f"({results['wall_to_target_s']:.1f} s with validation)" if results["target_reached"] else "not reached"))
+            print(
+                f"  target {results['target']}: "
+                + (
+                    f"reached at step {results['steps_to_target']} "
+                    f"after {results['time_to_target_s']:.1f} s of training "
+                    f"({results['wall_to_target_s']:.1f} s with validation)"
+                    if results["target_reached"]
+                    else "not reached"
+                )
+            )
         for name, value in results.items():
             if name.startswith(("val/", "test/")):
                 print(f"  {name:<16} {value:.4f}")

@@ -3,6 +3,7 @@ process to the final report (imports, data, model, one step, the final validatio
 
     python bench/cold_start.py [resnet alexnet vit seq2seq transformer]
 """
+
 import subprocess
 import sys
 import tempfile
@@ -16,8 +17,19 @@ def main(models: list[str]) -> None:
     for model in models:
         with tempfile.TemporaryDirectory() as run_dir:
             start = time.perf_counter()
-            subprocess.run([sys.executable, "train.py", f"model={model}", "trainer.max_steps=1", "trainer.progress=false", f"hydra.run.dir={run_dir}"],
-                           cwd=REPO, check=True, capture_output=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "train.py",
+                    f"model={model}",
+                    "trainer.max_steps=1",
+                    "trainer.progress=false",
+                    f"hydra.run.dir={run_dir}",
+                ],
+                cwd=REPO,
+                check=True,
+                capture_output=True,
+            )
             print(f"{model:<12} {time.perf_counter() - start:6.1f} s", flush=True)
 
 

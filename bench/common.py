@@ -2,12 +2,13 @@
 that a machine whose speed drifts, as shared CPUs and GPU clocks do, slows both sides alike; the median
 round is kept), and the Landmarks side of a comparison: a config composed as train.py composes it, and
 the loop's own timing."""
+
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -20,7 +21,9 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def interleaved_seconds(contenders: dict[str, Callable[[], float | None]], device: torch.device, rounds: int = 5, warmup: int = 1) -> dict[str, float]:
+def interleaved_seconds(
+    contenders: dict[str, Callable[[], float | None]], device: torch.device, rounds: int = 5, warmup: int = 1
+) -> dict[str, float]:
     """Median seconds of each contender over `rounds` interleaved calls, after `warmup` untimed calls each.
     A contender may return its own measurement (e.g. a loop's time without its setup) instead of being timed."""
     for fn in contenders.values():

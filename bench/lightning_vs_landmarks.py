@@ -5,6 +5,7 @@ checkpointing). Both skip augmentation and validation; each side's time is its t
 
     pip install lightning && python bench/lightning_vs_landmarks.py [model=resnet] [trainer.max_steps=200]
 """
+
 import sys
 import tempfile
 import time
@@ -21,7 +22,13 @@ from landmarks.build import build_model, seed_everything
 class Classifier(L.LightningModule):
     def __init__(self, model: torch.nn.Module, lr: float, weight_decay: float, total_steps: int, warmup: float):
         super().__init__()
-        self.model, self.lr, self.weight_decay, self.total_steps, self.warmup = model, lr, weight_decay, total_steps, warmup
+        self.model, self.lr, self.weight_decay, self.total_steps, self.warmup = (
+            model,
+            lr,
+            weight_decay,
+            total_steps,
+            warmup,
+        )
 
     def training_step(self, batch, batch_index):
         images, labels = batch
@@ -32,7 +39,9 @@ class Classifier(L.LightningModule):
 
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, self.lr, total_steps=self.total_steps, pct_start=self.warmup, anneal_strategy="linear")
+        schedule = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, self.lr, total_steps=self.total_steps, pct_start=self.warmup, anneal_strategy="linear"
+        )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
@@ -46,12 +55,31 @@ class LoopTimer(L.Callback):
 
 def lightning_seconds(cfg, task, device: torch.device, steps: int, root: str) -> float:
     seed_everything(cfg.seed)
-    module = Classifier(build_model(cfg, device, task), cfg.optim.lr, cfg.optim.weight_decay, round(cfg.trainer.epochs * task.steps_per_epoch), cfg.optim.warmup)
+    module = Classifier(
+        build_model(cfg, device, task),
+        cfg.optim.lr,
+        cfg.optim.weight_decay,
+        round(cfg.trainer.epochs * task.steps_per_epoch),
+        cfg.optim.warmup,
+    )
     train = task.data.train
-    loader = DataLoader(TensorDataset(task.data.normalize(train.images), train.labels), batch_size=cfg.trainer.batch_size, shuffle=True, drop_last=True)
+    loader = DataLoader(
+        TensorDataset(task.data.normalize(train.images), train.labels),
+        batch_size=cfg.trainer.batch_size,
+        shuffle=True,
+        drop_last=True,
+    )
     timer = LoopTimer()
-    trainer = L.Trainer(max_steps=steps, accelerator=device.type, devices=1, callbacks=[timer], default_root_dir=root,
-                        enable_progress_bar=False, enable_model_summary=False, precision="bf16-mixed" if device.type == "cuda" else "32-true")
+    trainer = L.Trainer(
+        max_steps=steps,
+        accelerator=device.type,
+        devices=1,
+        callbacks=[timer],
+        default_root_dir=root,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        precision="bf16-mixed" if device.type == "cuda" else "32-true",
+    )
     trainer.fit(module, loader)
     return timer.seconds
 
@@ -60,14 +88,22 @@ def main(overrides: list[str]) -> None:
     cfg, device, task = plain_training_run(overrides, steps=200)
     steps = cfg.trainer.max_steps
     with tempfile.TemporaryDirectory() as root:
-        seconds = interleaved_seconds({
-            "landmarks": lambda: landmarks_loop_seconds(cfg, task, device),
-            "lightning": lambda: lightning_seconds(cfg, task, device, steps, root),
-        }, device, rounds=3)
+        seconds = interleaved_seconds(
+            {
+                "landmarks": lambda: landmarks_loop_seconds(cfg, task, device),
+                "lightning": lambda: lightning_seconds(cfg, task, device, steps, root),
+            },
+            device,
+            rounds=3,
+        )
     per_epoch = {name: value / steps * task.steps_per_epoch for name, value in seconds.items()}
-    print(f"{cfg.model.name} on {cfg.data.name}, batch {cfg.trainer.batch_size}, {machine()}, Lightning {L.__version__}")
-    print(f"seconds per epoch: landmarks {per_epoch['landmarks']:.1f}, lightning {per_epoch['lightning']:.1f} "
-          f"(landmarks / lightning {per_epoch['landmarks'] / per_epoch['lightning']:.3f})")
+    print(
+        f"{cfg.model.name} on {cfg.data.name}, batch {cfg.trainer.batch_size}, {machine()}, Lightning {L.__version__}"
+    )
+    print(
+        f"seconds per epoch: landmarks {per_epoch['landmarks']:.1f}, lightning {per_epoch['lightning']:.1f} "
+        f"(landmarks / lightning {per_epoch['landmarks'] / per_epoch['lightning']:.3f})"
+    )
 
 
 if __name__ == "__main__":

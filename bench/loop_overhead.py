@@ -4,6 +4,7 @@ the loop's logging, checks, metrics and checkpoint. Both skip augmentation and v
 
     python bench/loop_overhead.py [model=resnet] [trainer.max_steps=100] [any train.py override]
 """
+
 import sys
 import time
 
@@ -20,7 +21,9 @@ def bare_loop_seconds(cfg, task, device: torch.device, steps: int) -> float:
     model = build_model(cfg, device, task)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     total = round(cfg.trainer.epochs * task.steps_per_epoch)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, cfg.optim.lr, total_steps=total, pct_start=cfg.optim.warmup, anneal_strategy="linear")
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, cfg.optim.lr, total_steps=total, pct_start=cfg.optim.warmup, anneal_strategy="linear"
+    )
     images, labels, batch = task.data.train.images, task.data.train.labels, cfg.trainer.batch_size
     synchronize(device)
     start = time.perf_counter()
@@ -41,10 +44,14 @@ def bare_loop_seconds(cfg, task, device: torch.device, steps: int) -> float:
 def main(overrides: list[str]) -> None:
     cfg, device, task = plain_training_run(overrides, steps=100)
     steps = cfg.trainer.max_steps
-    seconds = interleaved_seconds({
-        "landmarks": lambda: landmarks_loop_seconds(cfg, task, device),
-        "bare": lambda: bare_loop_seconds(cfg, task, device, steps),
-    }, device, rounds=3)
+    seconds = interleaved_seconds(
+        {
+            "landmarks": lambda: landmarks_loop_seconds(cfg, task, device),
+            "bare": lambda: bare_loop_seconds(cfg, task, device, steps),
+        },
+        device,
+        rounds=3,
+    )
     samples = steps * cfg.trainer.batch_size
     ours, bare = samples / seconds["landmarks"], samples / seconds["bare"]
     print(f"{cfg.model.name} on {cfg.data.name}, {steps} steps of {cfg.trainer.batch_size}, {machine()}")

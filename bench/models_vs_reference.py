@@ -6,6 +6,7 @@ measured interleaved in one process. Ratio = ours / reference: at least 0.97 is 
     python bench/models_vs_reference.py --device cuda        # GPU: bf16 autocast and torch.compile
     python bench/models_vs_reference.py resnet50 vit_b_16    # a subset
 """
+
 import argparse
 import contextlib
 
@@ -37,17 +38,38 @@ def transformer_steps(batch: int, length: int, device: torch.device, autocast, c
     """Transformer base stacks (d_model 512, 6+6 layers, 8 heads, d_ff 2048, P_drop 0.1), embeddings shared:
     ours through encode/decode, nn.Transformer on the same embedded inputs with the same masks."""
     ours = create_model("transformer_base", src_vocab_size=1000, tgt_vocab_size=1000).to(device).train()
-    reference = nn.Transformer(d_model=512, nhead=8, num_encoder_layers=6, num_decoder_layers=6, dim_feedforward=2048, dropout=0.1, batch_first=True).to(device).train()
+    reference = (
+        nn.Transformer(
+            d_model=512,
+            nhead=8,
+            num_encoder_layers=6,
+            num_decoder_layers=6,
+            dim_feedforward=2048,
+            dropout=0.1,
+            batch_first=True,
+        )
+        .to(device)
+        .train()
+    )
     src = torch.randint(4, 1000, (batch, length), device=device)
     tgt = torch.randint(4, 1000, (batch, length), device=device)
     causal = nn.Transformer.generate_square_subsequent_mask(length, device=device)
     pad = src == 0
-    run_ours = torch.compile(lambda: ours.decode(ours.encode(src), tgt)[0]) if compile_ else lambda: ours.decode(ours.encode(src), tgt)[0]
+    run_ours = (
+        torch.compile(lambda: ours.decode(ours.encode(src), tgt)[0])
+        if compile_
+        else lambda: ours.decode(ours.encode(src), tgt)[0]
+    )
     reference_fn = torch.compile(reference) if compile_ else reference
 
     def run_reference():
-        return reference_fn(ours.embed(ours.src_embed, src), ours.embed(ours.tgt_embed, tgt), tgt_mask=causal,
-                            src_key_padding_mask=pad, memory_key_padding_mask=pad)
+        return reference_fn(
+            ours.embed(ours.src_embed, src),
+            ours.embed(ours.tgt_embed, tgt),
+            tgt_mask=causal,
+            src_key_padding_mask=pad,
+            memory_key_padding_mask=pad,
+        )
 
     def step(forward, model):
         def run():
@@ -72,7 +94,10 @@ def main() -> None:
     gpu = device.type == "cuda"
     batch = args.batch or (128 if gpu else 8)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if gpu else contextlib.nullcontext()
-    print(f"forward+backward, batch {batch}, {machine()}, {'bf16 autocast + torch.compile' if gpu else 'fp32'}, torch {torch.__version__}")
+    print(
+        f"forward+backward, batch {batch}, {machine()}, "
+        f"{'bf16 autocast + torch.compile' if gpu else 'fp32'}, torch {torch.__version__}"
+    )
     print(f"{'model':<18}{'ours samples/s':>16}{'reference':>12}{'ratio':>8}")
     for name, (build_ours, build_reference) in IMAGE_PAIRS.items():
         if name not in args.models:
@@ -86,7 +111,11 @@ def main() -> None:
     if "transformer_base" in args.models:
         sentences = batch * 4
         ours_step, reference_step = transformer_steps(sentences, 32, device, autocast, gpu)
-        report("transformer_base", sentences, interleaved_seconds({"ours": ours_step, "reference": reference_step}, device, rounds=args.rounds))
+        report(
+            "transformer_base",
+            sentences,
+            interleaved_seconds({"ours": ours_step, "reference": reference_step}, device, rounds=args.rounds),
+        )
 
 
 def report(name: str, samples: int, seconds: dict[str, float]) -> None:

@@ -1,4 +1,5 @@
 """From a composed config to the objects the loop needs: device, data, task and model."""
+
 import json
 import platform
 import random
@@ -18,7 +19,7 @@ TASKS = ("image_classification", "translation")
 
 
 def pick_device(name: str) -> torch.device:
-    """"auto" picks cuda, then mps, then cpu."""
+    """ "auto" picks cuda, then mps, then cpu."""
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -41,7 +42,8 @@ def build_task(cfg, device: torch.device):
     if model_task(cfg.model.name) != data_cfg.task:
         raise ValueError(
             f"model.name={cfg.model.name} is a {model_task(cfg.model.name)} model but data={data_cfg.name} is "
-            f"{data_cfg.task} data; pick data of the model's task, or a model of the data's (python -c 'from models import list_models; print(list_models(\"{data_cfg.task}\"))')"
+            f"{data_cfg.task} data; pick data of the model's task, or a model of the data's (python "
+            f"-c 'from models import list_models; print(list_models(\"{data_cfg.task}\"))')"
         )
     if data_cfg.task == "translation":
         from landmarks.translation import Translation  # imported late: image runs never need it

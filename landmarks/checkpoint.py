@@ -1,5 +1,6 @@
 """Checkpoints: written to a temporary file, fsynced and renamed, so a crash never leaves a half-written one;
 read back with an error that says what is wrong instead of a traceback from inside torch."""
+
 import os
 import tempfile
 from pathlib import Path
@@ -42,7 +43,9 @@ def resolve_checkpoint(path: str | Path) -> Path:
     if path.is_dir():
         path = path / CHECKPOINT_NAME
     if not path.exists():
-        raise CheckpointError(f"No checkpoint at {path}; pass a run dir of train.py (outputs/...) or its {CHECKPOINT_NAME}.")
+        raise CheckpointError(
+            f"No checkpoint at {path}; pass a run dir of train.py (outputs/...) or its {CHECKPOINT_NAME}."
+        )
     return path
 
 

@@ -4,6 +4,7 @@ and augmentation (random crop with padding, horizontal flip) runs batched on the
 Every random choice is a function of (seed, epoch) or (seed, step), so a resumed run draws the same
 batches and the same augmentations as the uninterrupted one.
 """
+
 from dataclasses import dataclass
 
 import torch

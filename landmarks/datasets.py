@@ -7,6 +7,7 @@
 
 Fetch one with `python -m landmarks.datasets NAME --root DIR`; `data.download=true` does the same from train.py.
 """
+
 import argparse
 import gzip
 import hashlib
@@ -56,10 +57,18 @@ SPECS = {
         "fashion_mnist",
         ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
         (
-            Resource("train-images-idx3-ubyte.gz", ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "cf8536b0aa1a6ac5fa3f23001093305c")),
-            Resource("train-labels-idx1-ubyte.gz", ("25c81989df183df01b3e8a0aad5dffbe", "10bea18fdb374794d4bb42e356e600c9")),
-            Resource("t10k-images-idx3-ubyte.gz", ("bef4ecab320f06d8554ea6380940ec79", "f78720b4224f21cce2f2ccf2d7a94c9a")),
-            Resource("t10k-labels-idx1-ubyte.gz", ("bb300cfdad3c16e7a12a480ee83cd310", "0d30e22e447f3c33dab9ed536400ac01")),
+            Resource(
+                "train-images-idx3-ubyte.gz", ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "cf8536b0aa1a6ac5fa3f23001093305c")
+            ),
+            Resource(
+                "train-labels-idx1-ubyte.gz", ("25c81989df183df01b3e8a0aad5dffbe", "10bea18fdb374794d4bb42e356e600c9")
+            ),
+            Resource(
+                "t10k-images-idx3-ubyte.gz", ("bef4ecab320f06d8554ea6380940ec79", "f78720b4224f21cce2f2ccf2d7a94c9a")
+            ),
+            Resource(
+                "t10k-labels-idx1-ubyte.gz", ("bb300cfdad3c16e7a12a480ee83cd310", "0d30e22e447f3c33dab9ed536400ac01")
+            ),
         ),
         ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
     ),
@@ -82,7 +91,10 @@ SPECS = {
     ),
     "multi30k": DatasetSpec(  # the WMT16 multimodal task 1 tarballs; sha256 digests as torchtext lists them
         "multi30k",
-        ("https://raw.githubusercontent.com/neychev/small_DL_repo/master/datasets/Multi30k/", "http://www.quest.dcs.shef.ac.uk/wmt16_files_mmt/"),
+        (
+            "https://raw.githubusercontent.com/neychev/small_DL_repo/master/datasets/Multi30k/",
+            "http://www.quest.dcs.shef.ac.uk/wmt16_files_mmt/",
+        ),
         (
             Resource("training.tar.gz", ("20140d013d05dd9a72dfde46478663ba05737ce983f478f960c1123c6671be5e",)),
             Resource("validation.tar.gz", ("a7aa20e9ebd5ba5adce7909498b94410996040857154dab029851af3a866da8c",)),
@@ -203,6 +215,7 @@ def load_arrays(name: str, root: str | None = None, download_missing: bool = Fal
             "test": read_cifar_batch(extracted / "test_batch"),
         }
     else:
+
         def pair(prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
             images = read_idx(directory / f"{prefix}-images-idx3-ubyte.gz").unsqueeze(1)  # (N, 1, 28, 28)
             return images, read_idx(directory / f"{prefix}-labels-idx1-ubyte.gz").long()
@@ -223,7 +236,9 @@ def read_tar_lines(tarball: Path, basename: str) -> list[str]:
     return lines
 
 
-def load_multi30k(root: str | None, download_missing: bool, languages: tuple[str, str] = ("en", "de")) -> dict[str, list[tuple[str, str]]]:
+def load_multi30k(
+    root: str | None, download_missing: bool, languages: tuple[str, str] = ("en", "de")
+) -> dict[str, list[tuple[str, str]]]:
     """Multi30k's train (29,000), val (1,014) and test 2016 (1,000) sentence pairs, source and target
     languages as given (en, de, and in these tarballs also fr and cs)."""
     spec, directory = SPECS["multi30k"], dataset_dir("multi30k", root)
@@ -232,9 +247,14 @@ def load_multi30k(root: str | None, download_missing: bool, languages: tuple[str
     verify(spec, directory)
     splits = {}
     for split, resource in zip(("train", "val", "test"), spec.resources):
-        source, target = (read_tar_lines(directory / resource.filename, f"{split}.{language}") for language in languages)
+        source, target = (
+            read_tar_lines(directory / resource.filename, f"{split}.{language}") for language in languages
+        )
         if len(source) != len(target):
-            raise DatasetError(f"{directory / resource.filename}: {len(source)} {languages[0]} lines but {len(target)} {languages[1]} lines")
+            raise DatasetError(
+                f"{directory / resource.filename}: {len(source)} "
+                f"{languages[0]} lines but {len(target)} {languages[1]} lines"
+            )
         splits[split] = list(zip(source, target))
     return splits
 

@@ -1,5 +1,6 @@
 """Greedy and beam-search decoding for any model with the translation interface: `encode(src) -> state`
 (a dict of tensors, batch first) and `decode_step(state, tokens) -> (next-token logits (B, V), state)`."""
+
 import torch
 
 
@@ -26,7 +27,9 @@ def greedy_decode(model, src: torch.Tensor, *, bos: int, eos: int, max_len: int)
 
 
 @torch.no_grad()
-def beam_search(model, src: torch.Tensor, *, bos: int, eos: int, max_len: int, beam_size: int, length_penalty: float = 0.6) -> torch.Tensor:
+def beam_search(
+    model, src: torch.Tensor, *, bos: int, eos: int, max_len: int, beam_size: int, length_penalty: float = 0.6
+) -> torch.Tensor:
     """Keep the `beam_size` most likely prefixes of each sentence; a finished hypothesis keeps its score.
     The best hypothesis maximises log p / ((5 + length) / 6)^length_penalty (Wu et al. 2016, as the Transformer
     paper's Sec. 6.1 uses with beam 4 and alpha 0.6). Returns (B, <= 1 + max_len) ids as greedy_decode."""

@@ -5,6 +5,7 @@ batch, and only rank 0 evaluates, logs and writes checkpoints. Without torchrun 
 The global batch is trainer.batch_size whatever the number of processes, so a recipe's learning rate holds
 as it scales out; each process computes batch_size / world_size samples per step.
 """
+
 import datetime
 import os
 

@@ -1,5 +1,6 @@
 """Model FLOPs utilisation (MFU, PaLM appendix B): the model's training FLOPs per sample, counted once with
 torch.utils.flop_counter, times samples/s, over the device's peak FLOP/s."""
+
 import json
 import platform
 import time
@@ -10,9 +11,12 @@ import torch
 PEAK_RECORD = Path.home() / ".cache" / "landmarks" / "peak_flops.json"
 # Dense peak FLOP/s from the vendors' datasheets, by device name and precision (no sparsity).
 PEAK_FLOPS = {
-    ("H100", "bf16"): 989e12, ("H100", "fp32"): 67e12,
-    ("H200", "bf16"): 989e12, ("H200", "fp32"): 67e12,
-    ("A100", "bf16"): 312e12, ("A100", "fp32"): 19.5e12,
+    ("H100", "bf16"): 989e12,
+    ("H100", "fp32"): 67e12,
+    ("H200", "bf16"): 989e12,
+    ("H200", "fp32"): 67e12,
+    ("A100", "bf16"): 312e12,
+    ("A100", "fp32"): 19.5e12,
 }
 
 
@@ -21,7 +25,11 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     cpuinfo = Path("/proc/cpuinfo")
-    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")] if cpuinfo.exists() else []
+    names = (
+        [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        if cpuinfo.exists()
+        else []
+    )
     return names[0] if names else platform.processor() or platform.machine()
 
 

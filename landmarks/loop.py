@@ -1,6 +1,7 @@
 """The training loop, the same for every model: precision, optional torch.compile, optimizer and schedule,
 gradient accumulation and clipping, logging and evaluation at intervals, checkpoint and resume.
 It knows nothing of images or tokens: the task says what a batch means."""
+
 import contextlib
 import json
 import math
@@ -43,7 +44,7 @@ class StopOnSignal:
 
 
 def resolve_precision(device: torch.device, precision: str) -> str:
-    """"auto" is bf16 autocast on CUDA and fp32 elsewhere (bf16 matmul is ~100x slower on many CPUs)."""
+    """ "auto" is bf16 autocast on CUDA and fp32 elsewhere (bf16 matmul is ~100x slower on many CPUs)."""
     if precision == "auto":
         return "bf16" if device.type == "cuda" else "fp32"
     if precision not in ("bf16", "fp32"):
@@ -75,7 +76,10 @@ class Target:
         except ValueError:
             target = None
         if target is None or name not in metrics:
-            raise ValueError(f"trainer.target={spec!r}; write <metric>:<value> with a validation metric of this task {metrics}, e.g. trainer.target={metrics[-1]}:0.9")
+            raise ValueError(
+                f"trainer.target={spec!r}; write <metric>:<value> with a validation "
+                f"metric of this task {metrics}, e.g. trainer.target={metrics[-1]}:0.9"
+            )
         return target
 
     def reached(self, metrics: dict[str, float]) -> bool:
@@ -104,7 +108,9 @@ class Silent:
         return lambda *args, **kwargs: None
 
 
-def fit(cfg, model: torch.nn.Module, task, run_dir: Path, device: torch.device, resume_state: dict | None = None) -> dict:
+def fit(
+    cfg, model: torch.nn.Module, task, run_dir: Path, device: torch.device, resume_state: dict | None = None
+) -> dict:
     """Train `model` on `task` as `cfg.trainer` and `cfg.optim` say, continuing from `resume_state` (a loaded
     checkpoint) if given; return the final metrics. Under torchrun every process calls it (landmarks/distributed.py)."""
     trainer = cfg.trainer
@@ -116,7 +122,9 @@ def fit(cfg, model: torch.nn.Module, task, run_dir: Path, device: torch.device, 
         )
     target = Target.parse(trainer.target, task.eval_metrics)
     if target and not trainer.eval_every:
-        raise ValueError(f"trainer.target={trainer.target} needs validation during training: set trainer.eval_every > 0")
+        raise ValueError(
+            f"trainer.target={trainer.target} needs validation during training: set trainer.eval_every > 0"
+        )
     total_steps = round(trainer.epochs * task.steps_per_epoch)  # the schedule's length
     stop_step = min(total_steps, trainer.max_steps or total_steps)  # max_steps cuts a run short
     optimizer = build_optimizer(cfg.optim, model, device)
@@ -130,30 +138,46 @@ def fit(cfg, model: torch.nn.Module, task, run_dir: Path, device: torch.device, 
         torch.set_rng_state(resume_state["rng"]["torch"])
         if device.type == "cuda" and resume_state["rng"]["cuda"] is not None:
             torch.cuda.set_rng_state(resume_state["rng"]["cuda"])
-        step, elapsed_before, eval_before = resume_state["step"], resume_state["elapsed_s"], resume_state.get("eval_s", 0.0)
+        step, elapsed_before, eval_before = (
+            resume_state["step"],
+            resume_state["elapsed_s"],
+            resume_state.get("eval_s", 0.0),
+        )
         if main:
             print(f"resumed from {checkpoint_path} at step {step}")
 
     def save() -> None:
         if main:
-            save_checkpoint(checkpoint_path, {
-                "model": unwrap(model).state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "step": step,
-                "elapsed_s": elapsed_before + time.perf_counter() - start,
-                "eval_s": eval_before + eval_time,
-                "rng": {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None},
-                "config": OmegaConf.to_container(cfg, resolve=True),
-            })
+            save_checkpoint(
+                checkpoint_path,
+                {
+                    "model": unwrap(model).state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "step": step,
+                    "elapsed_s": elapsed_before + time.perf_counter() - start,
+                    "eval_s": eval_before + eval_time,
+                    "rng": {
+                        "torch": torch.get_rng_state(),
+                        "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None,
+                    },
+                    "config": OmegaConf.to_container(cfg, resolve=True),
+                },
+            )
 
     autocast = autocast_context(device, trainer.precision)
     first_micro_batch = next(iter(micro_batches(distributed.shard(task.train_batch(step)), trainer.grad_accum)))
     flops_per_sample = train_flops_per_sample(model, task, first_micro_batch, autocast)
-    peak, peak_source = (trainer.peak_flops, "trainer.peak_flops") if trainer.peak_flops else peak_flops(device, resolve_precision(device, trainer.precision))
+    peak, peak_source = (
+        (trainer.peak_flops, "trainer.peak_flops")
+        if trainer.peak_flops
+        else peak_flops(device, resolve_precision(device, trainer.precision))
+    )
     train_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     train_model = torch.compile(train_model) if trainer.compile else train_model
-    eval_model = train_model if world == 1 else torch.compile(model) if trainer.compile else model  # never the DDP wrapper: rank 0 evaluates alone
+    eval_model = (
+        train_model if world == 1 else torch.compile(model) if trainer.compile else model
+    )  # never the DDP wrapper: rank 0 evaluates alone
     from torch.utils.tensorboard import SummaryWriter  # imported late: it is slow to import
 
     writer = SummaryWriter(str(run_dir), purge_step=step if step else None) if main else Silent()
@@ -185,7 +209,10 @@ def fit(cfg, model: torch.nn.Module, task, run_dir: Path, device: torch.device, 
             checkpoint_due = trainer.ckpt_every and step % trainer.ckpt_every == 0
             log_due = step % trainer.log_every == 0 or checkpoint_due or step == stop_step
             if log_due:
-                logs = {name: value.item() / (step - last_log_step) for name, value in distributed.mean_over_processes(running).items()}
+                logs = {
+                    name: value.item() / (step - last_log_step)
+                    for name, value in distributed.mean_over_processes(running).items()
+                }
                 check_finite(logs["loss"], step, checkpoint_path)
                 now = time.perf_counter()
                 throughput = (step - last_log_step) * len(batch[0]) / (now - last_log_time)
@@ -195,7 +222,9 @@ def fit(cfg, model: torch.nn.Module, task, run_dir: Path, device: torch.device, 
                 writer.add_scalar("train/lr", scheduler.get_last_lr()[0], step)
                 writer.add_scalar("throughput/samples_per_s", throughput, step)
                 writer.add_scalar("throughput/mfu", flops_per_sample * throughput / (peak * world), step)
-                bar.set_postfix(loss=f"{logs['loss']:.3f}", acc=f"{logs.get('acc', 0):.3f}", samples_s=f"{throughput:.0f}")
+                bar.set_postfix(
+                    loss=f"{logs['loss']:.3f}", acc=f"{logs.get('acc', 0):.3f}", samples_s=f"{throughput:.0f}"
+                )
                 history.append((step, logs["loss"]))
                 running, last_log_step, last_log_time = {}, step, now
             if trainer.eval_every and step % trainer.eval_every == 0 and step < stop_step:
@@ -226,13 +255,23 @@ def fit(cfg, model: torch.nn.Module, task, run_dir: Path, device: torch.device, 
     if interrupted or not main:
         writer.close()
         if interrupted and main:
-            print(f"{stop.requested or 'another process'}: stopped at step {step}; resume with trainer.resume={run_dir}")
+            print(
+                f"{stop.requested or 'another process'}: stopped at step {step}; resume with trainer.resume={run_dir}"
+            )
         return {"step": step, "interrupted": interrupted, "history": history}
 
     with autocast:
-        final = {f"{split}/{name}": value for split in ("val", "test") for name, value in task.evaluate(eval_model, split).items()}
+        final = {
+            f"{split}/{name}": value
+            for split in ("val", "test")
+            for name, value in task.evaluate(eval_model, split).items()
+        }
         task.log_pictures(writer, eval_model, step)
-    if target and reached is None and target.reached({name.removeprefix("val/"): value for name, value in final.items()}):
+    if (
+        target
+        and reached is None
+        and target.reached({name.removeprefix("val/"): value for name, value in final.items()})
+    ):
         reached = (step, wall - eval_before - eval_time, wall)
     if reached:
         writer.add_scalar("target/steps", reached[0], reached[0])
@@ -250,10 +289,20 @@ def fit(cfg, model: torch.nn.Module, task, run_dir: Path, device: torch.device, 
         "mfu": flops_per_sample * (step - first_step) * trainer.batch_size / max(train_s, 1e-9) / (peak * world),
         "peak_flops": f"{peak:.3g} ({peak_source})",
         **({"target": trainer.target, "target_reached": reached is not None} if target else {}),
-        **({"steps_to_target": reached[0], "time_to_target_s": round(reached[1], 2), "wall_to_target_s": round(reached[2], 2)} if reached else {}),
+        **(
+            {
+                "steps_to_target": reached[0],
+                "time_to_target_s": round(reached[1], 2),
+                "wall_to_target_s": round(reached[2], 2),
+            }
+            if reached
+            else {}
+        ),
         "history": history,
     }
-    hparams = {key: value for key, value in flatten(OmegaConf.to_container(cfg, resolve=True)).items() if "resume" not in key}
+    hparams = {
+        key: value for key, value in flatten(OmegaConf.to_container(cfg, resolve=True)).items() if "resume" not in key
+    }
     summary = {f"final/{name}": value for name, value in final.items()}
     if reached:
         summary.update({"final/steps_to_target": reached[0], "final/time_to_target_s": reached[1]})

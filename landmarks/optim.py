@@ -1,4 +1,5 @@
 """Optimizers and learning-rate schedules, built in plain code from a few named config fields."""
+
 import math
 
 import torch
@@ -13,7 +14,9 @@ def build_optimizer(cfg, model: torch.nn.Module, device: torch.device) -> torch.
     if cfg.name == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
     if cfg.name == "adamw":
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, fused=device.type in ("cuda", "cpu"))
+        return torch.optim.AdamW(
+            groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, fused=device.type in ("cuda", "cpu")
+        )
     raise ValueError(f"Unknown optimizer optim.name={cfg.name!r}; use optim=sgd or optim=adamw.")
 
 

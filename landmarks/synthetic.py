@@ -11,19 +11,42 @@ subject's number sets the verb's last suffix, a dozen words later; lengths run f
 
 (<word> is the word's invented translation, a fixed string such as "tovu".)
 """
+
 import random
 
 NOUNS = {  # singular -> plural
-    "cat": "cats", "dog": "dogs", "bird": "birds", "child": "children", "teacher": "teachers", "farmer": "farmers",
-    "king": "kings", "horse": "horses", "fox": "foxes", "girl": "girls", "boy": "boys", "woman": "women",
-    "man": "men", "mouse": "mice", "doctor": "doctors", "friend": "friends",
+    "cat": "cats",
+    "dog": "dogs",
+    "bird": "birds",
+    "child": "children",
+    "teacher": "teachers",
+    "farmer": "farmers",
+    "king": "kings",
+    "horse": "horses",
+    "fox": "foxes",
+    "girl": "girls",
+    "boy": "boys",
+    "woman": "women",
+    "man": "men",
+    "mouse": "mice",
+    "doctor": "doctors",
+    "friend": "friends",
 }
 PLACES = ("garden", "river", "house", "forest", "market", "school", "village", "castle")
 ADJECTIVES = ("big", "small", "old", "young", "red", "green", "happy", "sad", "quick", "lazy", "tall", "clever")
 VERBS = {  # base -> (third person singular, past)
-    "see": ("sees", "saw"), "chase": ("chases", "chased"), "find": ("finds", "found"), "follow": ("follows", "followed"),
-    "like": ("likes", "liked"), "help": ("helps", "helped"), "watch": ("watches", "watched"), "carry": ("carries", "carried"),
-    "draw": ("draws", "drew"), "feed": ("feeds", "fed"), "meet": ("meets", "met"), "call": ("calls", "called"),
+    "see": ("sees", "saw"),
+    "chase": ("chases", "chased"),
+    "find": ("finds", "found"),
+    "follow": ("follows", "followed"),
+    "like": ("likes", "liked"),
+    "help": ("helps", "helped"),
+    "watch": ("watches", "watched"),
+    "carry": ("carries", "carried"),
+    "draw": ("draws", "drew"),
+    "feed": ("feeds", "fed"),
+    "meet": ("meets", "met"),
+    "call": ("calls", "called"),
 }
 PREPOSITIONS = {"in": "de", "near": "soba", "behind": "ushiro", "with": "to"}  # -> postposition
 TIMES = {"yesterday": "ta", "today": "ru", "tomorrow": "u"}  # -> tense suffix; no time word: present, "ru"
@@ -45,13 +68,18 @@ LEXICON = invented_lexicon()
 
 
 def noun_phrase(rng: random.Random, nouns, plural: bool) -> tuple[list[str], list[str]]:
-    """"the big red dogs" -> "ne <dog> ra <red> <big>"; "a cat" -> "<cat>"."""
+    """ "the big red dogs" -> "ne <dog> ra <red> <big>"; "a cat" -> "<cat>"."""
     noun = rng.choice(sorted(nouns))
     adjectives = rng.sample(ADJECTIVES, rng.choice((0, 0, 1, 2)))
     definite = rng.random() < 0.5
     determiner = "the" if definite else ("some" if plural else "a")
     source = [determiner, *adjectives, NOUNS[noun] if plural else noun]
-    target = (["ne"] if definite else []) + [LEXICON[noun]] + (["ra"] if plural else []) + [LEXICON[a] for a in reversed(adjectives)]
+    target = (
+        (["ne"] if definite else [])
+        + [LEXICON[noun]]
+        + (["ra"] if plural else [])
+        + [LEXICON[a] for a in reversed(adjectives)]
+    )
     return source, target
 
 
@@ -68,7 +96,7 @@ def sentence_pair(rng: random.Random) -> tuple[str, str]:
     elif time == "tomorrow":
         verb_src = ["will", "not", verb] if negated else ["will", verb]
     else:
-        verb_src = ([("do" if plural else "does"), "not", verb] if negated else [verb if plural else third])
+        verb_src = [("do" if plural else "does"), "not", verb] if negated else [verb if plural else third]
     phrases_src, phrases_tgt = [], []
     for _ in range(rng.choice((0, 0, 1, 1, 2))):
         preposition = rng.choice(sorted(PREPOSITIONS))
@@ -77,8 +105,15 @@ def sentence_pair(rng: random.Random) -> tuple[str, str]:
         phrases_tgt += [*np_tgt, PREPOSITIONS[preposition]]
     source = ([time] if time else []) + subject_src + verb_src + object_src + phrases_src
     target = (
-        ([LEXICON[time]] if time else []) + subject_tgt + ["ga"] + phrases_tgt + object_tgt + ["o"]
-        + [LEXICON[verb], TIMES.get(time, "ru")] + (["nai"] if negated else []) + (["mas"] if plural else [])
+        ([LEXICON[time]] if time else [])
+        + subject_tgt
+        + ["ga"]
+        + phrases_tgt
+        + object_tgt
+        + ["o"]
+        + [LEXICON[verb], TIMES.get(time, "ru")]
+        + (["nai"] if negated else [])
+        + (["mas"] if plural else [])
     )
     return " ".join(source), " ".join(target)
 

@@ -1,6 +1,7 @@
 """Tasks: the only place that knows what a batch means. The loop calls `train_batch(step)`,
 `loss(model, batch)`, `evaluate(model, split)` and `log_pictures(writer, model, step)`; a batch is a
 tuple of tensors that the loop may split along dim 0 for gradient accumulation."""
+
 import torch
 import torch.nn.functional as F
 
@@ -29,7 +30,12 @@ class ImageClassification:
         if batch_size > len(data.train):
             raise ValueError(f"trainer.batch_size={batch_size} exceeds the {len(data.train)} training images")
         self.data, self.batch_size, self.seed = data, batch_size, seed
-        self.label_smoothing, self.crop_padding, self.flip, self.tta_flip = label_smoothing, crop_padding, flip, tta_flip
+        self.label_smoothing, self.crop_padding, self.flip, self.tta_flip = (
+            label_smoothing,
+            crop_padding,
+            flip,
+            tta_flip,
+        )
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.eval_batch_size = eval_batch_size
         self.steps_per_epoch = len(data.train) // batch_size  # the last partial batch is dropped
@@ -109,7 +115,11 @@ class ImageClassification:
         if hasattr(plain, "first_layer_filters"):
             filters = plain.first_layer_filters().float().cpu()
             filters = F.interpolate(filters, scale_factor=max(1, 32 // filters.shape[-1]), mode="nearest")
-            writer.add_image("model/first_layer_filters", make_grid(filters, nrow=16, normalize=True, scale_each=True, pad_value=1), step)
+            writer.add_image(
+                "model/first_layer_filters",
+                make_grid(filters, nrow=16, normalize=True, scale_each=True, pad_value=1),
+                step,
+            )
         model.train(was_training)
 
 

@@ -1,5 +1,6 @@
 """Text for translation: normalisation, word or character tokens, a vocabulary with special tokens, and
 sentence pairs read from TSV files (`source<TAB>target` lines, as in the Tatoeba/ManyThings pairs)."""
+
 import re
 import unicodedata
 from collections import Counter
@@ -21,7 +22,7 @@ def normalize(text: str) -> str:
 
 
 def tokenize(text: str, level: str) -> list[str]:
-    """"word": split on spaces; "char": every character (spaces included)."""
+    """ "word": split on spaces; "char": every character (spaces included)."""
     if level == "word":
         return text.split()
     if level == "char":
@@ -55,7 +56,10 @@ class Vocab:
         if unknown == "error":
             missing = [t for t in tokens if t not in self.stoi]
             if missing:
-                raise KeyError(f"unknown token {missing[0]!r} (not among the {len(self)} tokens of the vocabulary built from the training split); use unknown='unk' to map it to <unk>")
+                raise KeyError(
+                    f"unknown token {missing[0]!r} (not among the {len(self)} tokens of the "
+                    "vocabulary built from the training split); use unknown='unk' to map it to <unk>"
+                )
         return [self.stoi.get(t, UNK) for t in tokens] + [EOS]
 
     def decode(self, ids) -> list[str]:

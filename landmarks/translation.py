@@ -1,6 +1,7 @@
 """The translation task: teacher-forced cross-entropy on the target tokens (padding ignored, optional label
 smoothing), and evaluation by decoding: token accuracy, perplexity, exact match and corpus BLEU (sacrebleu).
 The loop calls it exactly as it calls ImageClassification (landmarks/tasks.py)."""
+
 import math
 
 import torch
@@ -42,7 +43,10 @@ class Translation:
         epoch, index = divmod(step, self.steps_per_epoch)
         if epoch != self._epoch:
             generator = epoch_generator(self.seed, epoch)
-            self._epoch, self._batches = epoch, length_grouped_batches(self.data.train.src_lengths, self.batch_size, generator)
+            self._epoch, self._batches = (
+                epoch,
+                length_grouped_batches(self.data.train.src_lengths, self.batch_size, generator),
+            )
         return self.data.train.batch(self._batches[index])
 
     def token_losses(self, model, src: torch.Tensor, tgt: torch.Tensor, label_smoothing: float):
@@ -50,7 +54,9 @@ class Translation:
         logits = model(src, tgt[:, :-1]).float()  # teacher forcing: <bos> y_1 ... predicts y_1 ... <eos>
         target = tgt[:, 1:]
         real = target != PAD
-        loss = F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=PAD, label_smoothing=label_smoothing, reduction="sum")
+        loss = F.cross_entropy(
+            logits.flatten(0, 1), target.flatten(), ignore_index=PAD, label_smoothing=label_smoothing, reduction="sum"
+        )
         correct = ((logits.argmax(-1) == target) & real).sum()
         return loss, correct, real.sum()
 
@@ -81,7 +87,11 @@ class Translation:
         for start in range(0, len(data), self.eval_batch_size):
             src, tgt = data.batch(torch.arange(start, min(start + self.eval_batch_size, len(data))))
             batch_loss, batch_correct, batch_tokens = self.token_losses(model, src, tgt, 0.0)
-            total_loss, correct, tokens = total_loss + batch_loss.item(), correct + batch_correct.item(), tokens + batch_tokens.item()
+            total_loss, correct, tokens = (
+                total_loss + batch_loss.item(),
+                correct + batch_correct.item(),
+                tokens + batch_tokens.item(),
+            )
             for ids in self.translate(plain, src, self.beam_size if split == "test" else 1):
                 hypotheses.append(detokenize(self.data.vocab.decode(ids), self.data.level))
         model.train(was_training)
@@ -118,5 +128,9 @@ class Translation:
                 writer.add_image(f"alignment/{i}", image / image.amax().clamp_min(1e-8), step)
                 source_tokens = [vocab.itos[t] for t in test.src[i, :cols].tolist()]
                 target_tokens = [vocab.itos[t] for t in test.tgt[i, 1 : rows + 1].tolist()]
-                writer.add_text(f"alignment/{i}", f"columns (source): {' '.join(source_tokens)}  \nrows (target): {' '.join(target_tokens)}", step)
+                writer.add_text(
+                    f"alignment/{i}",
+                    f"columns (source): {' '.join(source_tokens)}  \nrows (target): {' '.join(target_tokens)}",
+                    step,
+                )
         plain.train(was_training)

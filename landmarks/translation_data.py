@@ -5,6 +5,7 @@ normalised, length-filtered and split with a seed) and "multi30k" (en-de image c
 checksum-verified by landmarks/datasets.py). One joint vocabulary of the training split serves both sides,
 so the Transformer can share its embeddings (Sec. 3.4).
 """
+
 import random
 from dataclasses import dataclass
 
@@ -46,11 +47,18 @@ def load_pairs(cfg) -> dict[str, list[tuple[str, str]]]:
     """The raw sentence pairs of each split, as `cfg` (configs/data/*.yaml) says."""
     if cfg.source == "synthetic":
         pairs = generate_pairs(cfg.train_size + cfg.val_size + cfg.test_size, cfg.generator_seed)
-        return {"train": pairs[: cfg.train_size], "val": pairs[cfg.train_size : cfg.train_size + cfg.val_size], "test": pairs[-cfg.test_size :]}
+        return {
+            "train": pairs[: cfg.train_size],
+            "val": pairs[cfg.train_size : cfg.train_size + cfg.val_size],
+            "test": pairs[-cfg.test_size :],
+        }
     if cfg.source == "tsv":
         pairs = read_tsv(cfg.path)
         if cfg.val_size + cfg.test_size >= len(pairs):
-            raise ValueError(f"{cfg.path} holds {len(pairs)} pairs, too few for data.val_size={cfg.val_size} and data.test_size={cfg.test_size}")
+            raise ValueError(
+                f"{cfg.path} holds {len(pairs)} pairs, too few for "
+                f"data.val_size={cfg.val_size} and data.test_size={cfg.test_size}"
+            )
         random.Random(cfg.split_seed).shuffle(pairs)
         val_end = cfg.val_size + cfg.test_size
         return {"test": pairs[: cfg.test_size], "val": pairs[cfg.test_size : val_end], "train": pairs[val_end:]}
@@ -59,7 +67,9 @@ def load_pairs(cfg) -> dict[str, list[tuple[str, str]]]:
     raise ValueError(f"data.source={cfg.source!r}; use synthetic, tsv or multi30k")
 
 
-def to_split(pairs: list[tuple[str, str]], tokens: list[tuple[list[str], list[str]]], vocab: Vocab, device) -> SentenceSplit:
+def to_split(
+    pairs: list[tuple[str, str]], tokens: list[tuple[list[str], list[str]]], vocab: Vocab, device
+) -> SentenceSplit:
     """`pairs` as text and as tokens -> a resident split of padded ids."""
     src = [torch.tensor(vocab.encode(s)) for s, _ in tokens]
     tgt = [torch.tensor([BOS] + vocab.encode(t)) for _, t in tokens]
@@ -78,18 +88,24 @@ def load_translation_data(cfg, device) -> TranslationData:
     only: the evaluation splits stay whole), build the vocabulary of the training split, and move every split
     to `device`."""
     splits = {name: [(normalize(s), normalize(t)) for s, t in pairs] for name, pairs in load_pairs(cfg).items()}
-    tokens = {name: [(tokenize(s, cfg.level), tokenize(t, cfg.level)) for s, t in pairs] for name, pairs in splits.items()}
+    tokens = {
+        name: [(tokenize(s, cfg.level), tokenize(t, cfg.level)) for s, t in pairs] for name, pairs in splits.items()
+    }
     kept = [i for i, (s, t) in enumerate(tokens["train"]) if max(len(s), len(t)) <= cfg.max_len]
     if not kept:
         raise ValueError(f"no training pair is at most data.max_len={cfg.max_len} tokens long; raise data.max_len")
     splits["train"], tokens["train"] = [splits["train"][i] for i in kept], [tokens["train"][i] for i in kept]
     vocab = Vocab.build((side for pair in tokens["train"] for side in pair), cfg.min_freq)
     return TranslationData(
-        **{name: to_split(pairs, tokens[name], vocab, device) for name, pairs in splits.items()}, vocab=vocab, level=cfg.level
+        **{name: to_split(pairs, tokens[name], vocab, device) for name, pairs in splits.items()},
+        vocab=vocab,
+        level=cfg.level,
     )
 
 
-def length_grouped_batches(lengths: torch.Tensor, batch_size: int, generator: torch.Generator, pool: int = 32) -> list[torch.Tensor]:
+def length_grouped_batches(
+    lengths: torch.Tensor, batch_size: int, generator: torch.Generator, pool: int = 32
+) -> list[torch.Tensor]:
     """One epoch's batches of similar lengths: shuffle, sort pools of `pool` batches by length, cut them into
     batches of exactly `batch_size` (the remainder is dropped) and shuffle the batches' order."""
     steps = len(lengths) // batch_size

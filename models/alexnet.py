@@ -12,6 +12,7 @@ One `AlexNet` class takes the layers as data, so three variants share its code: 
 `alexnet_torchvision` (the one-GPU layout of Krizhevsky 2014, "One weird trick", as in torchvision, whose state
 dict loads with strict=True), and `alexnet_small` (the same shape scaled down for 28-32 px images).
 """
+
 import itertools
 from dataclasses import dataclass
 
@@ -93,7 +94,10 @@ class AlexNet(nn.Module):
         self.min_image_size = next(side for side in itertools.count(1) if feature_map_side(side, convs) >= 1)
         layers, channels = [], in_chans
         for spec in convs:
-            layers += [nn.Conv2d(channels, spec.out_channels, spec.kernel_size, spec.stride, spec.padding, groups=spec.groups), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(channels, spec.out_channels, spec.kernel_size, spec.stride, spec.padding, groups=spec.groups),
+                nn.ReLU(inplace=True),
+            ]
             if spec.lrn:
                 layers.append(LocalResponseNorm(spec.out_channels, n=5, k=2.0, alpha=1e-4, beta=0.75))
             if spec.pool:
@@ -168,4 +172,6 @@ def alexnet_small(**kwargs) -> AlexNet:
         ConvSpec(64, 3, padding=1),
         ConvSpec(48, 3, padding=1, pool=True),
     )
-    return AlexNet(**{"convs": convs, "hidden": (256, 256), "pooled_size": 2, "num_classes": 10, "in_chans": 1, **kwargs})
+    return AlexNet(
+        **{"convs": convs, "hidden": (256, 256), "pooled_size": 2, "num_classes": 10, "in_chans": 1, **kwargs}
+    )

@@ -1,4 +1,5 @@
 """Scaled dot-product attention (Vaswani et al. 2017, Sec. 3.2.1, Eq. 1), shared by the Transformer and ViT."""
+
 import math
 
 import torch
@@ -6,8 +7,12 @@ import torch.nn.functional as F
 
 
 def attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
-    dropout: float = 0.0, need_weights: bool = False,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    dropout: float = 0.0,
+    need_weights: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """softmax(Q K^T / sqrt(d_k)) V for q (B, h, N_q, d), k and v (B, h, N_k, d) -> (B, h, N_q, d).
 

@@ -1,4 +1,5 @@
 """Input checks shared by the models: fail with the fix instead of a shape or index error deep inside a layer."""
+
 import torch
 
 
@@ -25,7 +26,10 @@ def check_tokens(tokens: torch.Tensor, vocab_size: int, name: str) -> None:
     """Raise ValueError unless `tokens` is a non-empty (B, N) batch of integer ids below vocab_size. The range
     is checked on CPU only: on an accelerator it would cost a host sync per call."""
     if tokens.ndim != 2 or tokens.dtype not in (torch.int64, torch.int32) or tokens.shape[1] == 0:
-        raise ValueError(f"expected {name} of shape (B, N) with N > 0 and integer token ids, got {tuple(tokens.shape)} {tokens.dtype}")
+        raise ValueError(
+            f"expected {name} of shape (B, N) with N > 0 and integer "
+            f"token ids, got {tuple(tokens.shape)} {tokens.dtype}"
+        )
     if tokens.device.type == "cpu" and tokens.numel() and not 0 <= int(tokens.min()) <= int(tokens.max()) < vocab_size:
         bad = tokens[(tokens < 0) | (tokens >= vocab_size)][0].item()
         raise ValueError(

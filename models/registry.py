@@ -1,10 +1,11 @@
 """The model registry: every named variant is a small function registered with `@register_model`.
 
-    from models import create_model, list_models
-    model = create_model("resnet20", num_classes=10, in_chans=1)
+from models import create_model, list_models
+model = create_model("resnet20", num_classes=10, in_chans=1)
 """
+
 import difflib
-from typing import Callable
+from collections.abc import Callable
 
 import torch.nn as nn
 

@@ -11,6 +11,7 @@ Parameter names follow torchvision, so `torchvision.models.resnet50().state_dict
 strict=True. As in torchvision ("ResNet v1.5"), a Bottleneck strides in its 3x3 convolution; the
 paper's released Caffe models stride in the first 1x1.
 """
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -42,7 +43,8 @@ def make_shortcut(in_planes: int, out_planes: int, stride: int, option: str) -> 
 
 
 class BasicBlock(nn.Module):
-    """Fig. 5 left: 3x3 conv, BN, ReLU, 3x3 conv, BN, add the shortcut, ReLU. (B, C_in, H, W) -> (B, planes, H/s, W/s)."""
+    """Fig. 5 left: 3x3 conv, BN, ReLU, 3x3 conv, BN, add the
+    shortcut, ReLU. (B, C_in, H, W) -> (B, planes, H/s, W/s)."""
 
     expansion = 1
 

@@ -17,6 +17,7 @@ Manning 2015 (Eq. 8), e_ij = s_{i-1}^T W_a h_j, keeping the rest of the decoder.
 Shapes: src (B, S) and tgt_in (B, T) token ids, padded with `pad_id` -> logits (B, T, tgt_vocab_size).
 Decoding interface (shared with models/transformer.py): `encode`, `decode_step`, `alignments`.
 """
+
 import torch
 import torch.nn as nn
 
@@ -88,7 +89,11 @@ class Seq2Seq(nn.Module):
         self.attention = ATTENTIONS[attention](n, 2 * n, n_prime)
         self.tgt_embed = nn.Embedding(tgt_vocab_size, m, padding_idx=pad_id)
         self.decoder = nn.GRUCell(m + 2 * n, n)  # f(s_{i-1}, y_{i-1}, c_i)
-        self.U_o, self.V_o, self.C_o = nn.Linear(n, 2 * l), nn.Linear(m, 2 * l, bias=False), nn.Linear(2 * n, 2 * l, bias=False)
+        self.U_o, self.V_o, self.C_o = (
+            nn.Linear(n, 2 * l),
+            nn.Linear(m, 2 * l, bias=False),
+            nn.Linear(2 * n, 2 * l, bias=False),
+        )
         self.W_o = nn.Linear(l, tgt_vocab_size)
         self.dropout = nn.Dropout(dropout)
 
@@ -100,7 +105,9 @@ class Seq2Seq(nn.Module):
         lengths = src_mask.sum(dim=1).cpu()
         if (lengths == 0).any():
             raise ValueError("src holds a sequence of padding only; every source needs at least one token (e.g. <eos>)")
-        packed = nn.utils.rnn.pack_padded_sequence(self.dropout(self.src_embed(src)), lengths, batch_first=True, enforce_sorted=False)
+        packed = nn.utils.rnn.pack_padded_sequence(
+            self.dropout(self.src_embed(src)), lengths, batch_first=True, enforce_sorted=False
+        )
         h, last = self.encoder(packed)
         h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=src.shape[1])
         s0 = torch.tanh(self.W_s(last[1]))  # last[1]: the backward GRU's state after reading x_1
@@ -132,7 +139,9 @@ class Seq2Seq(nn.Module):
             states.append(s)
             contexts.append(c)
             alphas.append(alpha)
-        return self.readout(embedded, torch.stack(states, dim=1), torch.stack(contexts, dim=1)), torch.stack(alphas, dim=1)
+        return self.readout(embedded, torch.stack(states, dim=1), torch.stack(contexts, dim=1)), torch.stack(
+            alphas, dim=1
+        )
 
     def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
         return self.run_decoder(src, tgt_in)[0]

@@ -18,6 +18,7 @@ The decoding interface shared with models/seq2seq.py: `encode(src) -> state`, `d
 `decode_step` is incremental (the decoder's self-attention inputs are cached in the state).
 `load_nn_transformer_state_dict()` takes the weights of a `torch.nn.Transformer` of the same size.
 """
+
 import math
 
 import torch
@@ -117,7 +118,9 @@ class DecoderLayer(nn.Module):
             return out
 
         def cross(z):
-            out, w, kept["memory"] = self.cross_attn(z, None if "memory" in cache else memory, src_mask, need_weights, past=cache.get("memory"))
+            out, w, kept["memory"] = self.cross_attn(
+                z, None if "memory" in cache else memory, src_mask, need_weights, past=cache.get("memory")
+            )
             weights.append(w)
             return out
 
@@ -169,7 +172,8 @@ class Transformer(nn.Module):
             self.generator.weight = self.tgt_embed.weight
 
     def _init_weights(self) -> None:
-        """Xavier-uniform matrices; embeddings N(0, d_model^-0.5), so that scaled by sqrt(d_model) they have unit variance."""
+        """Xavier-uniform matrices; embeddings N(0, d_model^-0.5),
+        so that scaled by sqrt(d_model) they have unit variance."""
         for name, param in self.named_parameters():
             if name.endswith("embed.weight"):
                 nn.init.normal_(param, std=self.d_model**-0.5)
@@ -213,11 +217,17 @@ class Transformer(nn.Module):
         seen = state["self_k_0"].shape[2] if "self_k_0" in state else 0
         new = tokens.shape[1] - seen
         if new < 1:
-            raise ValueError(f"the state has seen {seen} positions but tokens holds {tokens.shape[1]}; pass the tokens so far")
+            raise ValueError(
+                f"the state has seen {seen} positions but tokens holds {tokens.shape[1]}; pass the tokens so far"
+            )
         mask = torch.ones(new, seen + new, dtype=torch.bool, device=tokens.device).tril(diagonal=seen)
         y, state = self.embed(self.tgt_embed, tokens[:, seen:], start=seen), dict(state)
         for i, layer in enumerate(self.decoder):
-            cache = {kind: (state[f"{kind}_k_{i}"], state[f"{kind}_v_{i}"]) for kind in ("self", "memory") if f"{kind}_k_{i}" in state}
+            cache = {
+                kind: (state[f"{kind}_k_{i}"], state[f"{kind}_v_{i}"])
+                for kind in ("self", "memory")
+                if f"{kind}_k_{i}" in state
+            }
             y, _, kept = layer(y, state["memory"], mask, state["src_mask"], cache=cache)
             for kind, (k, v) in kept.items():
                 state[f"{kind}_k_{i}"], state[f"{kind}_v_{i}"] = k, v
@@ -254,7 +264,10 @@ class Transformer(nn.Module):
                 raise KeyError(f"unexpected nn.Transformer key {key!r}")
         own = {k for k in self.state_dict() if not k.startswith(("src_embed", "tgt_embed", "generator"))}
         if set(mapped) != own:
-            raise KeyError(f"nn.Transformer weights do not match this model: missing {sorted(own - set(mapped))}, unexpected {sorted(set(mapped) - own)}")
+            raise KeyError(
+                f"nn.Transformer weights do not match this model: missing {sorted(own - set(mapped))}, "
+                f"unexpected {sorted(set(mapped) - own)}"
+            )
         self.load_state_dict(mapped, strict=False)
 
 

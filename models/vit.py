@@ -12,6 +12,7 @@ Attention runs through `F.scaled_dot_product_attention`; `attention_maps()` take
 softmax(QK^T / sqrt(d)) path, which gives the same outputs (tested) and exposes the weights.
 `load_torchvision_state_dict()` maps the weights of `torchvision.models.vit_b_16()` and its siblings.
 """
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -94,8 +95,16 @@ class VisionTransformer(nn.Module):
     ):
         super().__init__()
         if image_size % patch_size:
-            raise ValueError(f"image_size={image_size} is not divisible by patch_size={patch_size}; pick a patch size that divides it")
-        self.image_size, self.patch_size, self.in_chans, self.num_classes = image_size, patch_size, in_chans, num_classes
+            raise ValueError(
+                f"image_size={image_size} is not divisible by "
+                f"patch_size={patch_size}; pick a patch size that divides it"
+            )
+        self.image_size, self.patch_size, self.in_chans, self.num_classes = (
+            image_size,
+            patch_size,
+            in_chans,
+            num_classes,
+        )
         self.patch_embed = PatchEmbedding(patch_size=patch_size, in_chans=in_chans, dim=dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embedding = nn.Parameter(torch.empty(1, (image_size // patch_size) ** 2 + 1, dim).normal_(std=0.02))
@@ -120,8 +129,10 @@ class VisionTransformer(nn.Module):
         height, width = x.shape[-2:]
         if height % self.patch_size or width % self.patch_size:
             raise ValueError(
-                f"image size {height}x{width} is not divisible by patch_size={self.patch_size}; "
-                f"resize or pad the images to a multiple of {self.patch_size}, or build the model with another patch_size"
+                f"image size {height}x{width} is not "
+                f"divisible by patch_size={self.patch_size}; "
+                f"resize or pad the images to a multiple of {self.patch_size}, "
+                "or build the model with another patch_size"
             )
         patches = self.patch_embed(x)
         z = torch.cat([self.cls_token.expand(len(x), -1, -1), patches], dim=1)
@@ -165,12 +176,18 @@ class VisionTransformer(nn.Module):
                 layer = parts[2].removeprefix("encoder_layer_")
                 inner = ".".join(parts[3:])
                 renames = {
-                    "ln_1.weight": "norm1.weight", "ln_1.bias": "norm1.bias",
-                    "ln_2.weight": "norm2.weight", "ln_2.bias": "norm2.bias",
-                    "self_attention.in_proj_weight": "attn.qkv.weight", "self_attention.in_proj_bias": "attn.qkv.bias",
-                    "self_attention.out_proj.weight": "attn.proj.weight", "self_attention.out_proj.bias": "attn.proj.bias",
-                    "mlp.0.weight": "mlp.0.weight", "mlp.0.bias": "mlp.0.bias",
-                    "mlp.3.weight": "mlp.3.weight", "mlp.3.bias": "mlp.3.bias",
+                    "ln_1.weight": "norm1.weight",
+                    "ln_1.bias": "norm1.bias",
+                    "ln_2.weight": "norm2.weight",
+                    "ln_2.bias": "norm2.bias",
+                    "self_attention.in_proj_weight": "attn.qkv.weight",
+                    "self_attention.in_proj_bias": "attn.qkv.bias",
+                    "self_attention.out_proj.weight": "attn.proj.weight",
+                    "self_attention.out_proj.bias": "attn.proj.bias",
+                    "mlp.0.weight": "mlp.0.weight",
+                    "mlp.0.bias": "mlp.0.bias",
+                    "mlp.3.weight": "mlp.3.weight",
+                    "mlp.3.bias": "mlp.3.bias",
                 }
                 if inner not in renames:
                     raise KeyError(f"unexpected torchvision ViT key {key!r}")

@@ -5,6 +5,7 @@ git, a real parallel corpus on any Debian or Ubuntu machine without network.
     python scripts/gettext_pairs.py --language de --out data/gettext-en-de.tsv
     python train.py model=transformer data=tsv data.path=data/gettext-en-de.tsv
 """
+
 import argparse
 import gettext
 from pathlib import Path
@@ -20,7 +21,11 @@ def catalog_pairs(path: Path) -> list[tuple[str, str]]:
     return [
         (source.split("\x04")[-1].strip(), target.strip())  # "context\x04message" keys lose the context
         for source, target in catalog.items()
-        if isinstance(source, str) and source.strip() and target.strip() and "\n" not in source + target and "\t" not in source + target
+        if isinstance(source, str)
+        and source.strip()
+        and target.strip()
+        and "\n" not in source + target
+        and "\t" not in source + target
     ]
 
 
@@ -33,7 +38,10 @@ def main() -> None:
     args = parser.parse_args()
     catalogs = sorted(Path(args.locale_dir, args.language, "LC_MESSAGES").glob("*.mo"))
     if not catalogs:
-        raise SystemExit(f"no .mo catalogs under {args.locale_dir}/{args.language}/LC_MESSAGES; install the packages' translations or pick another --language")
+        raise SystemExit(
+            f"no .mo catalogs under {args.locale_dir}/{args.language}/LC_MESSAGES; "
+            "install the packages' translations or pick another --language"
+        )
     pairs = {}
     for path in catalogs:
         for source, target in catalog_pairs(path):

@@ -1,4 +1,5 @@
 """Shared fixtures: tiny datasets written in the real on-disk formats, and configs composed as train.py does."""
+
 import gzip
 import struct
 from pathlib import Path
@@ -30,8 +31,12 @@ def tiny_fashion_mnist(tmp_path, monkeypatch) -> Path:
         write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", images[: sizes[prefix], 0])
         write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", labels[: sizes[prefix]].to(torch.uint8))
     spec = datasets.SPECS["fashion_mnist"]
-    resources = tuple(datasets.Resource(r.filename, (datasets.file_hash(tmp_path / r.filename),)) for r in spec.resources)
-    monkeypatch.setitem(datasets.SPECS, "fashion_mnist", datasets.DatasetSpec(spec.name, spec.urls, resources, spec.classes))
+    resources = tuple(
+        datasets.Resource(r.filename, (datasets.file_hash(tmp_path / r.filename),)) for r in spec.resources
+    )
+    monkeypatch.setitem(
+        datasets.SPECS, "fashion_mnist", datasets.DatasetSpec(spec.name, spec.urls, resources, spec.classes)
+    )
     return tmp_path
 
 

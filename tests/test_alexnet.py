@@ -1,4 +1,5 @@
 """AlexNet against the paper's description and torchvision's implementation."""
+
 import pytest
 import torch
 import torchvision

@@ -1,4 +1,5 @@
 """Every config file composes, and bad choices fail before training with a message naming the fix."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,11 @@ def options(group: str) -> list[str]:
 @pytest.mark.parametrize("group", ["model", "data", "optim", "experiment"])
 def test_every_config_composes(group):
     for option in options(group):
-        translation = OmegaConf.load(Path(CONFIGS) / "data" / f"{option}.yaml").task == "translation" if group == "data" else False
+        translation = (
+            OmegaConf.load(Path(CONFIGS) / "data" / f"{option}.yaml").task == "translation"
+            if group == "data"
+            else False
+        )
         cfg = compose_config(f"{group}={option}", *(["model=transformer"] if translation else []))
         OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
         assert model_task(cfg.model.name) == cfg.data.task
@@ -29,12 +34,17 @@ def test_every_config_composes(group):
 
 def test_a_model_on_data_of_another_task_names_both():
     cfg = compose_config("model=transformer", "data=fashion_mnist")
-    with pytest.raises(ValueError, match=r"model.name=transformer_tiny is a translation model but data=fashion_mnist is image_classification data"):
+    with pytest.raises(
+        ValueError,
+        match=r"model.name=transformer_tiny is a translation model but data=fashion_mnist is image_classification data",
+    ):
         build_task(cfg, "cpu")
 
 
 def test_unknown_config_option_lists_the_choices():
-    with pytest.raises(ConfigCompositionException, match="(?s)Could not find 'model/vgg'.*Available options in 'model'.*resnet20"):
+    with pytest.raises(
+        ConfigCompositionException, match="(?s)Could not find 'model/vgg'.*Available options in 'model'.*resnet20"
+    ):
         compose_config("model=vgg")
 
 
@@ -45,24 +55,34 @@ def test_unknown_config_key_is_rejected():
 
 def test_unknown_dataset_names_the_choices():
     cfg = compose_config("data.name=imagenet")
-    with pytest.raises(RuntimeError, match=r"Unknown dataset 'imagenet'; choose one of \['cifar10', 'fashion_mnist', 'mnist'\]"):
+    with pytest.raises(
+        RuntimeError, match=r"Unknown dataset 'imagenet'; choose one of \['cifar10', 'fashion_mnist', 'mnist'\]"
+    ):
         build_task(cfg, "cpu")
 
 
 def test_missing_dataset_names_the_command_that_fetches_it(tmp_path):
     cfg = compose_config("data=cifar10", f"data.root={tmp_path}")
-    with pytest.raises(RuntimeError, match=rf"not found. Fetch it with `python -m landmarks.datasets cifar10 --root {tmp_path}`"):
+    with pytest.raises(
+        RuntimeError, match=rf"not found. Fetch it with `python -m landmarks.datasets cifar10 --root {tmp_path}`"
+    ):
         build_task(cfg, "cpu")
 
 
 def test_train_py_ends_bad_input_with_one_line_naming_the_fix(tmp_path):
     result = subprocess.run(
         [sys.executable, "train.py", "model=seq2seq", "data=fashion_mnist", f"hydra.run.dir={tmp_path}"],
-        cwd=Path(CONFIGS).parent, capture_output=True, text=True, timeout=120,
+        cwd=Path(CONFIGS).parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip() == (
-        "train.py: model.name=seq2seq_tiny is a translation model but data=fashion_mnist is image_classification data; pick data "
-        "of the model's task, or a model of the data's (python -c 'from models import list_models; print(list_models(\"image_classification\"))')"
+        "train.py: model.name=seq2seq_tiny is a translation model but "
+        "data=fashion_mnist is "
+        "image_classification data; pick data "
+        "of the model's task, or a model of the data's "
+        "(python -c 'from models import list_models; print(list_models(\"image_classification\"))')"
     )
     assert not (tmp_path / "checkpoint.pt").exists()

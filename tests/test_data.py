@@ -1,4 +1,5 @@
 """The dataset readers on files written in the real formats, downloads, checksums and augmentation."""
+
 import pickle
 import tarfile
 
@@ -90,7 +91,11 @@ def test_cifar10_reads_the_python_pickle_batches(tmp_path, monkeypatch):
     batches.rmdir()
     spec = datasets.SPECS["cifar10"]
     monkeypatch.setitem(
-        datasets.SPECS, "cifar10", datasets.DatasetSpec("cifar10", spec.urls, (datasets.Resource(tarball.name, (datasets.file_hash(tarball),)),), spec.classes)
+        datasets.SPECS,
+        "cifar10",
+        datasets.DatasetSpec(
+            "cifar10", spec.urls, (datasets.Resource(tarball.name, (datasets.file_hash(tarball),)),), spec.classes
+        ),
     )
     arrays = datasets.load_arrays("cifar10", str(tmp_path))
     images, labels = arrays["train"]
@@ -101,7 +106,17 @@ def test_cifar10_reads_the_python_pickle_batches(tmp_path, monkeypatch):
 
 
 def test_validation_split_is_seeded_and_disjoint(tiny_fashion_mnist):
-    load = lambda seed: load_image_data("fashion_mnist", root=str(tiny_fashion_mnist), download=False, val_size=64, test_size=None, seed=seed, device="cpu")  # noqa: E731
+    def load(seed):
+        return load_image_data(
+            "fashion_mnist",
+            root=str(tiny_fashion_mnist),
+            download=False,
+            val_size=64,
+            test_size=None,
+            seed=seed,
+            device="cpu",
+        )
+
     a, b, c = load(0), load(0), load(1)
     assert torch.equal(a.val.images, b.val.images) and not torch.equal(a.val.images, c.val.images)
     assert len(a.train) == 576 and len(a.val) == 64 and len(a.test) == 128

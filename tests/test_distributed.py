@@ -1,5 +1,6 @@
 """torchrun's data parallelism on CPU: two processes on gloo train exactly what one process trains on the
 same global batch, end with identical weights, and only rank 0 writes."""
+
 import json
 import os
 import socket
@@ -14,15 +15,27 @@ from tests.conftest import compose_config
 from train import run
 
 OVERRIDES = [
-    "model=vit", "model.dim=32", "model.depth=1", "model.heads=2", "model.mlp_dim=64",  # no BatchNorm: ranks see different statistics
-    "data.val_size=100", "data.test_size=100", "trainer.batch_size=32", "trainer.max_steps=6",
-    "trainer.log_every=1", "trainer.eval_every=3", "trainer.progress=false", "trainer.num_threads=1",
+    "model=vit",
+    "model.dim=32",
+    "model.depth=1",
+    "model.heads=2",
+    "model.mlp_dim=64",  # no BatchNorm: ranks see different statistics
+    "data.val_size=100",
+    "data.test_size=100",
+    "trainer.batch_size=32",
+    "trainer.max_steps=6",
+    "trainer.log_every=1",
+    "trainer.eval_every=3",
+    "trainer.progress=false",
+    "trainer.num_threads=1",
 ]
 
 
 def worker(rank: int, world_size: int, port: int, tmp_path) -> None:
     """What torchrun starts: the same command in every process, told its rank by the environment."""
-    os.environ.update(WORLD_SIZE=str(world_size), RANK=str(rank), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(
+        WORLD_SIZE=str(world_size), RANK=str(rank), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     fit, loss, labels_seen = landmarks.loop.fit, ImageClassification.loss, []
 
     def loss_noting_the_labels(self, model, batch):
@@ -31,7 +44,11 @@ def worker(rank: int, world_size: int, port: int, tmp_path) -> None:
 
     def fit_keeping_what_it_saw(cfg, model, *args, **kwargs):
         results = fit(cfg, model, *args, **kwargs)
-        saw = {"model": model.state_dict(), "history": results["history"], "labels": labels_seen[1:]}  # the first counted FLOPs
+        saw = {
+            "model": model.state_dict(),
+            "history": results["history"],
+            "labels": labels_seen[1:],
+        }  # the first counted FLOPs
         torch.save(saw, tmp_path / f"rank{rank}.pt")
         return results
 
@@ -60,7 +77,9 @@ def test_two_gloo_processes_train_like_one_process_on_the_global_batch(tmp_path)
         torch.testing.assert_close(value, single_weights[name], rtol=1e-4, atol=1e-5)
     steps, losses = zip(*ranks[0]["history"])
     assert list(steps) == [step for step, _ in single["history"]] == list(range(1, 7))
-    torch.testing.assert_close(torch.tensor(losses), torch.tensor([loss for _, loss in single["history"]]), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        torch.tensor(losses), torch.tensor([loss for _, loss in single["history"]]), rtol=1e-4, atol=1e-5
+    )
 
     assert not (tmp_path / "run1").exists()  # rank 1 wrote nothing: all went to rank 0's run dir
     saved = json.loads((tmp_path / "run0" / "metrics.json").read_text())

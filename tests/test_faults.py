@@ -1,4 +1,5 @@
 """Faults survived: signals, SIGKILL, a non-finite loss, a crash while writing a checkpoint, bad checkpoint files."""
+
 import json
 import signal
 import subprocess
@@ -48,8 +49,17 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_and_finishes(tmp_path):
     step = load_checkpoint(tmp_path)["step"]
     assert step % 5 == 0 and not (tmp_path / "metrics.json").exists()
     resumed = subprocess.run(
-        [sys.executable, "train.py", f"trainer.resume={tmp_path}", f"trainer.max_steps={step + 3}", "trainer.progress=false"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "train.py",
+            f"trainer.resume={tmp_path}",
+            f"trainer.max_steps={step + 3}",
+            "trainer.progress=false",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert resumed.returncode == 0, resumed.stderr
     assert f"resumed from {tmp_path / 'checkpoint.pt'} at step {step}" in resumed.stdout
@@ -67,7 +77,9 @@ def test_non_finite_loss_stops_and_names_the_last_checkpoint(tiny_fashion_mnist,
 
     monkeypatch.setattr(ImageClassification, "loss", loss_turning_nan)
     cfg = compose_config(*tiny_run_overrides(tiny_fashion_mnist))
-    with pytest.raises(NonFiniteLossError, match=rf"loss is nan at step 8; the last good checkpoint is {tmp_path / 'run'}"):
+    with pytest.raises(
+        NonFiniteLossError, match=rf"loss is nan at step 8; the last good checkpoint is {tmp_path / 'run'}"
+    ):
         run(cfg, tmp_path / "run")
     assert load_checkpoint(tmp_path / "run")["step"] == 4
 

@@ -1,5 +1,6 @@
 """The import API under fuzz (hypothesis): every registered model, on batches of any valid size, gives the
 documented output shape; an invalid input gives the documented error, naming the fix."""
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -38,7 +39,10 @@ def test_image_models_under_fuzz(name):
             logits = model(torch.randn(batch, channels, height, width))
             assert logits.shape == (batch, 5) and torch.isfinite(logits).all()
             bad = channels + wrong_channels
-            with pytest.raises(ValueError, match=rf"expected images of shape \(B, {channels}, H, W\), got \({batch}, {bad}, .*in_chans={bad}"):
+            with pytest.raises(
+                ValueError,
+                match=rf"expected images of shape \(B, {channels}, H, W\), got \({batch}, {bad}, .*in_chans={bad}",
+            ):
                 model(torch.randn(batch, bad, height, width))
 
     check()
@@ -71,10 +75,20 @@ def test_sequence_models_under_fuzz(name):
     tokens = st.integers(1, VOCAB - 1)  # any id but <pad>: every source holds at least one real token
 
     @FUZZ
-    @given(data=st.data(), batch=st.integers(1, 3), src_len=st.integers(1, 12), tgt_len=st.integers(1, 12), bad_id=st.sampled_from([-1, VOCAB, VOCAB + 7]))
+    @given(
+        data=st.data(),
+        batch=st.integers(1, 3),
+        src_len=st.integers(1, 12),
+        tgt_len=st.integers(1, 12),
+        bad_id=st.sampled_from([-1, VOCAB, VOCAB + 7]),
+    )
     def check(data, batch, src_len, tgt_len, bad_id):
-        src = torch.tensor(data.draw(st.lists(st.lists(tokens, min_size=src_len, max_size=src_len), min_size=batch, max_size=batch)))
-        tgt_in = torch.tensor(data.draw(st.lists(st.lists(tokens, min_size=tgt_len, max_size=tgt_len), min_size=batch, max_size=batch)))
+        src = torch.tensor(
+            data.draw(st.lists(st.lists(tokens, min_size=src_len, max_size=src_len), min_size=batch, max_size=batch))
+        )
+        tgt_in = torch.tensor(
+            data.draw(st.lists(st.lists(tokens, min_size=tgt_len, max_size=tgt_len), min_size=batch, max_size=batch))
+        )
         with torch.no_grad():
             logits = model(src, tgt_in)
             assert logits.shape == (batch, tgt_len, VOCAB) and torch.isfinite(logits).all()

@@ -1,4 +1,5 @@
 """Every registered image model: output shape, gradients reaching every parameter, finite values, clear errors."""
+
 import pytest
 import torch
 
@@ -48,5 +49,9 @@ def test_wrong_input_channels_name_the_fix(name):
     with torch.device("meta"):  # the check runs before any arithmetic: no memory, no time
         model = create_model(name)
         images = torch.empty(2, channels + 1, height, width)
-    with pytest.raises(ValueError, match=rf"expected images of shape \(B, {channels}, H, W\), got \(2, {channels + 1}, {height}, {width}\).*in_chans={channels + 1}"):
+    with pytest.raises(
+        ValueError,
+        match=rf"expected images of shape \(B, {channels}, H, W\), "
+        rf"got \(2, {channels + 1}, {height}, {width}\).*in_chans={channels + 1}",
+    ):
         model(images)

@@ -1,4 +1,5 @@
 """ResNet against the paper's sizes and torchvision's implementation."""
+
 import pytest
 import torch
 import torchvision
@@ -18,7 +19,10 @@ def test_torchvision_state_dict_loads_strictly_and_matches(name):
         torch.testing.assert_close(ours(x), reference(x), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name, millions", [("resnet20", 0.27), ("resnet32", 0.46), ("resnet44", 0.66), ("resnet56", 0.85), ("resnet110", 1.7)])
+@pytest.mark.parametrize(
+    "name, millions",
+    [("resnet20", 0.27), ("resnet32", 0.46), ("resnet44", 0.66), ("resnet56", 0.85), ("resnet110", 1.7)],
+)
 def test_cifar_parameter_counts_match_table_6(name, millions):
     params = sum(p.numel() for p in create_model(name).parameters())
     assert round(params / 1e6, 2 if millions < 1 else 1) == millions

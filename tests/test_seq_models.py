@@ -1,4 +1,5 @@
 """The sequence models: shapes, gradients, masks, the nn.Transformer equivalence, and decoding."""
+
 import pytest
 import torch
 import torch.nn as nn
@@ -69,18 +70,28 @@ def test_transformer_equals_nn_transformer_with_copied_weights(norm_first):
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(2)
     reference = nn.Transformer(
-        d_model=32, nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64,
-        dropout=0.0, batch_first=True, norm_first=norm_first,
+        d_model=32,
+        nhead=4,
+        num_encoder_layers=2,
+        num_decoder_layers=2,
+        dim_feedforward=64,
+        dropout=0.0,
+        batch_first=True,
+        norm_first=norm_first,
     ).eval()
     if not norm_first:  # nn.Transformer adds a final LayerNorm to each stack; the paper's post-norm has none
         reference.encoder.norm = reference.decoder.norm = None
-    ours = Transformer(src_vocab_size=VOCAB, tgt_vocab_size=VOCAB, d_model=32, N=2, h=4, d_ff=64, p_drop=0.0, norm_first=norm_first).eval()
+    ours = Transformer(
+        src_vocab_size=VOCAB, tgt_vocab_size=VOCAB, d_model=32, N=2, h=4, d_ff=64, p_drop=0.0, norm_first=norm_first
+    ).eval()
     ours.load_nn_transformer_state_dict(reference.state_dict())
     src, tgt_in = batch([5, 3], generator), batch([4, 6], generator)
     expected = reference(
-        ours.embed(ours.src_embed, src), ours.embed(ours.tgt_embed, tgt_in),
+        ours.embed(ours.src_embed, src),
+        ours.embed(ours.tgt_embed, tgt_in),
         tgt_mask=nn.Transformer.generate_square_subsequent_mask(tgt_in.shape[1]),
-        src_key_padding_mask=src == PAD, memory_key_padding_mask=src == PAD,
+        src_key_padding_mask=src == PAD,
+        memory_key_padding_mask=src == PAD,
     )
     torch.testing.assert_close(ours.decode(ours.encode(src), tgt_in)[0], expected, rtol=1e-5, atol=1e-5)
 

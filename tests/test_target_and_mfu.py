@@ -1,5 +1,6 @@
 """Fast evals: a run stops as soon as validation reaches its target and reports the time it took; MFU comes
 from FLOPs counted without side effects on the model."""
+
 import contextlib
 import json
 
@@ -16,23 +17,33 @@ from train import run
 def test_a_run_stops_at_its_target_and_reports_the_time_to_it(tiny_fashion_mnist, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    overrides = tiny_run_overrides(tiny_fashion_mnist, "trainer.epochs=3", "trainer.eval_every=2", "trainer.target=acc:0.5")
+    overrides = tiny_run_overrides(
+        tiny_fashion_mnist, "trainer.epochs=3", "trainer.eval_every=2", "trainer.target=acc:0.5"
+    )
     results = run(compose_config(*overrides), tmp_path)
     assert results["target_reached"] and 2 < results["steps_to_target"] == results["step"] < 3 * 18
     assert 0 < results["time_to_target_s"] < results["wall_to_target_s"] <= results["train_time_s"]
     assert 0 < results["mfu"] <= 1 and results["flops_per_sample"] > 0
     saved = json.loads((tmp_path / "metrics.json").read_text())
-    assert saved["steps_to_target"] == results["steps_to_target"] and saved["time_to_target_s"] == results["time_to_target_s"]
+    assert (
+        saved["steps_to_target"] == results["steps_to_target"]
+        and saved["time_to_target_s"] == results["time_to_target_s"]
+    )
     events = EventAccumulator(str(tmp_path))
     events.Reload()
     val_acc = {event.step: event.value for event in events.Scalars("val/acc")}
-    assert [step for step, acc in sorted(val_acc.items()) if acc >= 0.5] == [results["steps_to_target"]]  # the first pass that reached it
+    assert [step for step, acc in sorted(val_acc.items()) if acc >= 0.5] == [
+        results["steps_to_target"]
+    ]  # the first pass that reached it
     assert events.Scalars("target/steps")[0].value == results["steps_to_target"]
     assert {"target/train_s", "throughput/mfu"} <= set(events.Tags()["scalars"])
 
 
 def test_an_unreached_target_runs_the_whole_schedule(tiny_fashion_mnist, tmp_path):
-    results = run(compose_config(*tiny_run_overrides(tiny_fashion_mnist, "trainer.max_steps=4", "trainer.target=acc:1.01")), tmp_path)
+    results = run(
+        compose_config(*tiny_run_overrides(tiny_fashion_mnist, "trainer.max_steps=4", "trainer.target=acc:1.01")),
+        tmp_path,
+    )
     assert results["step"] == 4 and results["target_reached"] is False and "time_to_target_s" not in results
 
 
@@ -49,7 +60,9 @@ def test_targets_parse_with_their_direction():
 
 def test_flops_and_the_peak_are_measured_without_a_trace_on_the_model(tmp_path):
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.BatchNorm1d(4), torch.nn.Dropout(0.5), torch.nn.Linear(4, 2))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(5, 4), torch.nn.BatchNorm1d(4), torch.nn.Dropout(0.5), torch.nn.Linear(4, 2)
+    )
     task = RegressionTask()
     buffers = {name: buffer.clone() for name, buffer in model.named_buffers()}
     rng = torch.get_rng_state()

@@ -1,4 +1,5 @@
 """Translation data: the generated task, vocabularies, the TSV reader, Multi30k's download path, length batches."""
+
 import io
 import tarfile
 
@@ -52,16 +53,21 @@ def test_vocab_orders_by_frequency_and_names_unknown_tokens():
 
 def test_tsv_reader_takes_tatoeba_lines(tmp_path):
     path = tmp_path / "fra.txt"
-    path.write_text("Go.\tVa !\tCC-BY 2.0 (France) Attribution: tatoeba.org #2877272 (CM)\n\nHi.\tSalut !\n", encoding="utf-8")
+    path.write_text(
+        "Go.\tVa !\tCC-BY 2.0 (France) Attribution: tatoeba.org #2877272 (CM)\n\nHi.\tSalut !\n", encoding="utf-8"
+    )
     assert read_tsv(path) == [("Go.", "Va !"), ("Hi.", "Salut !")]
 
 
-@pytest.mark.parametrize("content, message", [
-    ("", r"holds no sentence pairs"),
-    ("\n  \n", r"holds no sentence pairs"),
-    ("Go.\tVa !\nno tab here\n", r":2: expected 'source<TAB>target', got 'no tab here'"),
-    ("Go.\t \n", r":1: expected 'source<TAB>target'"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", r"holds no sentence pairs"),
+        ("\n  \n", r"holds no sentence pairs"),
+        ("Go.\tVa !\nno tab here\n", r":2: expected 'source<TAB>target', got 'no tab here'"),
+        ("Go.\t \n", r":1: expected 'source<TAB>target'"),
+    ],
+)
 def test_tsv_reader_names_bad_files_and_lines(tmp_path, content, message):
     path = tmp_path / "pairs.tsv"
     path.write_text(content, encoding="utf-8")
@@ -94,16 +100,31 @@ def test_multi30k_downloads_verifies_and_reads_the_tarballs(tmp_path, monkeypatc
     mirror.mkdir()
     spec = datasets.SPECS["multi30k"]
     for resource, split in zip(spec.resources, ("train", "val", "test")):
-        write_tarball(mirror / resource.filename, {
-            f"{split}.en": f"A dog runs in the {split}.\nTwo men talk.\n\n",
-            f"{split}.de": f"Ein Hund rennt im {split}.\nZwei Männer reden.\n",
-        })
-    resources = tuple(datasets.Resource(r.filename, (datasets.file_hash(mirror / r.filename, "sha256"),)) for r in spec.resources)
-    monkeypatch.setitem(datasets.SPECS, "multi30k", datasets.DatasetSpec("multi30k", ("file:///nonexistent/", f"file://{mirror}/"), resources))
+        write_tarball(
+            mirror / resource.filename,
+            {
+                f"{split}.en": f"A dog runs in the {split}.\nTwo men talk.\n\n",
+                f"{split}.de": f"Ein Hund rennt im {split}.\nZwei Männer reden.\n",
+            },
+        )
+    resources = tuple(
+        datasets.Resource(r.filename, (datasets.file_hash(mirror / r.filename, "sha256"),)) for r in spec.resources
+    )
+    monkeypatch.setitem(
+        datasets.SPECS,
+        "multi30k",
+        datasets.DatasetSpec("multi30k", ("file:///nonexistent/", f"file://{mirror}/"), resources),
+    )
     splits = datasets.load_multi30k(str(tmp_path / "cache"), download_missing=True)
-    assert splits["val"] == [("A dog runs in the val.", "Ein Hund rennt im val."), ("Two men talk.", "Zwei Männer reden.")]
+    assert splits["val"] == [
+        ("A dog runs in the val.", "Ein Hund rennt im val."),
+        ("Two men talk.", "Zwei Männer reden."),
+    ]
     (tmp_path / "cache" / "training.tar.gz").write_bytes(b"corrupted")
-    with pytest.raises(datasets.DatasetError, match=r"training.tar.gz fails its checksum \(sha256 .*python -m landmarks.datasets multi30k"):
+    with pytest.raises(
+        datasets.DatasetError,
+        match=r"training.tar.gz fails its checksum \(sha256 .*python -m landmarks.datasets multi30k",
+    ):
         datasets.load_multi30k(str(tmp_path / "cache"), download_missing=False)
 
 

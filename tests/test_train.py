@@ -1,4 +1,6 @@
-"""The loop end to end: loss falls, resume reproduces the uninterrupted run, accumulation, the CLI (faults: test_faults.py)."""
+"""The loop end to end: loss falls, resume reproduces the
+uninterrupted run, accumulation, the CLI (faults: test_faults.py)."""
+
 import glob
 import json
 import subprocess
@@ -42,8 +44,16 @@ def test_translation_loss_falls_and_decodes_to_tensorboard(tmp_path, model):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     cfg = compose_config(
-        f"model={model}", "data.train_size=640", "data.val_size=32", "data.test_size=32", "data.beam_size=2",
-        "trainer.batch_size=32", "trainer.epochs=2", "trainer.log_every=5", "trainer.eval_every=20", "trainer.progress=false",
+        f"model={model}",
+        "data.train_size=640",
+        "data.val_size=32",
+        "data.test_size=32",
+        "data.beam_size=2",
+        "trainer.batch_size=32",
+        "trainer.epochs=2",
+        "trainer.log_every=5",
+        "trainer.eval_every=20",
+        "trainer.progress=false",
     )
     results = run(cfg, tmp_path)
     losses = [loss for _, loss in results["history"]]
@@ -60,7 +70,8 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_fashion_mnist, tmp_path):
     straight = run(compose_config(*overrides), tmp_path / "straight")
     run(compose_config(*overrides, "trainer.max_steps=20"), tmp_path / "cut")
     cfg, run_dir, state = resumed_config(
-        compose_config(*overrides, f"trainer.resume={tmp_path / 'cut'}"), [f"trainer.resume={tmp_path / 'cut'}", "trainer.max_steps=28"]
+        compose_config(*overrides, f"trainer.resume={tmp_path / 'cut'}"),
+        [f"trainer.resume={tmp_path / 'cut'}", "trainer.max_steps=28"],
     )
     assert run_dir == tmp_path / "cut" and cfg.trainer.max_steps == 28
     resumed = run(cfg, run_dir, state)
@@ -113,10 +124,19 @@ def test_accumulation_that_does_not_divide_the_batch_is_refused(tmp_path):
 
 
 def test_cli_sweep_lands_in_named_run_dirs_and_eval_compares_them(tmp_path):
-    quick = ["trainer.max_steps=2", "data.val_size=100", "data.test_size=100", "trainer.batch_size=32", "trainer.progress=false"]
+    quick = [
+        "trainer.max_steps=2",
+        "data.val_size=100",
+        "data.test_size=100",
+        "trainer.batch_size=32",
+        "trainer.progress=false",
+    ]
     sweep = subprocess.run(
         [sys.executable, "train.py", "-m", "model=resnet", "optim.lr=0.1,0.05", *quick, f"hydra.sweep.dir={tmp_path}"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert sweep.returncode == 0, sweep.stderr
     run_dirs = sorted(glob.glob(str(tmp_path / "*optim.lr=*")))
@@ -124,7 +144,9 @@ def test_cli_sweep_lands_in_named_run_dirs_and_eval_compares_them(tmp_path):
     for run_dir in run_dirs:
         metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
         assert metrics["step"] == 2 and 0 <= metrics["test/acc"] <= 1
-    evaluation = subprocess.run([sys.executable, "eval.py", f"run={tmp_path}/*"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    evaluation = subprocess.run(
+        [sys.executable, "eval.py", f"run={tmp_path}/*"], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert evaluation.returncode == 0, evaluation.stderr
     header, *rows = evaluation.stdout.strip().splitlines()
     assert header.split()[:3] == ["run", "model", "params"] and len(rows) == 2
@@ -133,6 +155,8 @@ def test_cli_sweep_lands_in_named_run_dirs_and_eval_compares_them(tmp_path):
 
 
 def test_eval_names_a_missing_checkpoint(tmp_path):
-    result = subprocess.run([sys.executable, "eval.py", f"run={tmp_path}"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "eval.py", f"run={tmp_path}"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode != 0
     assert f"eval.py: No checkpoint at {tmp_path}/checkpoint.pt" in result.stderr

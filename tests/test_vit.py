@@ -1,4 +1,5 @@
 """The Vision Transformer against torchvision, its two attention paths, and its image-size rules."""
+
 import pytest
 import torch
 import torchvision
