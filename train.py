@@ -12,6 +12,7 @@ metrics.json, environment.json and Hydra's resolved config.
 """
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -31,6 +32,26 @@ def resumed_config(cfg: DictConfig, overrides: list[str]) -> tuple[DictConfig, P
     return OmegaConf.merge(OmegaConf.create(state["config"]), OmegaConf.from_dotlist(trainer_overrides)), run_dir, state
 
 
+def opening_lines(cfg: DictConfig, model, task, device, run_dir: Path) -> str:
+    """What is about to run: the recipe (or that none is tuned for this pair), model, data, device, length."""
+    from landmarks import distributed
+    from landmarks.loop import run_length
+
+    recipe = (
+        f"recipe {cfg.recipe} (configs/recipe/{cfg.recipe}.yaml)"
+        if cfg.recipe
+        else f"no tuned recipe for {cfg.model.name} on {cfg.data.name}: generic defaults (configs/train.yaml)"
+    )
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    processes = f" x {distributed.world_size()} processes" if distributed.world_size() > 1 else ""
+    steps, stop = run_length(cfg.trainer, task)
+    length = f"{steps} steps ({steps / task.steps_per_epoch:.3g} epochs)" + (
+        f", stop at {stop}" if stop < steps else ""
+    )
+    what = f"{cfg.model.name} ({params:.2f}M params) on {cfg.data.name}, {device}{processes}, {length}"
+    return f"{recipe}\n{what}, run dir {run_dir}"
+
+
 def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dict:
     """Build everything from `cfg`, train (continuing from `resume_state`, a checkpoint, if given), print the
     final report and return the metrics. Under torchrun every process runs it; rank 0 reports."""
@@ -38,8 +59,10 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dic
 
     from landmarks import distributed
     from landmarks.build import build_model, build_task, pick_device, seed_everything, write_environment
+    from landmarks.config import validate
     from landmarks.loop import fit
 
+    validate(cfg)
     if cfg.trainer.num_threads:
         torch.set_num_threads(cfg.trainer.num_threads)
     seed_everything(cfg.seed)
@@ -50,11 +73,7 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dic
     main = distributed.is_main()
     if main:
         write_environment(run_dir)
-        params = sum(p.numel() for p in model.parameters())
-        processes = f" x {distributed.world_size()} processes" if distributed.world_size() > 1 else ""
-        print(
-            f"{cfg.model.name} ({params / 1e6:.2f}M params) on {cfg.data.name}, {device}{processes}, run dir {run_dir}"
-        )
+        print(opening_lines(cfg, model, task, device, run_dir))
 
     results = fit(cfg, model, task, run_dir, device, resume_state)
     if main and "interrupted" not in results:
@@ -81,19 +100,25 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dic
     return results
 
 
+def discard_unstarted(run_dir: Path) -> None:
+    """Remove a run dir that holds only what Hydra and the start-up wrote (no half-made run after bad input)."""
+    if run_dir.is_dir() and set(os.listdir(run_dir)) <= {".hydra", "train.log", "environment.json"}:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     from landmarks.checkpoint import CheckpointError
     from landmarks.datasets import DatasetError
 
+    state, run_dir = None, Path(HydraConfig.get().runtime.output_dir)
     try:
-        state = None
         if cfg.trainer.resume:
             cfg, run_dir, state = resumed_config(cfg, list(HydraConfig.get().overrides.task))
-        else:
-            run_dir = Path(HydraConfig.get().runtime.output_dir)
         return run(cfg, run_dir, state).get("val/acc")  # the value a Hydra sweeper optimises
     except (ValueError, CheckpointError, DatasetError) as error:  # bad input: the message names the fix
+        if state is None:
+            discard_unstarted(run_dir)
         raise SystemExit(f"train.py: {error}") from None
 
 

@@ -1,6 +1,7 @@
 """Text for translation: normalisation, word or character tokens, a vocabulary with special tokens, and
 sentence pairs read from TSV files (`source<TAB>target` lines, as in the Tatoeba/ManyThings pairs)."""
 
+import io
 import re
 import unicodedata
 from collections import Counter
@@ -73,6 +74,19 @@ class Vocab:
         return tokens
 
 
+def read_utf8(path: Path) -> str:
+    """The text of `path`; a file that is not UTF-8 raises TextError naming the line, the byte and the fix."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise TextError(
+            f"{path}:{line}: byte 0x{data[error.start]:02x} is not UTF-8; convert the file, e.g. "
+            f"`iconv -f latin1 -t utf-8 {path} > {path}.utf8`, and point data.path at the result"
+        ) from None
+
+
 def read_tsv(path: Path) -> list[tuple[str, str]]:
     """Sentence pairs from `source<TAB>target[<TAB>anything]` lines (Tatoeba's attribution column is dropped).
     Blank lines are skipped; an empty file, a line without a tab or with an empty side raise TextError."""
@@ -80,7 +94,7 @@ def read_tsv(path: Path) -> list[tuple[str, str]]:
     if not path.exists():
         raise TextError(f"{path} not found; set data.path to a TSV file of source<TAB>target lines")
     pairs = []
-    with open(path, encoding="utf-8") as f:
+    with io.StringIO(read_utf8(path), newline=None) as f:
         for number, line in enumerate(f, start=1):
             if not line.strip():
                 continue

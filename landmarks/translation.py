@@ -1,6 +1,6 @@
 """The translation task: teacher-forced cross-entropy on the target tokens (padding ignored, optional label
 smoothing), and evaluation by decoding: token accuracy, perplexity, exact match and corpus BLEU (sacrebleu).
-The loop calls it exactly as it calls ImageClassification (landmarks/tasks.py)."""
+Implements landmarks.task.Task."""
 
 import math
 
@@ -10,8 +10,9 @@ import torch.nn.functional as F
 from landmarks.checkpoint import unwrap
 from landmarks.data import epoch_generator
 from landmarks.decoding import beam_search, greedy_decode
+from landmarks.task import EpochOrder, check_batch_size, evaluating
 from landmarks.text import BOS, EOS, PAD, detokenize
-from landmarks.translation_data import TranslationData, length_grouped_batches
+from landmarks.translation_data import TranslationData, length_grouped_batches, load_translation_data
 
 
 class Translation:
@@ -27,12 +28,24 @@ class Translation:
         beam_size: int = 1,
         eval_batch_size: int = 500,
     ):
-        if batch_size > len(data.train):
-            raise ValueError(f"trainer.batch_size={batch_size} exceeds the {len(data.train)} training pairs")
+        check_batch_size(batch_size, len(data.train), "training pairs")
         self.data, self.batch_size, self.seed = data, batch_size, seed
         self.label_smoothing, self.beam_size, self.eval_batch_size = label_smoothing, beam_size, eval_batch_size
         self.steps_per_epoch = len(data.train) // batch_size
-        self._epoch, self._batches = -1, None
+        self.batch_index = EpochOrder(
+            lambda epoch: length_grouped_batches(data.train.src_lengths, batch_size, epoch_generator(seed, epoch)),
+            self.steps_per_epoch,
+        )
+
+    @classmethod
+    def from_config(cls, cfg, device: torch.device) -> "Translation":
+        return cls(
+            load_translation_data(cfg.data, device),
+            batch_size=cfg.trainer.batch_size,
+            seed=cfg.seed,
+            label_smoothing=cfg.trainer.label_smoothing,
+            beam_size=cfg.data.beam_size,
+        )
 
     def model_kwargs(self) -> dict:
         """The vocabulary's size for both sides (one joint vocabulary) and the padding id."""
@@ -40,14 +53,7 @@ class Translation:
 
     def train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch of global step `step`: (src (B, S), tgt (B, 1 + T)), pairs of similar lengths."""
-        epoch, index = divmod(step, self.steps_per_epoch)
-        if epoch != self._epoch:
-            generator = epoch_generator(self.seed, epoch)
-            self._epoch, self._batches = (
-                epoch,
-                length_grouped_batches(self.data.train.src_lengths, self.batch_size, generator),
-            )
-        return self.data.train.batch(self._batches[index])
+        return self.data.train.batch(self.batch_index(step))
 
     def token_losses(self, model, src: torch.Tensor, tgt: torch.Tensor, label_smoothing: float):
         """Summed cross-entropy, correct tokens and token count over the non-padding targets of a batch."""
@@ -73,28 +79,25 @@ class Translation:
             tokens = greedy_decode(model, src, bos=BOS, eos=EOS, max_len=max_len)
         return tokens[:, 1:].tolist()
 
-    @torch.no_grad()
     def evaluate(self, model, split: str = "val") -> dict[str, float]:
         """Teacher-forced loss (no smoothing), perplexity and token accuracy; then decoded (greedy on val, beam
         search of `beam_size` on test): exact match and corpus BLEU in 0-100."""
         import sacrebleu  # imported late: only translation runs need it
 
         data = getattr(self.data, split)
-        was_training = model.training
-        model.eval()
         total_loss, correct, tokens, hypotheses = 0.0, 0, 0, []
         plain = unwrap(model)
-        for start in range(0, len(data), self.eval_batch_size):
-            src, tgt = data.batch(torch.arange(start, min(start + self.eval_batch_size, len(data))))
-            batch_loss, batch_correct, batch_tokens = self.token_losses(model, src, tgt, 0.0)
-            total_loss, correct, tokens = (
-                total_loss + batch_loss.item(),
-                correct + batch_correct.item(),
-                tokens + batch_tokens.item(),
-            )
-            for ids in self.translate(plain, src, self.beam_size if split == "test" else 1):
-                hypotheses.append(detokenize(self.data.vocab.decode(ids), self.data.level))
-        model.train(was_training)
+        with evaluating(model):
+            for start in range(0, len(data), self.eval_batch_size):
+                src, tgt = data.batch(torch.arange(start, min(start + self.eval_batch_size, len(data))))
+                batch_loss, batch_correct, batch_tokens = self.token_losses(model, src, tgt, 0.0)
+                total_loss, correct, tokens = (
+                    total_loss + batch_loss.item(),
+                    correct + batch_correct.item(),
+                    tokens + batch_tokens.item(),
+                )
+                for ids in self.translate(plain, src, self.beam_size if split == "test" else 1):
+                    hypotheses.append(detokenize(self.data.vocab.decode(ids), self.data.level))
         references = [target for _, target in data.pairs]
         loss = total_loss / tokens
         return {
@@ -105,13 +108,13 @@ class Translation:
             "bleu": sacrebleu.corpus_bleu(hypotheses, [references]).score,
         }
 
-    @torch.no_grad()
     def log_pictures(self, writer, model, step: int, samples: int = 8) -> None:
         """Sample translations as a text table, and each sample's source-target alignment as a heatmap image
         (rows: target tokens, columns: source tokens; both listed in the caption text)."""
-        plain = unwrap(model)
-        was_training = plain.training
-        plain.eval()
+        with evaluating(unwrap(model)) as plain:
+            self._log_samples(writer, plain, step, samples)
+
+    def _log_samples(self, writer, plain, step: int, samples: int) -> None:
         test, vocab = self.data.test, self.data.vocab
         src, tgt = test.batch(torch.arange(min(samples, len(test))))
         hypotheses = self.translate(plain, src, self.beam_size)
@@ -133,4 +136,3 @@ class Translation:
                     f"columns (source): {' '.join(source_tokens)}  \nrows (target): {' '.join(target_tokens)}",
                     step,
                 )
-        plain.train(was_training)

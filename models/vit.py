@@ -197,6 +197,13 @@ class VisionTransformer(nn.Module):
         self.load_state_dict(mapped, strict=True)
 
 
+def patch_size_for(image_size: int, grid: int = 8) -> int:
+    """A patch size P that divides `image_size` into about a grid x grid of patches (64 tokens by default: the
+    4x4 patches of 32 px CIFAR ViTs), for data whose images the variant's own P does not suit."""
+    divisors = [p for p in range(1, image_size + 1) if image_size % p == 0]
+    return min(divisors, key=lambda p: (abs(image_size // p - grid), -p))
+
+
 def _vit(sizes: tuple[int, int, int, int, int], **kwargs) -> VisionTransformer:
     """sizes = (patch_size P, hidden size D, layers L, heads h, MLP size); keyword arguments override any of them."""
     names = ("patch_size", "dim", "depth", "heads", "mlp_dim")

@@ -10,7 +10,7 @@ import torch.multiprocessing as mp
 
 import landmarks.loop
 from landmarks.build import build_task
-from landmarks.tasks import ImageClassification
+from landmarks.image_classification import ImageClassification
 from tests.conftest import compose_config
 from train import run
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from landmarks.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, unwrap
+from landmarks.image_classification import ImageClassification
 from landmarks.loop import NonFiniteLossError
-from landmarks.tasks import ImageClassification
 from tests.conftest import compose_config, tiny_run_overrides
 from train import run
 

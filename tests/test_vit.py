@@ -4,7 +4,7 @@ import pytest
 import torch
 import torchvision
 
-from landmarks.tasks import attention_rollout
+from landmarks.pictures import attention_rollout
 from models import create_model
 
 

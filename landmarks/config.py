@@ -1,0 +1,193 @@
+"""The typed schema of a composed config, checked before anything is built: every bad value ends in one
+`ConfigError` line that names the key, the value and the fix.
+
+Types come from dataclasses merged with OmegaConf (`trainer`, `optim`); ranges and choices from `RULES`, one
+line a key, which also covers the data and model groups, whose keys differ from one option to the next.
+We check here rather than through Hydra's ConfigStore because Hydra's own errors at composition are a
+paragraph with a traceback hint, and they stop before a run could say which recipe it used.
+"""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import ValidationError
+
+
+class ConfigError(ValueError):
+    """A config value out of its type or range; the message is one line: key=value, what is wrong, the fix."""
+
+
+@dataclass
+class TrainerSchema:
+    device: str = "auto"
+    precision: str = "auto"
+    compile: bool = False
+    num_threads: int | None = None
+    epochs: float | None = 10.0
+    steps: int | None = None
+    max_steps: int | None = None
+    batch_size: int = 128
+    grad_accum: int = 1
+    grad_clip: float | None = None
+    label_smoothing: float = 0.0
+    log_every: int = 50
+    eval_every: int = 200
+    ckpt_every: int = 500
+    target: str | None = None
+    peak_flops: float | None = None
+    resume: str | None = None
+    progress: bool = True
+
+
+@dataclass
+class OptimSchema:
+    name: str = MISSING
+    lr: float = MISSING
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    warmup: float = 0.0
+    momentum: float = 0.9  # sgd
+    nesterov: bool = True  # sgd
+    betas: tuple[float, float] = (0.9, 0.999)  # adamw
+    eps: float = 1e-8  # adamw
+
+
+def positive(value) -> bool:
+    return value > 0 and math.isfinite(value)
+
+
+def at_least_zero(value) -> bool:
+    return value >= 0 and math.isfinite(value)
+
+
+def fraction(value) -> bool:
+    return 0 <= value < 1
+
+
+def one_of(*choices) -> Callable:
+    return lambda value: value in choices
+
+
+def device_available(name: str) -> bool:
+    if name in ("auto", "cpu"):
+        return True
+    kind, _, index = name.partition(":")
+    if kind == "cuda":
+        return torch.cuda.is_available() and (not index or index.isdigit() and int(index) < torch.cuda.device_count())
+    return kind == "mps" and not index and torch.backends.mps.is_available()
+
+
+# key: (the check, what a good value is). A null value passes wherever the schema allows one.
+RULES: dict[str, tuple[Callable, str]] = {
+    "seed": (at_least_zero, "an integer >= 0, e.g. seed=0"),
+    "trainer.device": (device_available, "a device this machine has: auto, cpu, cuda, cuda:N or mps"),
+    "trainer.precision": (one_of("auto", "bf16", "fp32"), "auto, bf16 or fp32"),
+    "trainer.num_threads": (positive, "a number of threads > 0, or null for PyTorch's choice"),
+    "trainer.epochs": (positive, "a number of passes > 0 (fractions allowed), e.g. trainer.epochs=3"),
+    "trainer.steps": (positive, "a number of steps > 0, or null to count the run in trainer.epochs"),
+    "trainer.max_steps": (positive, "a number of steps > 0, or null to run the whole schedule"),
+    "trainer.batch_size": (positive, "a number of samples > 0, e.g. trainer.batch_size=128"),
+    "trainer.grad_accum": (positive, "a number of micro-batches > 0 that divides trainer.batch_size"),
+    "trainer.grad_clip": (positive, "a gradient norm > 0, or null for no clipping"),
+    "trainer.label_smoothing": (fraction, "a value in [0, 1), e.g. trainer.label_smoothing=0.1"),
+    "trainer.log_every": (positive, "a number of steps > 0, e.g. trainer.log_every=50"),
+    "trainer.eval_every": (at_least_zero, "a number of steps >= 0 (0 = validate only at the end)"),
+    "trainer.ckpt_every": (at_least_zero, "a number of steps >= 0 (0 = a checkpoint only at the end)"),
+    "trainer.peak_flops": (positive, "the device's peak FLOP/s > 0, or null to measure it"),
+    "optim.name": (one_of("sgd", "adamw"), "optim=sgd or optim=adamw"),
+    "optim.lr": (positive, "a learning rate > 0, e.g. optim.lr=1e-3"),
+    "optim.weight_decay": (at_least_zero, "a value >= 0, e.g. optim.weight_decay=0.05"),
+    "optim.schedule": (
+        one_of("cosine", "onecycle", "constant", "inverse_sqrt"),
+        "cosine, onecycle, constant or inverse_sqrt",
+    ),
+    "optim.warmup": (fraction, "a fraction of the run's steps in [0, 1), e.g. optim.warmup=0.05"),
+    "optim.momentum": (fraction, "a value in [0, 1), e.g. optim.momentum=0.9"),
+    "optim.betas": (lambda betas: len(betas) == 2 and all(fraction(b) for b in betas), "two values in [0, 1)"),
+    "optim.eps": (positive, "a value > 0, e.g. optim.eps=1e-8"),
+    "data.num_classes": (lambda n: isinstance(n, int) and n >= 2, "an integer >= 2"),
+    "data.in_chans": (lambda n: isinstance(n, int) and n >= 1, "an integer >= 1"),
+    "data.image_size": (lambda n: isinstance(n, int) and n >= 1, "an integer >= 1"),
+    "data.val_size": (lambda n: isinstance(n, int) and n >= 0, "a number of samples >= 0"),
+    "data.test_size": (lambda n: isinstance(n, int) and n >= 1, "a number of samples >= 1, or null for all"),
+    "data.train_size": (lambda n: isinstance(n, int) and n >= 1, "a number of samples >= 1"),
+    "data.max_len": (lambda n: isinstance(n, int) and n >= 1, "a number of tokens >= 1"),
+    "data.min_freq": (lambda n: isinstance(n, int) and n >= 1, "a count >= 1"),
+    "data.beam_size": (lambda n: isinstance(n, int) and n >= 1, "a beam width >= 1 (1 = greedy)"),
+    "data.level": (one_of("word", "char"), "word or char"),
+    "data.augment.crop_padding": (lambda n: isinstance(n, int) and n >= 0, "a number of pixels >= 0"),
+}
+
+
+def fail(key: str, value, fix: str) -> ConfigError:
+    return ConfigError(f"{key}={value!r}: expected {fix}")
+
+
+def typed(cfg: DictConfig, group: str, schema) -> None:
+    """Merge `cfg[group]` into its schema: a value of the wrong type raises ConfigError."""
+    try:
+        OmegaConf.merge(OmegaConf.structured(schema), cfg[group])
+    except ValidationError as error:
+        key = f"{group}.{error.key}"
+        raise fail(key, OmegaConf.select(cfg, key), f"a value of type {error.ref_type or 'the schema'}") from None
+
+
+def check_ranges(cfg: DictConfig) -> None:
+    for key, (check, fix) in RULES.items():
+        value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+        if value is None:
+            continue
+        if isinstance(value, bool) and key != "trainer.device" or not _holds(check, value):
+            raise fail(key, value, fix)
+
+
+def _holds(check: Callable, value) -> bool:
+    try:
+        return bool(check(value))
+    except TypeError:  # a string where a number belongs, say
+        return False
+
+
+def check_model(cfg: DictConfig) -> None:
+    """Every number set in `model` is a positive size, or a probability in [0, 1) if its name says drop."""
+    for key, value in cfg.model.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if "drop" in str(key) and not fraction(value):
+            raise fail(f"model.{key}", value, "a probability in [0, 1)")
+        if "drop" not in str(key) and not positive(value):
+            raise fail(f"model.{key}", value, "a size > 0")
+
+
+def validate(cfg: DictConfig) -> DictConfig:
+    """Check a composed config; return it unchanged, or raise ConfigError naming the first bad key."""
+    missing = sorted(key for key in _leaf_keys(cfg) if OmegaConf.is_missing(cfg, key))
+    if missing:
+        example = "data=tsv data.path=pairs.tsv" if missing[0] == "data.path" else f"{missing[0]}=..."
+        raise ConfigError(f"{missing[0]} is required and has no value; set it on the command line, e.g. {example}")
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except Exception as error:  # an interpolation to a missing key, say
+        raise ConfigError(
+            f"the config does not resolve: {type(error).__name__}: {str(error).splitlines()[0]}"
+        ) from None
+    typed(cfg, "trainer", TrainerSchema)
+    typed(cfg, "optim", OptimSchema)
+    check_ranges(cfg)
+    check_model(cfg)
+    if cfg.trainer.steps is None and cfg.trainer.epochs is None:
+        raise ConfigError("trainer.epochs=None and trainer.steps=None: set one of them, the run's length")
+    return cfg
+
+
+def _leaf_keys(cfg: DictConfig, prefix: str = ""):
+    for key in cfg.keys():
+        node = cfg._get_node(key)
+        path = f"{prefix}{key}"
+        if isinstance(node, DictConfig):
+            yield from _leaf_keys(node, f"{path}.")
+        elif node._is_missing():
+            yield path
