@@ -7,20 +7,26 @@ We check here rather than through Hydra's ConfigStore because Hydra's own errors
 paragraph with a traceback hint, and they stop before a run could say which recipe it used.
 """
 
+import dataclasses
+import difflib
 import math
+import re
+import types
+import typing
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ValidationError
+
+from models import list_models
 
 
 class ConfigError(ValueError):
     """A config value out of its type or range; the message is one line: key=value, what is wrong, the fix."""
 
 
-@dataclass
+@dataclasses.dataclass
 class TrainerSchema:
     device: str = "auto"
     precision: str = "auto"
@@ -42,7 +48,7 @@ class TrainerSchema:
     progress: bool = True
 
 
-@dataclass
+@dataclasses.dataclass
 class OptimSchema:
     name: str = MISSING
     lr: float = MISSING
@@ -55,16 +61,20 @@ class OptimSchema:
     eps: float = 1e-8  # adamw
 
 
+def number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def positive(value) -> bool:
-    return value > 0 and math.isfinite(value)
+    return number(value) and value > 0
 
 
 def at_least_zero(value) -> bool:
-    return value >= 0 and math.isfinite(value)
+    return number(value) and value >= 0
 
 
 def fraction(value) -> bool:
-    return 0 <= value < 1
+    return number(value) and 0 <= value < 1
 
 
 def one_of(*choices) -> Callable:
@@ -83,7 +93,10 @@ def device_available(name: str) -> bool:
 # key: (the check, what a good value is). A null value passes wherever the schema allows one.
 RULES: dict[str, tuple[Callable, str]] = {
     "seed": (at_least_zero, "an integer >= 0, e.g. seed=0"),
-    "trainer.device": (device_available, "a device this machine has: auto, cpu, cuda, cuda:N or mps"),
+    "trainer.device": (
+        lambda name: isinstance(name, str) and device_available(name),
+        "a device this machine has: auto, cpu, cuda, cuda:N or mps",
+    ),
     "trainer.precision": (one_of("auto", "bf16", "fp32"), "auto, bf16 or fp32"),
     "trainer.num_threads": (positive, "a number of threads > 0, or null for PyTorch's choice"),
     "trainer.epochs": (positive, "a number of passes > 0 (fractions allowed), e.g. trainer.epochs=3"),
@@ -108,6 +121,13 @@ RULES: dict[str, tuple[Callable, str]] = {
     "optim.momentum": (fraction, "a value in [0, 1), e.g. optim.momentum=0.9"),
     "optim.betas": (lambda betas: len(betas) == 2 and all(fraction(b) for b in betas), "two values in [0, 1)"),
     "optim.eps": (positive, "a value > 0, e.g. optim.eps=1e-8"),
+    "trainer.target": (lambda t: re.fullmatch(r"(val/)?\w+:[-+.\deE]+", str(t)), "<metric>:<value>, e.g. acc:0.91"),
+    "data.download": (lambda b: isinstance(b, bool), "true or false"),
+    "data.channels_last": (lambda b: isinstance(b, bool), "true or false"),
+    "data.augment.flip": (lambda b: isinstance(b, bool), "true or false"),
+    "data.augment.tta_flip": (lambda b: isinstance(b, bool), "true or false"),
+    "data.generator_seed": (lambda n: isinstance(n, int) and n >= 0, "an integer >= 0"),
+    "data.split_seed": (lambda n: isinstance(n, int) and n >= 0, "an integer >= 0"),
     "data.num_classes": (lambda n: isinstance(n, int) and n >= 2, "an integer >= 2"),
     "data.in_chans": (lambda n: isinstance(n, int) and n >= 1, "an integer >= 1"),
     "data.image_size": (lambda n: isinstance(n, int) and n >= 1, "an integer >= 1"),
@@ -132,7 +152,17 @@ def typed(cfg: DictConfig, group: str, schema) -> None:
         OmegaConf.merge(OmegaConf.structured(schema), cfg[group])
     except ValidationError as error:
         key = f"{group}.{error.key}"
-        raise fail(key, OmegaConf.select(cfg, key), f"a value of type {error.ref_type or 'the schema'}") from None
+        field = next((f for f in dataclasses.fields(schema) if f.name == error.key), None)
+        raise fail(key, OmegaConf.select(cfg, key), describe(field.type) if field else "a key of the schema") from None
+
+
+def describe(annotation) -> str:
+    """int | None -> "an integer, or null"."""
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string", type(None): "null"}
+    if typing.get_origin(annotation) is tuple:
+        return f"a list of {len(typing.get_args(annotation))} numbers"
+    options = typing.get_args(annotation) if typing.get_origin(annotation) in (types.UnionType, typing.Union) else ()
+    return ", or ".join(names.get(option, str(option)) for option in options or (annotation,))
 
 
 def check_ranges(cfg: DictConfig) -> None:
@@ -140,7 +170,7 @@ def check_ranges(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
         if value is None:
             continue
-        if isinstance(value, bool) and key != "trainer.device" or not _holds(check, value):
+        if not _holds(check, value):
             raise fail(key, value, fix)
 
 
@@ -151,20 +181,55 @@ def _holds(check: Callable, value) -> bool:
         return False
 
 
+# Model keys that are not positive sizes: their allowed values (a tuple) or type.
+MODEL_VALUES: dict[str, tuple | type] = {
+    "stem": ("pool", "cifar", "imagenet"),
+    "shortcut": ("A", "B"),
+    "attention": ("bahdanau", "luong"),
+    "zero_init_residual": bool,
+    "norm_first": bool,
+    "share_embeddings": bool,
+}
+
+
 def check_model(cfg: DictConfig) -> None:
-    """Every number set in `model` is a positive size, or a probability in [0, 1) if its name says drop."""
+    """A registered name; every set value of `model` a positive size (or a list of them), a probability in
+    [0, 1) if its name says drop, or one of the values MODEL_VALUES allows. Null keeps the variant's own."""
+    name = cfg.model.name
+    if name not in list_models():
+        close = difflib.get_close_matches(str(name), list_models(), n=3, cutoff=0.5)
+        raise fail(
+            "model.name",
+            name,
+            "a registered model"
+            + (f", e.g. {', '.join(close)}" if close else "")
+            + "; python -c 'from models import list_models; print(list_models())'",
+        )
     for key, value in cfg.model.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        allowed = MODEL_VALUES.get(key)
+        if value is None or key == "name":
             continue
-        if "drop" in str(key) and not fraction(value):
-            raise fail(f"model.{key}", value, "a probability in [0, 1)")
-        if "drop" not in str(key) and not positive(value):
-            raise fail(f"model.{key}", value, "a size > 0")
+        if isinstance(allowed, tuple):
+            ok, fix = value in allowed, " or ".join(allowed)
+        elif allowed is bool:
+            ok, fix = isinstance(value, bool), "true or false"
+        elif "drop" in str(key):
+            ok, fix = fraction(value), "a probability in [0, 1)"
+        elif isinstance(value, ListConfig):
+            ok, fix = len(value) > 0 and all(_size(v) for v in value), "a list of sizes > 0, e.g. [16,32,64]"
+        else:
+            ok, fix = _size(value), "a size: an integer > 0"
+        if not ok:
+            raise fail(f"model.{key}", value, fix)
+
+
+def _size(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def validate(cfg: DictConfig) -> DictConfig:
     """Check a composed config; return it unchanged, or raise ConfigError naming the first bad key."""
-    missing = sorted(key for key in _leaf_keys(cfg) if OmegaConf.is_missing(cfg, key))
+    missing = sorted(_missing_keys(cfg))
     if missing:
         example = "data=tsv data.path=pairs.tsv" if missing[0] == "data.path" else f"{missing[0]}=..."
         raise ConfigError(f"{missing[0]} is required and has no value; set it on the command line, e.g. {example}")
@@ -183,11 +248,10 @@ def validate(cfg: DictConfig) -> DictConfig:
     return cfg
 
 
-def _leaf_keys(cfg: DictConfig, prefix: str = ""):
+def _missing_keys(cfg: DictConfig, prefix: str = ""):
+    """The dotted keys whose value is ??? (mandatory, unset)."""
     for key in cfg.keys():
-        node = cfg._get_node(key)
-        path = f"{prefix}{key}"
-        if isinstance(node, DictConfig):
-            yield from _leaf_keys(node, f"{path}.")
-        elif node._is_missing():
-            yield path
+        if OmegaConf.is_missing(cfg, key):
+            yield f"{prefix}{key}"
+        elif isinstance(cfg[key], DictConfig):
+            yield from _missing_keys(cfg[key], f"{prefix}{key}.")

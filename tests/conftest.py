@@ -1,7 +1,10 @@
 """Shared fixtures: tiny datasets written in the real on-disk formats, and configs composed as train.py does."""
 
 import gzip
+import io
+import pickle
 import struct
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -30,14 +33,58 @@ def tiny_fashion_mnist(tmp_path, monkeypatch) -> Path:
         images, labels = real[split]
         write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", images[: sizes[prefix], 0])
         write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", labels[: sizes[prefix]].to(torch.uint8))
-    spec = datasets.SPECS["fashion_mnist"]
-    resources = tuple(
-        datasets.Resource(r.filename, (datasets.file_hash(tmp_path / r.filename),)) for r in spec.resources
-    )
-    monkeypatch.setitem(
-        datasets.SPECS, "fashion_mnist", datasets.DatasetSpec(spec.name, spec.urls, resources, spec.classes)
-    )
+    patch_spec(monkeypatch, "fashion_mnist", tmp_path)
     return tmp_path
+
+
+def patch_spec(monkeypatch, name: str, directory: Path, urls: tuple[str, ...] | None = None, algorithm="md5") -> None:
+    """Make dataset `name` accept the files written in `directory` (their checksums), served from `urls`."""
+    spec = datasets.SPECS[name]
+    digests = [(datasets.file_hash(directory / r.filename, algorithm),) for r in spec.resources]
+    resources = tuple(datasets.Resource(r.filename, d) for r, d in zip(spec.resources, digests))
+    monkeypatch.setitem(datasets.SPECS, name, datasets.DatasetSpec(name, urls or spec.urls, resources, spec.classes))
+
+
+def write_mnist_format(directory: Path, train: int, test: int, seed: int = 0) -> None:
+    """Random 28x28 images and labels as the four gzipped IDX files of MNIST and Fashion-MNIST."""
+    generator = torch.Generator().manual_seed(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", train), ("t10k", test)):
+        images = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=generator)
+        write_idx(directory / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(directory / f"{prefix}-labels-idx1-ubyte.gz", torch.arange(n, dtype=torch.uint8) % 10)
+
+
+def write_cifar10_format(directory: Path, per_batch: int, seed: int = 0) -> dict:
+    """CIFAR-10's "python version" tarball: five training batches and a test batch of pickled 32x32x3 rows.
+    Returns each batch's (data, labels)."""
+    generator = torch.Generator().manual_seed(seed)
+    written, members = {}, []
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = torch.randint(0, 256, (per_batch, 3072), dtype=torch.uint8, generator=generator)
+        labels = (torch.arange(per_batch) % 10).tolist()
+        written[name] = (data, labels)
+        payload = pickle.dumps({b"data": data.numpy(), b"labels": labels, b"batch_label": name.encode()})
+        members.append((f"cifar-10-batches-py/{name}", payload))
+    directory.mkdir(parents=True, exist_ok=True)
+    write_tarball(directory / "cifar-10-python.tar.gz", dict(members))
+    return written
+
+
+def write_tarball(path: Path, files: dict[str, str | bytes]) -> None:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, content in files.items():
+            payload = content.encode("utf-8") if isinstance(content, str) else content
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+
+
+def write_tsv(path: Path, pairs: int) -> Path:
+    """A Tatoeba-style file: source, target and an attribution column."""
+    lines = [f"Sentence number {i} is here.\tSatz Nummer {i} ist hier.\tCC-BY 2.0 (France)\n" for i in range(pairs)]
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
 
 
 def compose_config(*overrides: str):

@@ -1,14 +1,11 @@
 """The dataset readers on files written in the real formats, downloads, checksums and augmentation."""
 
-import pickle
-import tarfile
-
 import pytest
 import torch
 
 from landmarks import datasets
 from landmarks.data import load_image_data, random_crop_flip
-from tests.conftest import write_idx
+from tests.conftest import patch_spec, write_cifar10_format, write_idx, write_mnist_format
 
 
 def test_vendored_fashion_mnist_verifies_and_has_the_documented_shapes():
@@ -40,21 +37,16 @@ def test_truncated_idx_is_named(tmp_path):
         datasets.read_idx(tmp_path / "z")
 
 
-def mnist_source(tmp_path):
-    """MNIST-format files in a 'mirror' directory, and a spec whose checksums and URL point at them."""
+def mnist_source(tmp_path, monkeypatch):
+    """MNIST-format files in a 'mirror' directory, served by a spec whose first mirror fails."""
     mirror = tmp_path / "mirror"
-    mirror.mkdir()
-    for prefix, n in (("train", 12), ("t10k", 4)):
-        write_idx(mirror / f"{prefix}-images-idx3-ubyte.gz", torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8))
-        write_idx(mirror / f"{prefix}-labels-idx1-ubyte.gz", torch.arange(n, dtype=torch.uint8) % 10)
-    spec = datasets.SPECS["mnist"]
-    resources = tuple(datasets.Resource(r.filename, (datasets.file_hash(mirror / r.filename),)) for r in spec.resources)
-    urls = ("file:///nonexistent-mirror/", mirror.as_uri() + "/")  # the first mirror fails, the second serves
-    return datasets.DatasetSpec("mnist", urls, resources, spec.classes)
+    write_mnist_format(mirror, train=12, test=4)
+    patch_spec(monkeypatch, "mnist", mirror, urls=("file:///nonexistent-mirror/", mirror.as_uri() + "/"))
+    return datasets.SPECS["mnist"]
 
 
 def test_mnist_downloads_through_mirrors_verifies_and_loads(tmp_path, monkeypatch):
-    monkeypatch.setitem(datasets.SPECS, "mnist", mnist_source(tmp_path))
+    mnist_source(tmp_path, monkeypatch)
     root = tmp_path / "cache"
     with pytest.raises(datasets.DatasetError, match=rf"python -m landmarks.datasets mnist --root {root}"):
         datasets.load_arrays("mnist", str(root))
@@ -64,8 +56,7 @@ def test_mnist_downloads_through_mirrors_verifies_and_loads(tmp_path, monkeypatc
 
 
 def test_corrupted_file_fails_its_checksum_with_the_fix(tmp_path, monkeypatch):
-    spec = mnist_source(tmp_path)
-    monkeypatch.setitem(datasets.SPECS, "mnist", spec)
+    spec = mnist_source(tmp_path, monkeypatch)
     root = tmp_path / "cache"
     datasets.download(spec, root)
     (root / "t10k-labels-idx1-ubyte.gz").write_bytes(b"garbage")
@@ -74,29 +65,8 @@ def test_corrupted_file_fails_its_checksum_with_the_fix(tmp_path, monkeypatch):
 
 
 def test_cifar10_reads_the_python_pickle_batches(tmp_path, monkeypatch):
-    batches = tmp_path / "cifar-10-batches-py"
-    batches.mkdir()
-    expected = {}
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        data = torch.randint(0, 256, (3, 3072), dtype=torch.uint8)
-        labels = torch.randint(0, 10, (3,)).tolist()
-        expected[name] = (data, labels)
-        with open(batches / name, "wb") as f:
-            pickle.dump({b"data": data.numpy(), b"labels": labels, b"batch_label": name.encode()}, f)
-    tarball = tmp_path / "cifar-10-python.tar.gz"
-    with tarfile.open(tarball, "w:gz") as tar:
-        tar.add(batches, arcname="cifar-10-batches-py")
-    for child in batches.iterdir():
-        child.unlink()
-    batches.rmdir()
-    spec = datasets.SPECS["cifar10"]
-    monkeypatch.setitem(
-        datasets.SPECS,
-        "cifar10",
-        datasets.DatasetSpec(
-            "cifar10", spec.urls, (datasets.Resource(tarball.name, (datasets.file_hash(tarball),)),), spec.classes
-        ),
-    )
+    expected = write_cifar10_format(tmp_path, per_batch=3)
+    patch_spec(monkeypatch, "cifar10", tmp_path)
     arrays = datasets.load_arrays("cifar10", str(tmp_path))
     images, labels = arrays["train"]
     assert images.shape == (15, 3, 32, 32)

@@ -1,8 +1,5 @@
 """Translation data: the generated task, vocabularies, the TSV reader, Multi30k's download path, length batches."""
 
-import io
-import tarfile
-
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -11,7 +8,7 @@ from landmarks import datasets
 from landmarks.synthetic import generate_pairs
 from landmarks.text import EOS, UNK, TextError, Vocab, normalize, read_tsv, tokenize
 from landmarks.translation_data import length_grouped_batches, load_translation_data
-from tests.conftest import CONFIGS
+from tests.conftest import CONFIGS, write_tarball
 
 
 def test_generated_task_is_deterministic_distinct_and_reorders():
@@ -84,15 +81,6 @@ def test_tsv_data_config_splits_with_its_seed(tmp_path):
     assert (len(data.train), len(data.val), len(data.test)) == (30, 5, 5)
     assert data.test.pairs == load_translation_data(cfg, torch.device("cpu")).test.pairs
     assert data.train.pairs[0][1].endswith(" !") and data.train.pairs[0][0] == data.train.pairs[0][0].lower()
-
-
-def write_tarball(path, files: dict[str, str]) -> None:
-    with tarfile.open(path, "w:gz") as tar:
-        for name, text in files.items():
-            payload = text.encode("utf-8")
-            info = tarfile.TarInfo(name)
-            info.size = len(payload)
-            tar.addfile(info, io.BytesIO(payload))
 
 
 def test_multi30k_downloads_verifies_and_reads_the_tarballs(tmp_path, monkeypatch):

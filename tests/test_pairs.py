@@ -1,0 +1,110 @@
+"""Any model on any data of its task: every (model config, data config) pair composes, builds on small files
+in that dataset's real on-disk format, and trains two steps; the data keeps its standard augmentation unless
+a tuned recipe changes it, and a run without one says so."""
+
+import itertools
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from landmarks.build import model_kwargs
+from models import model_task
+from tests.conftest import (
+    CONFIGS,
+    compose_config,
+    patch_spec,
+    write_cifar10_format,
+    write_mnist_format,
+    write_tarball,
+    write_tsv,
+)
+from train import run
+
+MODELS = sorted(path.stem for path in (Path(CONFIGS) / "model").glob("*.yaml"))
+DATA = sorted(path.stem for path in (Path(CONFIGS) / "data").glob("*.yaml"))
+
+
+def option_task(group: str, option: str) -> str:
+    composed = compose_config(f"{group}={option}") if group == "model" else None
+    return model_task(composed.model.name) if composed else OmegaConf.load(f"{CONFIGS}/data/{option}.yaml").task
+
+
+PAIRS = [(m, d) for m, d in itertools.product(MODELS, DATA) if option_task("model", m) == option_task("data", d)]
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory) -> dict[str, Path]:
+    """Every dataset of configs/data written once, small, in its real format."""
+    root = tmp_path_factory.mktemp("datasets")
+    write_mnist_format(root / "fashion_mnist", train=64, test=16)
+    write_mnist_format(root / "mnist", train=64, test=16, seed=1)
+    write_cifar10_format(root / "cifar10", per_batch=12)
+    write_tsv(root / "pairs.tsv", pairs=48)
+    (root / "multi30k").mkdir()
+    for filename, split in zip(
+        ("training.tar.gz", "validation.tar.gz", "mmt16_task1_test.tar.gz"), ("train", "val", "test")
+    ):
+        english = "".join(f"A dog number {i} runs.\n" for i in range(24))
+        german = "".join(f"Ein Hund Nummer {i} rennt.\n" for i in range(24))
+        write_tarball(root / "multi30k" / filename, {f"{split}.en": english, f"{split}.de": german})
+    return root
+
+
+def data_overrides(data: str, root: Path, monkeypatch) -> list[str]:
+    if data in ("fashion_mnist", "mnist", "cifar10"):
+        patch_spec(monkeypatch, data, root / data)
+        return [f"data.root={root / data}", "data.val_size=16"]
+    if data == "multi30k":
+        patch_spec(monkeypatch, data, root / data, algorithm="sha256")
+        return [f"data.root={root / data}", "data.min_freq=1"]
+    if data == "tsv":
+        return [f"data.path={root / 'pairs.tsv'}", "data.val_size=8", "data.test_size=8", "data.min_freq=1"]
+    return ["data.train_size=64", "data.val_size=8", "data.test_size=8"]
+
+
+@pytest.mark.parametrize("model, data", PAIRS, ids=[f"{m}-{d}" for m, d in PAIRS])
+def test_every_pair_of_a_task_builds_and_trains_two_steps(model, data, written, monkeypatch, tmp_path, capsys):
+    quick = ["trainer.max_steps=2", "trainer.batch_size=8", "trainer.eval_every=0", "trainer.log_every=1"]
+    cfg = compose_config(f"model={model}", f"data={data}", *quick, "trainer.progress=false")
+    standard = OmegaConf.load(f"{CONFIGS}/data/{data}.yaml")
+    if cfg.recipe is None and "augment" in standard:
+        assert cfg.data.augment == standard.augment  # the model config left the data's augmentation alone
+    cfg = compose_config(
+        f"model={model}", f"data={data}", *quick, "trainer.progress=false", *data_overrides(data, written, monkeypatch)
+    )
+    results = run(cfg, tmp_path)
+    assert results["step"] == 2 and all(torch.isfinite(torch.tensor(loss)) for _, loss in results["history"])
+    opening = capsys.readouterr().out.splitlines()[0]
+    expected = f"recipe {cfg.recipe}" if cfg.recipe else f"no tuned recipe for {cfg.model.name} on {cfg.data.name}"
+    assert opening.startswith(expected), opening
+
+
+def test_vit_patch_comes_from_the_data_unless_a_recipe_fixes_it():
+    class NoSizes:
+        def model_kwargs(self):
+            return {}
+
+    cifar = compose_config("model=vit", "data=cifar10")
+    assert cifar.recipe is None and model_kwargs(cifar, NoSizes())["patch_size"] == 4  # 8x8 patches of 32 px
+    assert cifar.model.image_size == 32 and cifar.model.in_chans == 3 and cifar.data.augment.crop_padding == 4
+    fashion = compose_config("model=vit")
+    assert fashion.recipe == "vit_fashion_mnist" and model_kwargs(fashion, NoSizes())["patch_size"] == 7
+
+
+def test_a_step_budget_sets_the_schedule_whatever_the_epochs(tiny_fashion_mnist, tmp_path):
+    from landmarks.loop import run_length
+
+    cfg = compose_config(
+        f"data.root={tiny_fashion_mnist}", "data.val_size=128", "trainer.steps=7", "trainer.epochs=100"
+    )
+
+    class Task:
+        steps_per_epoch = 3
+
+    assert run_length(cfg.trainer, Task()) == (7, 7)
+    cfg.trainer.max_steps = 5
+    assert run_length(cfg.trainer, Task()) == (7, 5)
+    cfg.trainer.steps = None
+    assert run_length(cfg.trainer, Task()) == (300, 5)
