@@ -20,6 +20,7 @@ from models.vit import patch_size_for
 TASKS = {
     "image_classification": "landmarks.image_classification:ImageClassification",
     "translation": "landmarks.translation:Translation",
+    "language_modeling": "landmarks.language_modeling:LanguageModeling",
 }
 
 

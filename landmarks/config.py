@@ -137,7 +137,10 @@ RULES: dict[str, tuple[Callable, str]] = {
     "data.max_len": (lambda n: isinstance(n, int) and n >= 1, "a number of tokens >= 1"),
     "data.min_freq": (lambda n: isinstance(n, int) and n >= 1, "a count >= 1"),
     "data.beam_size": (lambda n: isinstance(n, int) and n >= 1, "a beam width >= 1 (1 = greedy)"),
-    "data.level": (one_of("word", "char"), "word or char"),
+    "data.level": (one_of("word", "char", "byte"), "word or char (translation), char or byte (language modelling)"),
+    "data.block_size": (lambda n: isinstance(n, int) and n >= 1, "a context length >= 1, e.g. data.block_size=64"),
+    "data.val_windows": (lambda n: isinstance(n, int) and n >= 1, "a number of windows >= 1"),
+    "data.val_fraction": (lambda f: number(f) and 0 < f < 1, "a fraction in (0, 1), e.g. data.val_fraction=0.1"),
     "data.augment.crop_padding": (lambda n: isinstance(n, int) and n >= 0, "a number of pixels >= 0"),
 }
 

@@ -7,11 +7,11 @@ import torch.nn.functional as F
 from landmarks.checkpoint import unwrap
 from landmarks.data import ImageData, epoch_permutation, load_image_data, random_crop_flip
 from landmarks.pictures import attention_rollout, overlay
-from landmarks.task import EpochOrder, check_batch_size, evaluating
+from landmarks.task import EpochOrder, Task, check_batch_size, evaluating
 
 
-class ImageClassification:
-    """Implements landmarks.task.Task for (image, label) data."""
+class ImageClassification(Task):
+    """The task of (image, label) data."""
 
     eval_metrics = ("loss", "acc")
 

@@ -348,9 +348,10 @@ def fit(cfg, model: torch.nn.Module, task: Task, run_dir: Path, device: torch.de
 
 
 def validate(task: Task, model, writer, step: int, target: Target | None, autocast) -> bool:
-    """A validation pass, logged; True if it reached the target."""
+    """A validation pass and the task's samples, logged; True if it reached the target."""
     with autocast:
         metrics = task.evaluate(model, "val")
+        task.log_samples(writer, model, step)
     for name, value in metrics.items():
         writer.add_scalar(f"val/{name}", value, step)
     return target is not None and target.reached(metrics)

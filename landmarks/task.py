@@ -1,5 +1,5 @@
 """The task contract: the loop's only view of what a batch means. A task is one file (image_classification.py,
-translation.py, language_modeling.py) that implements `Task` and is named in landmarks/build.py's TASKS.
+translation.py, language_modeling.py) whose class subclasses `Task` and is named in landmarks/build.py's TASKS.
 
 A batch is a tuple of tensors whose dim 0 counts samples, so that the loop may split it into micro-batches
 (gradient accumulation) or shards (one per process under torchrun) without knowing what it holds.
@@ -35,8 +35,11 @@ class Task(Protocol):
     def evaluate(self, model: torch.nn.Module, split: str) -> dict[str, float]:
         """The `eval_metrics` over a whole split ("val" or "test"), in eval mode, without gradients."""
 
+    def log_samples(self, writer, model: torch.nn.Module, step: int) -> None:
+        """Cheap samples for TensorBoard at each validation (translations, generated text); none by default."""
+
     def log_pictures(self, writer, model: torch.nn.Module, step: int) -> None:
-        """Pictures and samples for TensorBoard (attention maps, alignments, translations), at the end of a run."""
+        """Pictures and samples for TensorBoard at the end of a run (attention maps, alignments, mistakes)."""
 
 
 @contextlib.contextmanager

@@ -10,12 +10,12 @@ import torch.nn.functional as F
 from landmarks.checkpoint import unwrap
 from landmarks.data import epoch_generator
 from landmarks.decoding import beam_search, greedy_decode
-from landmarks.task import EpochOrder, check_batch_size, evaluating
+from landmarks.task import EpochOrder, Task, check_batch_size, evaluating
 from landmarks.text import BOS, EOS, PAD, detokenize
 from landmarks.translation_data import TranslationData, length_grouped_batches, load_translation_data
 
 
-class Translation:
+class Translation(Task):
     eval_metrics = ("loss", "ppl", "acc", "exact_match", "bleu")  # what `evaluate` returns
 
     def __init__(
@@ -108,20 +108,27 @@ class Translation:
             "bleu": sacrebleu.corpus_bleu(hypotheses, [references]).score,
         }
 
-    def log_pictures(self, writer, model, step: int, samples: int = 8) -> None:
-        """Sample translations as a text table, and each sample's source-target alignment as a heatmap image
-        (rows: target tokens, columns: source tokens; both listed in the caption text)."""
-        with evaluating(unwrap(model)) as plain:
-            self._log_samples(writer, plain, step, samples)
-
-    def _log_samples(self, writer, plain, step: int, samples: int) -> None:
+    def log_samples(self, writer, model, step: int, samples: int = 8) -> None:
+        """Sample test translations as a text table."""
         test, vocab = self.data.test, self.data.vocab
-        src, tgt = test.batch(torch.arange(min(samples, len(test))))
-        hypotheses = self.translate(plain, src, self.beam_size)
+        with evaluating(unwrap(model)) as plain:
+            hypotheses = self.translate(plain, test.batch(torch.arange(min(samples, len(test))))[0], self.beam_size)
         rows = ["| source | reference | translation |", "|---|---|---|"]
         for (source, reference), ids in zip(test.pairs, hypotheses):
             rows.append(f"| {source} | {reference} | {detokenize(vocab.decode(ids), self.data.level)} |")
         writer.add_text("test/translations", "\n".join(rows), step)
+
+    def log_pictures(self, writer, model, step: int, samples: int = 8) -> None:
+        """The sample translations, and each sample's source-target alignment as a heatmap image (rows: target
+        tokens, columns: source tokens; both listed in the caption text)."""
+        self.log_samples(writer, model, step, samples)
+        test = self.data.test
+        src, tgt = test.batch(torch.arange(min(samples, len(test))))
+        with evaluating(unwrap(model)) as plain:
+            self._log_alignments(writer, plain, step, src, tgt)
+
+    def _log_alignments(self, writer, plain, step: int, src: torch.Tensor, tgt: torch.Tensor) -> None:
+        test, vocab = self.data.test, self.data.vocab
         if hasattr(plain, "alignments"):
             alignments = plain.alignments(src, tgt[:, :-1]).float().cpu()  # (B, T, S)
             for i in range(len(src)):

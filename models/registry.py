@@ -16,7 +16,8 @@ _TASKS: dict[str, str] = {}
 
 def register_model(task: str = "image_classification", input_size: tuple[int, ...] | None = None):
     """Register the decorated function under its own name, for `task` (image_classification: images in,
-    logits out; translation: token ids in, next-token logits out); `input_size` is the paper's image (C, H, W)."""
+    logits out; translation: source and target ids in, next-token logits out; language_modeling: token ids in,
+    next-token logits out); `input_size` is the paper's image (C, H, W)."""
 
     def register(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if fn.__name__ in _MODELS:
@@ -52,6 +53,6 @@ def model_input_size(name: str) -> tuple[int, ...] | None:
 
 
 def model_task(name: str) -> str:
-    """The task `name` was built for: "image_classification" or "translation"."""
+    """The task `name` was built for: "image_classification", "translation" or "language_modeling"."""
     _check_name(name)
     return _TASKS[name]
