@@ -69,7 +69,7 @@ def evaluate(path: str) -> dict:
         "params": f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M",
         "data": cfg.data.name,
         "steps": state["step"],
-        "train_s": f"{state['elapsed_s']:.0f}",
+        "loop_s": f"{state['elapsed_s']:.0f}",  # training with its validation passes
         **({"mfu": f"{saved['mfu']:.1%}"} if "mfu" in saved else {}),
         **(
             {"target": saved["target"], "to_target": f"{saved['time_to_target_s']:.0f} s" if reached else "not reached"}
