@@ -39,7 +39,7 @@ def opening_lines(cfg: DictConfig, model, task, device, run_dir: Path) -> str:
 
     recipe = (
         f"recipe {cfg.recipe} (configs/recipe/{cfg.recipe}.yaml)"
-        if cfg.recipe
+        if cfg.get("recipe")
         else f"no tuned recipe for {cfg.model.name} on {cfg.data.name}: generic defaults (configs/train.yaml)"
     )
     params = sum(p.numel() for p in model.parameters()) / 1e6
@@ -95,6 +95,8 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dic
         for name, value in results.items():
             if name.startswith(("val/", "test/")):
                 print(f"  {name:<16} {value:.4f}")
+        if results["report"]:
+            print(results["report"])
         print(f"  {'run dir':<16} {run_dir}\n  {'compare':<16} tensorboard --logdir {run_dir.parent}")
     distributed.cleanup()
     return results

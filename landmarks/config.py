@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import torch
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
-from omegaconf.errors import ValidationError
+from omegaconf.errors import ConfigTypeError, ValidationError
 
 from models import list_models
 
@@ -77,6 +77,14 @@ def fraction(value) -> bool:
     return number(value) and 0 <= value < 1
 
 
+def integer(minimum: int) -> Callable:
+    return lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def flag(value) -> bool:
+    return isinstance(value, bool)
+
+
 def one_of(*choices) -> Callable:
     return lambda value: value in choices
 
@@ -92,7 +100,7 @@ def device_available(name: str) -> bool:
 
 # key: (the check, what a good value is). A null value passes wherever the schema allows one.
 RULES: dict[str, tuple[Callable, str]] = {
-    "seed": (at_least_zero, "an integer >= 0, e.g. seed=0"),
+    "seed": (integer(0), "an integer >= 0, e.g. seed=0"),
     "trainer.device": (
         lambda name: isinstance(name, str) and device_available(name),
         "a device this machine has: auto, cpu, cuda, cuda:N or mps",
@@ -122,26 +130,26 @@ RULES: dict[str, tuple[Callable, str]] = {
     "optim.betas": (lambda betas: len(betas) == 2 and all(fraction(b) for b in betas), "two values in [0, 1)"),
     "optim.eps": (positive, "a value > 0, e.g. optim.eps=1e-8"),
     "trainer.target": (lambda t: re.fullmatch(r"(val/)?\w+:[-+.\deE]+", str(t)), "<metric>:<value>, e.g. acc:0.91"),
-    "data.download": (lambda b: isinstance(b, bool), "true or false"),
-    "data.channels_last": (lambda b: isinstance(b, bool), "true or false"),
-    "data.augment.flip": (lambda b: isinstance(b, bool), "true or false"),
-    "data.augment.tta_flip": (lambda b: isinstance(b, bool), "true or false"),
-    "data.generator_seed": (lambda n: isinstance(n, int) and n >= 0, "an integer >= 0"),
-    "data.split_seed": (lambda n: isinstance(n, int) and n >= 0, "an integer >= 0"),
-    "data.num_classes": (lambda n: isinstance(n, int) and n >= 2, "an integer >= 2"),
-    "data.in_chans": (lambda n: isinstance(n, int) and n >= 1, "an integer >= 1"),
-    "data.image_size": (lambda n: isinstance(n, int) and n >= 1, "an integer >= 1"),
-    "data.val_size": (lambda n: isinstance(n, int) and n >= 0, "a number of samples >= 0"),
-    "data.test_size": (lambda n: isinstance(n, int) and n >= 1, "a number of samples >= 1, or null for all"),
-    "data.train_size": (lambda n: isinstance(n, int) and n >= 1, "a number of samples >= 1"),
-    "data.max_len": (lambda n: isinstance(n, int) and n >= 1, "a number of tokens >= 1"),
-    "data.min_freq": (lambda n: isinstance(n, int) and n >= 1, "a count >= 1"),
-    "data.beam_size": (lambda n: isinstance(n, int) and n >= 1, "a beam width >= 1 (1 = greedy)"),
+    "data.download": (flag, "true or false"),
+    "data.channels_last": (flag, "true or false"),
+    "data.augment.flip": (flag, "true or false"),
+    "data.augment.tta_flip": (flag, "true or false"),
+    "data.generator_seed": (integer(0), "an integer >= 0"),
+    "data.split_seed": (integer(0), "an integer >= 0"),
+    "data.num_classes": (integer(2), "an integer >= 2"),
+    "data.in_chans": (integer(1), "an integer >= 1"),
+    "data.image_size": (integer(1), "an integer >= 1"),
+    "data.val_size": (integer(0), "a number of samples >= 0"),
+    "data.test_size": (integer(1), "a number of samples >= 1, or null for all"),
+    "data.train_size": (integer(1), "a number of samples >= 1"),
+    "data.max_len": (integer(1), "a number of tokens >= 1"),
+    "data.min_freq": (integer(1), "a count >= 1"),
+    "data.beam_size": (integer(1), "a beam width >= 1 (1 = greedy)"),
     "data.level": (one_of("word", "char", "byte"), "word or char (translation), char or byte (language modelling)"),
-    "data.block_size": (lambda n: isinstance(n, int) and n >= 1, "a context length >= 1, e.g. data.block_size=64"),
-    "data.val_windows": (lambda n: isinstance(n, int) and n >= 1, "a number of windows >= 1"),
+    "data.block_size": (integer(1), "a context length >= 1, e.g. data.block_size=64"),
+    "data.val_windows": (integer(1), "a number of windows >= 1"),
     "data.val_fraction": (lambda f: number(f) and 0 < f < 1, "a fraction in (0, 1), e.g. data.val_fraction=0.1"),
-    "data.augment.crop_padding": (lambda n: isinstance(n, int) and n >= 0, "a number of pixels >= 0"),
+    "data.augment.crop_padding": (integer(0), "a number of pixels >= 0"),
 }
 
 
@@ -150,13 +158,18 @@ def fail(key: str, value, fix: str) -> ConfigError:
 
 
 def typed(cfg: DictConfig, group: str, schema) -> None:
-    """Merge `cfg[group]` into its schema: a value of the wrong type raises ConfigError."""
-    try:
-        OmegaConf.merge(OmegaConf.structured(schema), cfg[group])
-    except ValidationError as error:
-        key = f"{group}.{error.key}"
-        field = next((f for f in dataclasses.fields(schema) if f.name == error.key), None)
-        raise fail(key, OmegaConf.select(cfg, key), describe(field.type) if field else "a key of the schema") from None
+    """Merge each key of `cfg[group]` into its schema: a value of the wrong type raises ConfigError."""
+    fields = {field.name: field for field in dataclasses.fields(schema)}
+    for name in cfg[group]:
+        try:
+            OmegaConf.merge(OmegaConf.structured(schema), {name: cfg[group][name]})
+        except (ValidationError, ConfigTypeError):  # a wrong type; a mapping where a list belongs
+            key = f"{group}.{name}"
+            raise fail(
+                key,
+                OmegaConf.select(cfg, key),
+                describe(fields[name].type) if name in fields else "a key of the schema",
+            ) from None
 
 
 def describe(annotation) -> str:
@@ -219,15 +232,11 @@ def check_model(cfg: DictConfig) -> None:
         elif "drop" in str(key):
             ok, fix = fraction(value), "a probability in [0, 1)"
         elif isinstance(value, ListConfig):
-            ok, fix = len(value) > 0 and all(_size(v) for v in value), "a list of sizes > 0, e.g. [16,32,64]"
+            ok, fix = len(value) > 0 and all(integer(1)(v) for v in value), "a list of sizes > 0, e.g. [16,32,64]"
         else:
-            ok, fix = _size(value), "a size: an integer > 0"
+            ok, fix = integer(1)(value), "a size: an integer > 0"
         if not ok:
             raise fail(f"model.{key}", value, fix)
-
-
-def _size(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def validate(cfg: DictConfig) -> DictConfig:

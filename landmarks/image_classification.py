@@ -26,7 +26,7 @@ class ImageClassification(Task):
         flip: bool = False,
         tta_flip: bool = False,
         channels_last: bool = False,
-        eval_batch_size: int = 250,  # faster than 1000 for convnets on CPU (docs/speed.md)
+        eval_batch_size: int = 250,  # faster than 1000 for convnets on CPU (docs/recipes.md)
     ):
         check_batch_size(batch_size, len(data.train), "training images")
         self.data, self.batch_size, self.seed = data, batch_size, seed

@@ -93,6 +93,9 @@ class LanguageModeling(Task):
             ids = plain.generate(self.prompt, length, top_k=40, generator=generator)
         return self.data.codec.decode(ids[0].tolist())
 
+    def report(self, model) -> str:
+        return "  sample:\n" + "\n".join(f"    {line}" for line in self.sample(model, self.sample_length).splitlines())
+
     def log_samples(self, writer, model, step: int) -> None:
         writer.add_text(
             "samples/generated", "    " + self.sample(model, self.sample_length).replace("\n", "\n    "), step

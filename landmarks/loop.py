@@ -157,7 +157,7 @@ class Clock:
 def run_length(trainer, task: Task) -> tuple[int, int]:
     """The schedule's length in steps (trainer.steps, else trainer.epochs passes) and the step to stop at
     (trainer.max_steps cuts a run short; the schedule keeps its length)."""
-    total = trainer.steps or max(1, round(trainer.epochs * task.steps_per_epoch))
+    total = trainer.get("steps") or max(1, round(trainer.epochs * task.steps_per_epoch))
     return total, min(total, trainer.max_steps or total)
 
 
@@ -364,6 +364,7 @@ def finish(cfg, task: Task, model, eval_model, writer, run_dir: Path, autocast, 
     with autocast:
         final = {f"{split}/{k}": v for split in ("val", "test") for k, v in task.evaluate(eval_model, split).items()}
         task.log_pictures(writer, eval_model, step)
+        report = task.report(eval_model)
     if target and hit is None and target.reached({k.removeprefix("val/"): v for k, v in final.items()}):
         hit = clock.hit(step)
     for name, value in final.items():
@@ -388,11 +389,13 @@ def finish(cfg, task: Task, model, eval_model, writer, run_dir: Path, autocast, 
         **({"steps_to_target": hit.step, "time_to_target_s": round(hit.train_s, 2)} if hit else {}),
         **({"wall_to_target_s": round(hit.wall_s, 2)} if hit else {}),
         "history": progress.history,
+        "report": report,
     }
     hparams = {k: v for k, v in flatten(OmegaConf.to_container(cfg, resolve=True)).items() if "resume" not in k}
     writer.add_hparams(hparams, summary, run_name=".")
     writer.close()
-    (run_dir / "metrics.json").write_text(json.dumps({k: v for k, v in results.items() if k != "history"}, indent=2))
+    saved = {k: v for k, v in results.items() if k not in ("history", "report")}
+    (run_dir / "metrics.json").write_text(json.dumps(saved, indent=2))
     return results
 
 

@@ -38,6 +38,10 @@ class Task(Protocol):
     def log_samples(self, writer, model: torch.nn.Module, step: int) -> None:
         """Cheap samples for TensorBoard at each validation (translations, generated text); none by default."""
 
+    def report(self, model: torch.nn.Module) -> str:
+        """Text for the end of the console report, beyond the metrics (a generated sample); none by default."""
+        return ""
+
     def log_pictures(self, writer, model: torch.nn.Module, step: int) -> None:
         """Pictures and samples for TensorBoard at the end of a run (attention maps, alignments, mistakes)."""
 

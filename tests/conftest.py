@@ -12,6 +12,8 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from landmarks import datasets
+from landmarks.task import Task
+from models import create_model
 
 CONFIGS = str(Path(__file__).resolve().parents[1] / "configs")
 
@@ -87,6 +89,13 @@ def write_tsv(path: Path, pairs: int) -> Path:
     return path
 
 
+def write_text(path: Path, sentences: int = 400) -> Path:
+    """A small UTF-8 corpus with some structure to learn."""
+    lines = [f"The {('red', 'blue', 'old')[i % 3]} ship number {i % 17} sails at dawn.\n" for i in range(sentences)]
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
 def compose_config(*overrides: str):
     with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
         return compose(config_name="train", overrides=list(overrides))
@@ -107,3 +116,36 @@ def tiny_run_overrides(data_root: Path, *extra: str) -> list[str]:
         "trainer.progress=false",
         *extra,
     ]
+
+
+class RegressionTask(Task):
+    """A task with no images: the loop must not care what a batch is."""
+
+    steps_per_epoch = 3
+    eval_metrics = ("loss",)
+
+    def __init__(self):
+        generator = torch.Generator().manual_seed(0)
+        self.x, self.y = torch.randn(8, 5, generator=generator), torch.randn(8, 2, generator=generator)
+
+    def train_batch(self, step):
+        return self.x, self.y
+
+    def loss(self, model, batch):
+        x, y = batch
+        return torch.nn.functional.mse_loss(model(x), y), {}
+
+    def evaluate(self, model, split):
+        return {"loss": self.loss(model, (self.x, self.y))[0].item()}
+
+    def log_pictures(self, writer, model, step):
+        pass
+
+
+VOCAB = 13
+
+
+def small(name: str, **kwargs):
+    """Transformers cut to one layer per stack so that the paper's widths test in a second."""
+    cut = {"N": 1} if name.startswith("transformer") else {}
+    return create_model(name, src_vocab_size=VOCAB, tgt_vocab_size=VOCAB, **cut, **kwargs)

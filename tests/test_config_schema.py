@@ -92,7 +92,7 @@ BASE_CONFIGS = {base: compose_config(*overrides) for base, overrides in BASES.it
 PARSER = OverridesParser.create()
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.sampled_from([k for k in KEYS if not k[1].startswith(SKIP)]), st.sampled_from(VALUES))
 def test_any_override_gives_a_valid_config_or_one_line_naming_its_key(base_key, value):
     """Each key of the composed configs set to a wrong type, a negative, zero, huge or empty value, as

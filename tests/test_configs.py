@@ -19,13 +19,10 @@ def options(group: str) -> list[str]:
 
 @pytest.mark.parametrize("group", ["model", "data", "optim", "experiment"])
 def test_every_config_composes(group):
+    model_for = {"translation": ["model=transformer"], "language_modeling": ["model=gpt"]}
     for option in options(group):
-        translation = (
-            OmegaConf.load(Path(CONFIGS) / "data" / f"{option}.yaml").task == "translation"
-            if group == "data"
-            else False
-        )
-        cfg = compose_config(f"{group}={option}", *(["model=transformer"] if translation else []))
+        task = OmegaConf.load(Path(CONFIGS) / "data" / f"{option}.yaml").task if group == "data" else None
+        cfg = compose_config(f"{group}={option}", *model_for.get(task, []))
         OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
         assert model_task(cfg.model.name) == cfg.data.task
         if cfg.data.task == "image_classification":

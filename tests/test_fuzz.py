@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models import create_model, list_models
-from tests.test_seq_models import VOCAB, small
+from tests.conftest import VOCAB, small
 
 FUZZ = settings(max_examples=5, deadline=None, database=None)
 

@@ -10,7 +10,7 @@ from landmarks.checkpoint import load_checkpoint
 from landmarks.text import TextError
 from landmarks.token_stream import load_token_stream
 from models import create_model, list_models
-from tests.conftest import compose_config
+from tests.conftest import compose_config, write_text
 from train import resumed_config, run
 
 SMALL = {"vocab_size": 50, "block_size": 16, "n_layer": 2, "n_head": 4, "n_embd": 32}
@@ -133,8 +133,8 @@ LM_RUN = [
     "model.n_layer=1",
     "model.n_embd=32",
     "model.n_head=2",
+    "data=text",
     "data.block_size=32",
-    "data.val_windows=32",
 ]
 QUICK = [
     "trainer.batch_size=16",
@@ -148,18 +148,21 @@ QUICK = [
 def test_a_language_model_learns_and_logs_samples(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    results = run(compose_config(*LM_RUN, *QUICK, "trainer.steps=30", "optim.lr=1e-2"), tmp_path)
+    corpus = f"data.path={write_text(tmp_path / 'corpus.txt')}"
+    results = run(compose_config(*LM_RUN, corpus, *QUICK, "trainer.steps=30", "optim.lr=1e-2"), tmp_path / "run")
     losses = [loss for _, loss in results["history"]]
     assert losses[-1] < 0.8 * losses[0], losses
+    assert results["report"].startswith("  sample:\n    ")  # the console report ends with generated text
     assert results["test/bpc"] == pytest.approx(results["test/loss"] / 0.6931471805599453)
     assert results["val/ppl"] == pytest.approx(2.718281828459045 ** results["val/loss"], rel=1e-6)
-    events = EventAccumulator(str(tmp_path), size_guidance={"tensors": 0})
+    events = EventAccumulator(str(tmp_path / "run"), size_guidance={"tensors": 0})
     events.Reload()
     assert {"samples/generated/text_summary", "test/generated/text_summary"} <= set(events.Tags()["tensors"])
 
 
 def test_a_resumed_language_model_run_reproduces_the_uninterrupted_one(tmp_path):
-    overrides = [*LM_RUN, *QUICK, "trainer.steps=16", "model.dropout=0.1"]
+    corpus = f"data.path={write_text(tmp_path / 'corpus.txt')}"
+    overrides = [*LM_RUN, corpus, *QUICK, "trainer.steps=16", "model.dropout=0.1"]
     straight = run(compose_config(*overrides), tmp_path / "straight")
     run(compose_config(*overrides, "trainer.max_steps=6"), tmp_path / "cut")
     resume = [f"trainer.resume={tmp_path / 'cut'}", "trainer.max_steps=null"]

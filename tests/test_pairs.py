@@ -18,6 +18,7 @@ from tests.conftest import (
     write_cifar10_format,
     write_mnist_format,
     write_tarball,
+    write_text,
     write_tsv,
 )
 from train import run
@@ -42,6 +43,7 @@ def written(tmp_path_factory) -> dict[str, Path]:
     write_mnist_format(root / "mnist", train=64, test=16, seed=1)
     write_cifar10_format(root / "cifar10", per_batch=12)
     write_tsv(root / "pairs.tsv", pairs=48)
+    write_text(root / "corpus.txt")
     (root / "multi30k").mkdir()
     for filename, split in zip(
         ("training.tar.gz", "validation.tar.gz", "mmt16_task1_test.tar.gz"), ("train", "val", "test")
@@ -59,6 +61,10 @@ def data_overrides(data: str, root: Path, monkeypatch) -> list[str]:
     if data == "multi30k":
         patch_spec(monkeypatch, data, root / data, algorithm="sha256")
         return [f"data.root={root / data}", "data.min_freq=1"]
+    if data == "text":
+        return [f"data.path={root / 'corpus.txt'}", "data.block_size=16", "data.val_windows=8"]
+    if data == "shakespeare_char":
+        return ["data.val_fraction=0.01", "data.val_windows=8"]
     if data == "tsv":
         return [f"data.path={root / 'pairs.tsv'}", "data.val_size=8", "data.test_size=8", "data.min_freq=1"]
     return ["data.train_size=64", "data.val_size=8", "data.test_size=8"]

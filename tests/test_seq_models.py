@@ -9,14 +9,7 @@ from landmarks.text import BOS, EOS, PAD
 from models import create_model, list_models
 from models.attention import attention
 from models.transformer import Transformer
-
-VOCAB = 13
-
-
-def small(name: str, **kwargs):
-    """Transformers cut to one layer per stack so that the paper's widths test in a second."""
-    cut = {"N": 1} if name.startswith("transformer") else {}
-    return create_model(name, src_vocab_size=VOCAB, tgt_vocab_size=VOCAB, **cut, **kwargs)
+from tests.conftest import VOCAB, small
 
 
 def batch(lengths: list[int], generator: torch.Generator, width: int | None = None) -> torch.Tensor:

@@ -9,8 +9,7 @@ import torch
 
 from landmarks.flops import peak_flops, train_flops_per_sample
 from landmarks.loop import Target
-from tests.conftest import compose_config, tiny_run_overrides
-from tests.test_train import RegressionTask
+from tests.conftest import RegressionTask, compose_config, tiny_run_overrides
 from train import run
 
 

@@ -12,7 +12,7 @@ import torch
 
 from landmarks.checkpoint import load_checkpoint
 from landmarks.loop import fit
-from tests.conftest import compose_config, tiny_run_overrides
+from tests.conftest import RegressionTask, compose_config, tiny_run_overrides
 from train import resumed_config, run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,30 +79,6 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_fashion_mnist, tmp_path):
     for key, value in load_checkpoint(tmp_path / "straight")["model"].items():
         assert torch.equal(value, load_checkpoint(run_dir)["model"][key]), key
     assert resumed["test/acc"] == straight["test/acc"]
-
-
-class RegressionTask:
-    """A task with no images: the loop must not care what a batch is."""
-
-    steps_per_epoch = 3
-    eval_metrics = ("loss",)
-
-    def __init__(self):
-        generator = torch.Generator().manual_seed(0)
-        self.x, self.y = torch.randn(8, 5, generator=generator), torch.randn(8, 2, generator=generator)
-
-    def train_batch(self, step):
-        return self.x, self.y
-
-    def loss(self, model, batch):
-        x, y = batch
-        return torch.nn.functional.mse_loss(model(x), y), {}
-
-    def evaluate(self, model, split):
-        return {"loss": self.loss(model, (self.x, self.y))[0].item()}
-
-    def log_pictures(self, writer, model, step):
-        pass
 
 
 @pytest.mark.parametrize("grad_accum", [2, 4])
