@@ -148,6 +148,7 @@ RULES: dict[str, tuple[Callable, str]] = {
     "data.level": (one_of("word", "char", "byte"), "word or char (translation), char or byte (language modelling)"),
     "data.block_size": (integer(1), "a context length >= 1, e.g. data.block_size=64"),
     "data.val_windows": (integer(1), "a number of windows >= 1"),
+    "data.sample_length": (integer(1), "a number of tokens >= 1"),
     "data.val_fraction": (lambda f: number(f) and 0 < f < 1, "a fraction in (0, 1), e.g. data.val_fraction=0.1"),
     "data.augment.crop_padding": (integer(0), "a number of pixels >= 0"),
 }

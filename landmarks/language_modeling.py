@@ -53,6 +53,7 @@ class LanguageModeling(Task):
             seed=cfg.seed,
             val_windows=cfg.data.val_windows,
             sample_prompt=cfg.data.sample_prompt,
+            sample_length=cfg.data.sample_length,
         )
 
     def model_kwargs(self) -> dict:

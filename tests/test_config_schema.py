@@ -52,12 +52,11 @@ def test_a_tsv_file_that_is_not_utf8_names_the_file_the_line_and_the_fix(tmp_pat
         read_tsv(path)
 
 
-@pytest.mark.parametrize("case", ["missing path", "zero batch", "latin-1 file"])
+@pytest.mark.parametrize("case", ["zero batch", "latin-1 file"])
 def test_train_py_ends_bad_config_with_one_line_and_no_run_dir(tmp_path, case):
     latin = tmp_path / "latin.tsv"
     latin.write_bytes(b"Caf\xe9.\tCaf\xe9.\n")
     overrides = {
-        "missing path": ["model=transformer", "data=tsv"],
         "zero batch": ["trainer.batch_size=0"],
         "latin-1 file": ["model=transformer", "data=tsv", f"data.path={latin}"],
     }[case]
@@ -92,7 +91,7 @@ BASE_CONFIGS = {base: compose_config(*overrides) for base, overrides in BASES.it
 PARSER = OverridesParser.create()
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.sampled_from([k for k in KEYS if not k[1].startswith(SKIP)]), st.sampled_from(VALUES))
 def test_any_override_gives_a_valid_config_or_one_line_naming_its_key(base_key, value):
     """Each key of the composed configs set to a wrong type, a negative, zero, huge or empty value, as

@@ -135,6 +135,7 @@ LM_RUN = [
     "model.n_head=2",
     "data=text",
     "data.block_size=32",
+    "data.sample_length=20",
 ]
 QUICK = [
     "trainer.batch_size=16",

@@ -28,8 +28,8 @@ DATA = sorted(path.stem for path in (Path(CONFIGS) / "data").glob("*.yaml"))
 
 
 def option_task(group: str, option: str) -> str:
-    composed = compose_config(f"{group}={option}") if group == "model" else None
-    return model_task(composed.model.name) if composed else OmegaConf.load(f"{CONFIGS}/data/{option}.yaml").task
+    config = OmegaConf.load(f"{CONFIGS}/{group}/{option}.yaml")
+    return model_task(config.model.name) if group == "model" else config.task
 
 
 PAIRS = [(m, d) for m, d in itertools.product(MODELS, DATA) if option_task("model", m) == option_task("data", d)]
@@ -62,9 +62,9 @@ def data_overrides(data: str, root: Path, monkeypatch) -> list[str]:
         patch_spec(monkeypatch, data, root / data, algorithm="sha256")
         return [f"data.root={root / data}", "data.min_freq=1"]
     if data == "text":
-        return [f"data.path={root / 'corpus.txt'}", "data.block_size=16", "data.val_windows=8"]
+        return [f"data.path={root / 'corpus.txt'}", "data.block_size=16", "data.val_windows=8", "data.sample_length=8"]
     if data == "shakespeare_char":
-        return ["data.val_fraction=0.01", "data.val_windows=8"]
+        return ["data.val_fraction=0.01", "data.val_windows=8", "data.sample_length=8"]
     if data == "tsv":
         return [f"data.path={root / 'pairs.tsv'}", "data.val_size=8", "data.test_size=8", "data.min_freq=1"]
     return ["data.train_size=64", "data.val_size=8", "data.test_size=8"]
