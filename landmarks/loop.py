@@ -161,15 +161,20 @@ def run_length(trainer, task: Task) -> tuple[int, int]:
     return total, min(total, trainer.max_steps or total)
 
 
-def restore(state: dict, model, optimizer, scheduler, device: torch.device) -> tuple[int, Clock]:
-    """Load a checkpoint's weights, optimizer, schedule and random state; return its step and clock."""
+def restore(state: dict | None, model, optimizer, scheduler, device: torch.device, run_dir: Path):
+    """Load a checkpoint's weights, optimizer, schedule and random state, if there is one; return its step
+    and the seconds it had spent (wall, of which validation): zeros for a new run."""
+    if state is None:
+        return 0, 0.0, 0.0
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["rng"]["torch"])
     if device.type == "cuda" and state["rng"]["cuda"] is not None:
         torch.cuda.set_rng_state(state["rng"]["cuda"])
-    return state["step"], Clock(state["elapsed_s"], state.get("eval_s", 0.0))
+    if distributed.is_main():
+        print(f"resumed from {run_dir / CHECKPOINT_NAME} at step {state['step']}")
+    return state["step"], state["elapsed_s"], state.get("eval_s", 0.0)
 
 
 def save(path: Path, cfg, model, optimizer, scheduler, step: int, clock: Clock, device: torch.device) -> None:
@@ -298,9 +303,7 @@ def fit(cfg, model: torch.nn.Module, task: Task, run_dir: Path, device: torch.de
     total_steps, stop_step = run_length(trainer, task)
     optimizer = build_optimizer(cfg.optim, model, device)
     scheduler = build_schedule(cfg.optim, optimizer, total_steps)
-    step, clock = restore(resume_state, model, optimizer, scheduler, device) if resume_state else (0, None)
-    if resume_state and main:
-        print(f"resumed from {run_dir / CHECKPOINT_NAME} at step {step}")
+    step, wall_before, eval_before = restore(resume_state, model, optimizer, scheduler, device, run_dir)
     autocast, checkpoint_path = autocast_context(device, trainer.precision), run_dir / CHECKPOINT_NAME
     flops_per_sample, peak = measure_efficiency(model, task, step, trainer, device, autocast)
     train_model, eval_model = wrap(model, trainer.compile, world)
@@ -309,7 +312,7 @@ def fit(cfg, model: torch.nn.Module, task: Task, run_dir: Path, device: torch.de
     writer = SummaryWriter(str(run_dir), purge_step=step or None) if main else Silent()
     log = TrainLog(writer, checkpoint_path, flops_per_sample, peak[0], trainer.batch_size)
     bar = tqdm(total=stop_step, initial=step, disable=not (trainer.progress and main), dynamic_ncols=True, desc="train")
-    clock, first_step, hit, stopping = clock or Clock(), step, None, False
+    clock, first_step, hit, stopping = Clock(wall_before, eval_before), step, None, False  # set-up not counted
     model.train()
     with StopOnSignal() as stop:
         while step < stop_step and not stopping:
