@@ -95,15 +95,16 @@ class LanguageModeling(Task):
         return self.data.codec.decode(ids[0].tolist())
 
     def report(self, model) -> str:
-        return "  sample:\n" + "\n".join(f"    {line}" for line in self.sample(model, self.sample_length).splitlines())
+        return "  sample:\n" + indented(self.sample(model, self.sample_length))
 
     def log_samples(self, writer, model, step: int) -> None:
-        writer.add_text(
-            "samples/generated", "    " + self.sample(model, self.sample_length).replace("\n", "\n    "), step
-        )
+        writer.add_text("samples/generated", indented(self.sample(model, self.sample_length)), step)
 
     def log_pictures(self, writer, model, step: int) -> None:
         """A longer sample at the end of the run."""
-        writer.add_text(
-            "test/generated", "    " + self.sample(model, 4 * self.sample_length).replace("\n", "\n    "), step
-        )
+        writer.add_text("test/generated", indented(self.sample(model, 4 * self.sample_length)), step)
+
+
+def indented(text: str) -> str:
+    """Text indented by four spaces: verbatim in the console and in TensorBoard's Markdown."""
+    return "\n".join(f"    {line}" for line in text.split("\n"))
