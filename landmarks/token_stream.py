@@ -70,6 +70,8 @@ def read_corpus(cfg) -> str:
 
 def load_token_stream(cfg, device) -> TokenStream:
     """Encode the corpus once and split it: the first (1 - data.val_fraction) trains, the rest validates."""
+    if cfg.level not in ("char", "byte"):
+        raise TextError(f"data.level={cfg.level!r}: a language model reads char or byte tokens; set data.level=char")
     text = read_corpus(cfg)
     codec = Codec(None if cfg.level == "byte" else "".join(sorted(set(text))))
     ids = torch.tensor(codec.encode(text), dtype=torch.long)

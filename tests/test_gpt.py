@@ -121,6 +121,12 @@ def test_bad_text_files_are_named(tmp_path, content, message):
         load_token_stream(text_config(path).data, "cpu")
 
 
+def test_a_word_level_language_model_names_the_levels_it_reads(tmp_path):
+    path = write_text(tmp_path / "corpus.txt")
+    with pytest.raises(TextError, match=r"data.level='word': a language model reads char or byte tokens"):
+        load_token_stream(text_config(path, "data.level=word").data, "cpu")
+
+
 def test_byte_level_takes_any_language(tmp_path):
     path = tmp_path / "corpus.txt"
     path.write_text("Grüße aus Köln, 你好世界. " * 40, encoding="utf-8")
