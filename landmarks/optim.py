@@ -7,9 +7,12 @@ import torch
 
 def build_optimizer(cfg, model: torch.nn.Module, device: torch.device) -> torch.optim.Optimizer:
     """SGD with Nesterov momentum or AdamW (Loshchilov and Hutter 2019); weight decay only on matrices
-    and kernels, never on biases or normalisation parameters."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
+    and kernels, never on biases, normalisation parameters or what the model's `no_weight_decay()` names
+    (ViT's class token and position embeddings)."""
+    exempt = model.no_weight_decay() if hasattr(model, "no_weight_decay") else set()
+    trained = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    decay = [p for name, p in trained if p.ndim > 1 and name not in exempt]
+    no_decay = [p for name, p in trained if p.ndim <= 1 or name in exempt]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     if cfg.name == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)

@@ -5,7 +5,7 @@ Hinton, NeurIPS 2012.
   (k=2, n=5, alpha=1e-4, beta=0.75). Sec. 3.4: overlapping max pooling (z=3, s=2).
 - Sec. 3.5 and Fig. 2: five convolutions (96 11x11/4, 256 5x5, 384 3x3, 384 3x3, 256 3x3), conv2, conv4 and
   conv5 connected only within each GPU's half (groups=2), then three fully connected layers (4096, 4096, classes).
-- Sec. 4.2: dropout 0.5 before the first two fully connected layers. Sec. 5: weights N(0, 0.01), biases 1 in
+- Sec. 4.2: dropout 0.5 on the outputs of the first two fully connected layers. Sec. 5: weights N(0, 0.01), biases 1 in
   conv2, conv4, conv5 and the hidden fully connected layers, 0 elsewhere.
 
 One `AlexNet` class takes the layers as data, so three variants share its code: `alexnet` (the paper's),
@@ -74,7 +74,8 @@ class AlexNet(nn.Module):
         convs: one ConvSpec per convolution.
         hidden: widths of the hidden fully connected layers, e.g. (4096, 4096).
         pooled_size: the side of the feature map fed to the classifier (6 in the paper).
-        dropout: the dropout probability before each hidden layer (0.5, Sec. 4.2).
+        dropout: the dropout probability on each hidden layer's output (0.5, Sec. 4.2).
+        dropout_first: put the dropout on each hidden layer's input instead, as torchvision does.
         paper_init: the paper's N(0, 0.01) weights and 0/1 biases (Sec. 5); else PyTorch's defaults.
     """
 
@@ -85,6 +86,7 @@ class AlexNet(nn.Module):
         hidden: tuple[int, ...],
         pooled_size: int = 6,
         dropout: float = 0.5,
+        dropout_first: bool = False,
         in_chans: int = 3,
         num_classes: int = 1000,
         paper_init: bool = False,
@@ -107,7 +109,8 @@ class AlexNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(pooled_size)
         head, width = [], channels * pooled_size * pooled_size
         for out in hidden:
-            head += [nn.Dropout(dropout), nn.Linear(width, out), nn.ReLU(inplace=True)]
+            layer = [nn.Linear(width, out), nn.ReLU(inplace=True)]
+            head += [nn.Dropout(dropout), *layer] if dropout_first else [*layer, nn.Dropout(dropout)]
             width = out
         self.classifier = nn.Sequential(*head, nn.Linear(width, num_classes))
         if paper_init:
@@ -157,7 +160,7 @@ def alexnet(**kwargs) -> AlexNet:
 @register_model(input_size=(3, 224, 224))
 def alexnet_torchvision(**kwargs) -> AlexNet:
     """torchvision's layout and parameter names: `torchvision.models.alexnet().state_dict()` loads strictly."""
-    return AlexNet(**{"convs": TORCHVISION_CONVS, "hidden": (4096, 4096), **kwargs})
+    return AlexNet(**{"convs": TORCHVISION_CONVS, "hidden": (4096, 4096), "dropout_first": True, **kwargs})
 
 
 @register_model(input_size=(1, 28, 28))

@@ -36,3 +36,13 @@ def check_tokens(tokens: torch.Tensor, vocab_size: int, name: str) -> None:
             f"{name} holds token id {bad}, outside the vocabulary of {vocab_size}; encode text with the "
             f"data's vocabulary and build the model with its size"
         )
+
+
+def check_source(src: torch.Tensor, pad_id: int) -> None:
+    """Raise ValueError if a source sentence is padding only (the encoder would have nothing to attend to: NaN in
+    the Transformer, an empty sequence in the RNN). On CPU only, as check_tokens."""
+    if src.device.type == "cpu" and (src == pad_id).all(dim=1).any():
+        row = int((src == pad_id).all(dim=1).nonzero()[0])
+        raise ValueError(
+            f"src[{row}] is padding only (pad_id={pad_id}); every source needs at least one token, e.g. <eos>"
+        )

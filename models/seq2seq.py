@@ -21,7 +21,7 @@ Decoding interface (shared with models/transformer.py): `encode`, `decode_step`,
 import torch
 import torch.nn as nn
 
-from models.inputs import check_tokens
+from models.inputs import check_source, check_tokens
 from models.registry import register_model
 
 
@@ -101,10 +101,9 @@ class Seq2Seq(nn.Module):
         """src (B, S) -> {"h": annotations (B, S, 2n), "keys": the alignment model's precomputed half,
         "src_mask": (B, S) True at real tokens, "s": s_0 (B, n)}."""
         check_tokens(src, self.src_vocab_size, "src")
+        check_source(src, self.pad_id)
         src_mask = src != self.pad_id
         lengths = src_mask.sum(dim=1).cpu()
-        if (lengths == 0).any():
-            raise ValueError("src holds a sequence of padding only; every source needs at least one token (e.g. <eos>)")
         packed = nn.utils.rnn.pack_padded_sequence(
             self.dropout(self.src_embed(src)), lengths, batch_first=True, enforce_sorted=False
         )

@@ -26,7 +26,7 @@ import torch.nn as nn
 from einops import rearrange
 
 from models.attention import attention
-from models.inputs import check_tokens
+from models.inputs import check_source, check_tokens
 from models.registry import register_model
 
 
@@ -67,10 +67,11 @@ class MultiHeadAttention(nn.Module):
 
 
 class FeedForward(nn.Sequential):
-    """Eq. 2: max(0, x W_1 + b_1) W_2 + b_2, inner size d_ff."""
+    """Eq. 2: max(0, x W_1 + b_1) W_2 + b_2, inner size d_ff. No dropout inside: Sec. 5.4 lists only the
+    residual and embedding dropout (tensor2tensor's relu_dropout, which nn.Transformer copies, is not in it)."""
 
-    def __init__(self, d_model: int, d_ff: int, dropout: float):
-        super().__init__(nn.Linear(d_model, d_ff), nn.ReLU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
+    def __init__(self, d_model: int, d_ff: int):
+        super().__init__(nn.Linear(d_model, d_ff), nn.ReLU(), nn.Linear(d_ff, d_model))
 
 
 class Residual(nn.Module):
@@ -90,7 +91,7 @@ class EncoderLayer(nn.Module):
     def __init__(self, d_model: int, heads: int, d_ff: int, dropout: float, norm_first: bool):
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, heads)
-        self.ffn = FeedForward(d_model, d_ff, dropout)
+        self.ffn = FeedForward(d_model, d_ff)
         self.residual1, self.residual2 = (Residual(d_model, dropout, norm_first) for _ in range(2))
 
     def forward(self, x: torch.Tensor, src_mask: torch.Tensor) -> torch.Tensor:
@@ -103,7 +104,7 @@ class DecoderLayer(nn.Module):
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, heads)
         self.cross_attn = MultiHeadAttention(d_model, heads)  # "encoder-decoder attention"
-        self.ffn = FeedForward(d_model, d_ff, dropout)
+        self.ffn = FeedForward(d_model, d_ff)
         self.residual1, self.residual2, self.residual3 = (Residual(d_model, dropout, norm_first) for _ in range(3))
 
     def forward(self, y, memory, tgt_mask, src_mask, need_weights: bool = False, cache: dict | None = None):
@@ -188,6 +189,7 @@ class Transformer(nn.Module):
     def encode(self, src: torch.Tensor) -> dict[str, torch.Tensor]:
         """src (B, S) -> {"memory": (B, S, d_model), "src_mask": (B, 1, 1, S), True at real tokens}."""
         check_tokens(src, self.src_vocab_size, "src")
+        check_source(src, self.pad_id)
         src_mask = (src != self.pad_id)[:, None, None, :]
         x = self.embed(self.src_embed, src)
         for layer in self.encoder:
@@ -257,7 +259,7 @@ class Transformer(nn.Module):
             elif attn:  # out_proj
                 mapped[f"{prefix}.{attn}.w_o.{kind}"] = value
             elif module in ("linear1", "linear2"):
-                mapped[f"{prefix}.ffn.{0 if module == 'linear1' else 3}.{kind}"] = value
+                mapped[f"{prefix}.ffn.{0 if module == 'linear1' else 2}.{kind}"] = value
             elif module in ("norm1", "norm2", "norm3"):
                 mapped[f"{prefix}.residual{module[-1]}.norm.{kind}"] = value
             else:

@@ -38,29 +38,33 @@ class PatchEmbedding(nn.Module):
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention (MSA): (B, N, D) -> (B, N, D), and the weights (B, h, N, N) when asked."""
+    """Multi-head self-attention (MSA): (B, N, D) -> (B, N, D), and the weights (B, h, N, N) when asked.
+    `attention_dropout` drops attention weights (the reference's attention_dropout_rate, 0 in every config)."""
 
-    def __init__(self, dim: int, heads: int, dropout: float = 0.0):
+    def __init__(self, dim: int, heads: int, attention_dropout: float = 0.0):
         super().__init__()
         if dim % heads:
             raise ValueError(f"hidden size dim={dim} must be divisible by heads={heads}")
-        self.heads, self.dropout = heads, dropout
+        self.heads, self.attention_dropout = heads, attention_dropout
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
         q, k, v = rearrange(self.qkv(x), "b n (three h d) -> three b h n d", three=3, h=self.heads)
-        out, weights = attention(q, k, v, dropout=self.dropout if self.training else 0.0, need_weights=return_attention)
+        p = self.attention_dropout if self.training else 0.0
+        out, weights = attention(q, k, v, dropout=p, need_weights=return_attention)
         return self.proj(rearrange(out, "b h n d -> b n (h d)")), weights
 
 
 class Block(nn.Module):
-    """Eq. 2-3: a pre-norm encoder block. (B, N, D) -> (B, N, D)."""
+    """Eq. 2-3: a pre-norm encoder block, with dropout on the attention's output and after each MLP layer, as in
+    the reference code (Appendix B.1: dropout after every dense layer but the qkv projections). (B, N, D) -> same."""
 
-    def __init__(self, dim: int, heads: int, mlp_dim: int, dropout: float = 0.0):
+    def __init__(self, dim: int, heads: int, mlp_dim: int, dropout: float = 0.0, attention_dropout: float = 0.0):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = Attention(dim, heads, dropout)
+        self.attn = Attention(dim, heads, attention_dropout)
+        self.dropout = nn.Dropout(dropout)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = nn.Sequential(
             nn.Linear(dim, mlp_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(mlp_dim, dim), nn.Dropout(dropout)
@@ -68,7 +72,7 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
         attended, weights = self.attn(self.norm1(x), return_attention)
-        x = x + attended
+        x = x + self.dropout(attended)
         return x + self.mlp(self.norm2(x)), weights
 
 
@@ -77,7 +81,8 @@ class VisionTransformer(nn.Module):
     at a size other than image_size the position embeddings are interpolated (Sec. 3.2).
 
     Args (Table 1's names): image_size, patch_size (P), dim (hidden size D), depth (layers L),
-        heads (h), mlp_dim (MLP size), dropout, in_chans, num_classes.
+        heads (h), mlp_dim (MLP size), dropout (after the embeddings, the attention output and each MLP layer),
+        attention_dropout (on the attention weights), in_chans, num_classes.
     """
 
     def __init__(
@@ -90,6 +95,7 @@ class VisionTransformer(nn.Module):
         heads: int = 12,
         mlp_dim: int = 3072,
         dropout: float = 0.0,
+        attention_dropout: float = 0.0,
         in_chans: int = 3,
         num_classes: int = 1000,
     ):
@@ -109,7 +115,7 @@ class VisionTransformer(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embedding = nn.Parameter(torch.empty(1, (image_size // patch_size) ** 2 + 1, dim).normal_(std=0.02))
         self.dropout = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(Block(dim, heads, mlp_dim, dropout) for _ in range(depth))
+        self.blocks = nn.ModuleList(Block(dim, heads, mlp_dim, dropout, attention_dropout) for _ in range(depth))
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, num_classes)
 
@@ -137,6 +143,11 @@ class VisionTransformer(nn.Module):
         patches = self.patch_embed(x)
         z = torch.cat([self.cls_token.expand(len(x), -1, -1), patches], dim=1)
         return self.dropout(z + self.position_embedding(height // self.patch_size, width // self.patch_size))
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameters the optimizer must not decay: the class token and position embeddings, as in the reference
+        code (its weight decay, Table 3, applies to kernels only) and timm's `no_weight_decay()`."""
+        return {"cls_token", "pos_embedding"}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.tokens(x)

@@ -1,10 +1,12 @@
 """The sequence models: shapes, gradients, masks, the nn.Transformer equivalence, and decoding."""
 
+import math
+
 import pytest
 import torch
 import torch.nn as nn
 
-from landmarks.decoding import beam_search, greedy_decode
+from landmarks.decoding import beam_search, greedy_decode, lp
 from landmarks.text import BOS, EOS, PAD
 from models import create_model, list_models
 from models.attention import attention
@@ -101,37 +103,68 @@ def test_fused_and_explicit_attention_agree_under_a_mask():
 
 
 @pytest.mark.parametrize("name", ["transformer_tiny", "seq2seq_tiny"])
-def test_beam_search_of_width_one_is_greedy(name):
+def test_beam_search_of_a_batch_equals_each_sentence_alone(name):
     torch.manual_seed(0)
     model = small(name).eval()
-    src = batch([5, 3, 7], torch.Generator().manual_seed(3))
-    greedy = greedy_decode(model, src, bos=BOS, eos=EOS, max_len=12)
-    assert torch.equal(beam_search(model, src, bos=BOS, eos=EOS, max_len=12, beam_size=1), greedy)
+    src = batch([5, 3, 7, 2], torch.Generator().manual_seed(3))
+    together = beam_search(model, src, bos=BOS, eos=EOS, max_len=12, beam_size=3, length_penalty=0.6)
+    for row in range(len(src)):
+        alone = beam_search(model, src[row : row + 1], bos=BOS, eos=EOS, max_len=12, beam_size=3, length_penalty=0.6)
+        assert together[row, : alone.shape[1]].tolist() == alone[0].tolist()
+        assert (together[row, alone.shape[1] :] == EOS).all()
 
 
 class TableModel:
-    """A decoder whose next-token probabilities depend on the last token only: from <bos>, token 4 (0.6) or
-    5 (0.4); after 4, <eos> 0.5; after 5, <eos> 0.9. Greedy takes 4 (p = 0.3); the best sentence is 5 (p = 0.36)."""
+    """A decoder whose next-token probabilities depend on the sentence (its source's first token picks one of
+    `tables`) and on the last token only. Table 0: greedy takes 4 (p = 0.3) where 5 then <eos> is likelier
+    (p = 0.36). Table 1: the empty sentence (<eos> first, p = 0.2) beats every longer one, yet never ranks among
+    the 2 likeliest prefixes of its step: a beam that kept finished hypotheses among its live ones loses it."""
 
-    table = {BOS: {4: 0.6, 5: 0.4}, 4: {EOS: 0.5, 6: 0.5}, 5: {EOS: 0.9, 6: 0.1}, 6: {EOS: 1.0}, EOS: {EOS: 1.0}}
+    tables = (
+        {BOS: {4: 0.6, 5: 0.4}, 4: {EOS: 0.5, 6: 0.5}, 5: {EOS: 0.9, 6: 0.1}, 6: {EOS: 1.0}},
+        {BOS: {4: 0.5, 5: 0.3, EOS: 0.2}, 4: {EOS: 0.1, 4: 0.45, 5: 0.45}, 5: {EOS: 0.1, 4: 0.45, 5: 0.45}},
+    )
 
     def encode(self, src):
-        return {"src": src}
+        return {"table": src[:, 0]}
+
+    def probabilities(self, table: int, last: int) -> dict[int, float]:
+        return self.tables[table].get(last, {EOS: 1.0})  # <eos> (or an unlisted token) ends the sentence
 
     def decode_step(self, state, tokens):
         probs = torch.full((len(tokens), VOCAB), 1e-9)
-        for row, last in enumerate(tokens[:, -1].tolist()):
-            for token, p in self.table[last].items():
+        for row, (table, last) in enumerate(zip(state["table"].tolist(), tokens[:, -1].tolist())):
+            for token, p in self.probabilities(table, last).items():
                 probs[row, token] = p
         return probs.log(), state
 
 
-def test_beam_search_finds_the_likelier_sentence_that_greedy_misses():
-    src = torch.zeros(1, 1, dtype=torch.long)
-    greedy = greedy_decode(TableModel(), src, bos=BOS, eos=EOS, max_len=5)
-    beam = beam_search(TableModel(), src, bos=BOS, eos=EOS, max_len=5, beam_size=2, length_penalty=0.0)
-    assert greedy[0, :3].tolist() == [BOS, 4, EOS]
-    assert beam[0, :3].tolist() == [BOS, 5, EOS]
+def best_by_enumeration(model: TableModel, table: int, max_len: int, alpha: float) -> list[int]:
+    """The sentence of highest log p / lp, by trying every one (ending in <eos> or cut at max_len)."""
+    best, frontier = (float("-inf"), None), [([BOS], 0.0)]
+    for length in range(1, max_len + 1):
+        grown = []
+        for tokens, log_p in frontier:
+            for token, p in model.probabilities(table, tokens[-1]).items():
+                sentence = (tokens + [token], log_p + math.log(p))
+                if token == EOS or length == max_len:
+                    best = max(best, (sentence[1] / lp(length, alpha), sentence[0]))
+                else:
+                    grown.append(sentence)
+        frontier = grown
+    return best[1]
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.6, 1.0])
+def test_beam_search_keeps_finished_hypotheses_apart_and_finds_the_best_sentence(alpha):
+    src = torch.tensor([[0], [1]])  # one sentence of each table, decoded as one batch
+    beam = beam_search(TableModel(), src, bos=BOS, eos=EOS, max_len=4, beam_size=2, length_penalty=alpha)
+    greedy = greedy_decode(TableModel(), src, bos=BOS, eos=EOS, max_len=4)
+    for table in (0, 1):
+        expected = best_by_enumeration(TableModel(), table, max_len=4, alpha=alpha)
+        assert beam[table, : len(expected)].tolist() == expected, table
+    assert greedy[0, :3].tolist() == [BOS, 4, EOS] and beam[0, :3].tolist() == [BOS, 5, EOS]
+    assert beam[1, :2].tolist() == [BOS, EOS]  # the empty sentence, never among the two live prefixes
 
 
 @pytest.mark.parametrize("name", ["transformer_tiny", "seq2seq_tiny"])
