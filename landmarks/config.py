@@ -144,8 +144,12 @@ RULES: dict[str, tuple[Callable, str]] = {
     "data.train_size": (integer(1), "a number of samples >= 1"),
     "data.max_len": (integer(1), "a number of tokens >= 1"),
     "data.min_freq": (integer(1), "a count >= 1"),
+    "data.vocab_size": (integer(260), "a number of subword pieces >= 260 (the 256 byte pieces and 4 specials)"),
     "data.beam_size": (integer(1), "a beam width >= 1 (1 = greedy)"),
-    "data.level": (one_of("word", "char", "byte"), "word or char (translation), char or byte (language modelling)"),
+    "data.level": (
+        one_of("subword", "word", "char", "byte"),
+        "subword, word or char (translation), char or byte (language modelling)",
+    ),
     "data.block_size": (integer(1), "a context length >= 1, e.g. data.block_size=64"),
     "data.val_windows": (integer(1), "a number of windows >= 1"),
     "data.sample_length": (integer(1), "a number of tokens >= 1"),

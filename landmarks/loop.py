@@ -391,6 +391,7 @@ def finish(cfg, task: Task, model, eval_model, writer, run_dir: Path, autocast, 
         **({"target": cfg.trainer.target, "target_reached": hit is not None} if target else {}),
         **({"steps_to_target": hit.step, "time_to_target_s": round(hit.train_s, 2)} if hit else {}),
         **({"wall_to_target_s": round(hit.wall_s, 2)} if hit else {}),
+        **task.notes,
         "history": progress.history,
         "report": report,
     }

@@ -18,6 +18,7 @@ class Task(Protocol):
 
     eval_metrics: tuple[str, ...]  # the names `evaluate` returns, valid in trainer.target
     steps_per_epoch: int  # optimizer steps in one pass over the training split
+    notes: dict[str, str] = {}  # kept beside the metrics in metrics.json, e.g. the BLEU signature; never mutated
 
     @classmethod
     def from_config(cls, cfg, device: torch.device) -> "Task":

@@ -1,14 +1,9 @@
-"""Text for translation: normalisation, word or character tokens, a vocabulary with special tokens, and
-sentence pairs read from TSV files (`source<TAB>target` lines, as in the Tatoeba/ManyThings pairs)."""
+"""Text files: UTF-8 reading with a clear error, light normalisation, and sentence pairs read from TSV files
+(`source<TAB>target` lines, as in the Tatoeba/ManyThings pairs). Tokenizers: landmarks/tokenizers.py."""
 
 import io
-import re
 import unicodedata
-from collections import Counter
 from pathlib import Path
-
-SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
-PAD, BOS, EOS, UNK = range(4)
 
 
 class TextError(ValueError):
@@ -16,62 +11,9 @@ class TextError(ValueError):
 
 
 def normalize(text: str) -> str:
-    """Unicode NFKC, lower case, punctuation split from words, single spaces: "Hi, Tom!" -> "hi , tom !"."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = re.sub(r"([^\w\s'])", r" \1 ", text)
-    return " ".join(text.split())
-
-
-def tokenize(text: str, level: str) -> list[str]:
-    """ "word": split on spaces; "char": every character (spaces included)."""
-    if level == "word":
-        return text.split()
-    if level == "char":
-        return list(text)
-    raise ValueError(f"tokenization level {level!r}; use word or char")
-
-
-def detokenize(tokens: list[str], level: str) -> str:
-    return " ".join(tokens) if level == "word" else "".join(tokens)
-
-
-class Vocab:
-    """Token <-> id, with <pad>=0, <bos>=1, <eos>=2, <unk>=3 first, then tokens by falling frequency (ties
-    alphabetically, so that the same sentences always give the same ids)."""
-
-    def __init__(self, tokens: list[str]):
-        self.itos = list(SPECIALS) + [t for t in tokens if t not in SPECIALS]
-        self.stoi = {token: i for i, token in enumerate(self.itos)}
-
-    @classmethod
-    def build(cls, sentences, min_freq: int = 1) -> "Vocab":
-        counts = Counter(token for sentence in sentences for token in sentence)
-        return cls(sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t)))
-
-    def __len__(self) -> int:
-        return len(self.itos)
-
-    def encode(self, tokens: list[str], unknown: str = "unk") -> list[int]:
-        """Ids of `tokens` followed by <eos>. unknown="unk" maps tokens outside the vocabulary to <unk>;
-        unknown="error" raises instead, naming the token."""
-        if unknown == "error":
-            missing = [t for t in tokens if t not in self.stoi]
-            if missing:
-                raise KeyError(
-                    f"unknown token {missing[0]!r} (not among the {len(self)} tokens of the "
-                    "vocabulary built from the training split); use unknown='unk' to map it to <unk>"
-                )
-        return [self.stoi.get(t, UNK) for t in tokens] + [EOS]
-
-    def decode(self, ids) -> list[str]:
-        """Tokens of `ids` up to the first <eos>, without <bos> and <pad>."""
-        tokens = []
-        for i in ids:
-            if i == EOS:
-                break
-            if i not in (BOS, PAD):
-                tokens.append(self.itos[i])
-        return tokens
+    """Unicode NFKC and single spaces, nothing else: the text keeps its case and punctuation, as standard BLEU
+    scores it (Post 2018)."""
+    return " ".join(unicodedata.normalize("NFKC", text).split())
 
 
 def read_utf8(path: Path) -> str:

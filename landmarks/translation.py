@@ -1,6 +1,7 @@
 """The translation task: teacher-forced cross-entropy on the target tokens (padding ignored, optional label
-smoothing), and evaluation by decoding: token accuracy, perplexity, exact match and corpus BLEU (sacrebleu).
-Implements landmarks.task.Task."""
+smoothing), and evaluation by decoding: token accuracy, perplexity, exact match and standard corpus BLEU
+(sacreBLEU: cased, on the decoded text against the references as read, its signature in metrics.json), beside
+the BLEU of copying the source, the baseline any model must beat. Implements landmarks.task.Task."""
 
 import math
 
@@ -11,12 +12,12 @@ from landmarks.checkpoint import unwrap
 from landmarks.data import epoch_generator
 from landmarks.decoding import beam_search, greedy_decode
 from landmarks.task import EpochOrder, Task, check_batch_size, evaluating
-from landmarks.text import BOS, EOS, PAD, detokenize
+from landmarks.tokenizers import BOS, EOS, PAD
 from landmarks.translation_data import TranslationData, length_grouped_batches, load_translation_data
 
 
 class Translation(Task):
-    eval_metrics = ("loss", "ppl", "acc", "exact_match", "bleu")  # what `evaluate` returns
+    eval_metrics = ("loss", "ppl", "acc", "exact_match", "bleu", "copy_bleu")  # what `evaluate` returns
 
     def __init__(
         self,
@@ -49,7 +50,8 @@ class Translation(Task):
 
     def model_kwargs(self) -> dict:
         """The vocabulary's size for both sides (one joint vocabulary) and the padding id."""
-        return {"src_vocab_size": len(self.data.vocab), "tgt_vocab_size": len(self.data.vocab), "pad_id": PAD}
+        size = len(self.data.tokenizer)
+        return {"src_vocab_size": size, "tgt_vocab_size": size, "pad_id": PAD}
 
     def train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch of global step `step`: (src (B, S), tgt (B, 1 + T)), pairs of similar lengths."""
@@ -81,8 +83,9 @@ class Translation(Task):
 
     def evaluate(self, model, split: str = "val") -> dict[str, float]:
         """Teacher-forced loss (no smoothing), perplexity and token accuracy; then decoded (greedy on val, beam
-        search of `beam_size` on test): exact match and corpus BLEU in 0-100."""
-        import sacrebleu  # imported late: only translation runs need it
+        search of `beam_size` on test): exact match and standard corpus BLEU in 0-100, and copy_bleu, the BLEU
+        of the sources themselves as translations."""
+        from sacrebleu.metrics import BLEU  # imported late: only translation runs need it
 
         data = getattr(self.data, split)
         total_loss, correct, tokens, hypotheses = 0.0, 0, 0, []
@@ -97,25 +100,28 @@ class Translation(Task):
                     tokens + batch_tokens.item(),
                 )
                 for ids in self.translate(plain, src, self.beam_size if split == "test" else 1):
-                    hypotheses.append(detokenize(self.data.vocab.decode(ids), self.data.level))
-        references = [target for _, target in data.pairs]
-        loss = total_loss / tokens
+                    hypotheses.append(self.data.tokenizer.decode(ids))
+        sources, references = (list(side) for side in zip(*data.pairs))
+        bleu, loss = BLEU(), total_loss / tokens
+        score = bleu.corpus_score(hypotheses, [references]).score
+        self.notes = {"bleu_signature": bleu.get_signature().format()}
         return {
             "loss": loss,
             "ppl": math.exp(min(loss, 50.0)),
             "acc": correct / tokens,
             "exact_match": sum(h == r for h, r in zip(hypotheses, references)) / len(references),
-            "bleu": sacrebleu.corpus_bleu(hypotheses, [references]).score,
+            "bleu": score,
+            "copy_bleu": BLEU().corpus_score(sources, [references]).score,
         }
 
     def log_samples(self, writer, model, step: int, samples: int = 8) -> None:
         """Sample test translations as a text table."""
-        test, vocab = self.data.test, self.data.vocab
+        test, tokenizer = self.data.test, self.data.tokenizer
         with evaluating(unwrap(model)) as plain:
             hypotheses = self.translate(plain, test.batch(torch.arange(min(samples, len(test))))[0], self.beam_size)
         rows = ["| source | reference | translation |", "|---|---|---|"]
         for (source, reference), ids in zip(test.pairs, hypotheses):
-            rows.append(f"| {source} | {reference} | {detokenize(vocab.decode(ids), self.data.level)} |")
+            rows.append(f"| {source} | {reference} | {tokenizer.decode(ids)} |")
         writer.add_text("test/translations", "\n".join(rows), step)
 
     def log_pictures(self, writer, model, step: int, samples: int = 8) -> None:
@@ -128,7 +134,7 @@ class Translation(Task):
             self._log_alignments(writer, plain, step, src, tgt)
 
     def _log_alignments(self, writer, plain, step: int, src: torch.Tensor, tgt: torch.Tensor) -> None:
-        test, vocab = self.data.test, self.data.vocab
+        test, tokenizer = self.data.test, self.data.tokenizer
         if hasattr(plain, "alignments"):
             alignments = plain.alignments(src, tgt[:, :-1]).float().cpu()  # (B, T, S)
             for i in range(len(src)):
@@ -136,8 +142,8 @@ class Translation(Task):
                 heat = alignments[i, :rows, :cols]
                 image = heat.repeat_interleave(16, 0).repeat_interleave(16, 1)[None]  # 16 px per cell
                 writer.add_image(f"alignment/{i}", image / image.amax().clamp_min(1e-8), step)
-                source_tokens = [vocab.itos[t] for t in test.src[i, :cols].tolist()]
-                target_tokens = [vocab.itos[t] for t in test.tgt[i, 1 : rows + 1].tolist()]
+                source_tokens = [tokenizer.piece(t) for t in test.src[i, :cols].tolist()]
+                target_tokens = [tokenizer.piece(t) for t in test.tgt[i, 1 : rows + 1].tolist()]
                 writer.add_text(
                     f"alignment/{i}",
                     f"columns (source): {' '.join(source_tokens)}  \nrows (target): {' '.join(target_tokens)}",

@@ -1,9 +1,9 @@
 """Sentence pairs as resident token-id tensors, and batches of similar lengths.
 
 Sources: "synthetic" (landmarks/synthetic.py, generated offline), "tsv" (a file of source<TAB>target lines,
-normalised, length-filtered and split with a seed) and "multi30k" (en-de image captions, downloaded and
-checksum-verified by landmarks/datasets.py). One joint vocabulary of the training split serves both sides,
-so the Transformer can share its embeddings (Sec. 3.4).
+deduplicated and split with a seed so that no held-out source sentence is trained on) and "multi30k" (en-de
+image captions in their official splits, downloaded and checksum-verified by landmarks/datasets.py). One
+tokenizer (landmarks/tokenizers.py) trained on both sides of the training split serves both languages.
 """
 
 import random
@@ -13,7 +13,8 @@ import torch
 
 from landmarks.datasets import load_multi30k
 from landmarks.synthetic import generate_pairs
-from landmarks.text import BOS, PAD, Vocab, normalize, read_tsv, tokenize
+from landmarks.text import normalize, read_tsv
+from landmarks.tokenizers import BOS, PAD, train_tokenizer
 
 
 @dataclass
@@ -22,7 +23,7 @@ class SentenceSplit:
     tgt: torch.Tensor  # (N, 1 + T) ids: <bos>, the sentence, <eos>, padding
     src_lengths: torch.Tensor  # (N,) on the CPU, so that batches are cut without a device sync
     tgt_lengths: torch.Tensor
-    pairs: list[tuple[str, str]]  # the normalised text, for BLEU and samples
+    pairs: list[tuple[str, str]]  # the text as read (stripped), the references of BLEU and samples
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -39,8 +40,7 @@ class TranslationData:
     train: SentenceSplit
     val: SentenceSplit
     test: SentenceSplit
-    vocab: Vocab
-    level: str  # "word" or "char"
+    tokenizer: object  # landmarks.tokenizers: encode(text), decode(ids), piece(id), len()
 
 
 def load_pairs(cfg) -> dict[str, list[tuple[str, str]]]:
@@ -53,26 +53,40 @@ def load_pairs(cfg) -> dict[str, list[tuple[str, str]]]:
             "test": pairs[-cfg.test_size :],
         }
     if cfg.source == "tsv":
-        pairs = read_tsv(cfg.path)
-        if cfg.val_size + cfg.test_size >= len(pairs):
-            raise ValueError(
-                f"{cfg.path} holds {len(pairs)} pairs, too few for "
-                f"data.val_size={cfg.val_size} and data.test_size={cfg.test_size}"
-            )
-        random.Random(cfg.split_seed).shuffle(pairs)
-        val_end = cfg.val_size + cfg.test_size
-        return {"test": pairs[: cfg.test_size], "val": pairs[cfg.test_size : val_end], "train": pairs[val_end:]}
+        return clean_split(read_tsv(cfg.path), cfg.val_size, cfg.test_size, cfg.split_seed, cfg.path)
     if cfg.source == "multi30k":
         return load_multi30k(cfg.root, cfg.download, tuple(cfg.languages))
     raise ValueError(f"data.source={cfg.source!r}; use synthetic, tsv or multi30k")
 
 
-def to_split(
-    pairs: list[tuple[str, str]], tokens: list[tuple[list[str], list[str]]], vocab: Vocab, device
-) -> SentenceSplit:
-    """`pairs` as text and as tokens -> a resident split of padded ids."""
-    src = [torch.tensor(vocab.encode(s)) for s, _ in tokens]
-    tgt = [torch.tensor([BOS] + vocab.encode(t)) for _, t in tokens]
+def clean_split(
+    pairs: list[tuple[str, str]], val_size: int, test_size: int, seed: int, path
+) -> dict[str, list[tuple[str, str]]]:
+    """Test, validation and training pairs of a corpus, clean: repeated pairs kept once; the held-out pairs drawn
+    with `seed`, one per source sentence; every pair whose source is held out left out of training (sources
+    compared after normalisation, ignoring case), so no test sentence is trained on under another translation."""
+    unique = list(dict.fromkeys((source.strip(), target.strip()) for source, target in pairs))
+    random.Random(seed).shuffle(unique)
+    keys = [normalize(source).casefold() for source, _ in unique]
+    held_out, held_sources = [], set()
+    for pair, key in zip(unique, keys):
+        if len(held_out) < val_size + test_size and key not in held_sources:
+            held_out.append(pair)
+            held_sources.add(key)
+    train = [pair for pair, key in zip(unique, keys) if key not in held_sources]
+    if len(held_out) < val_size + test_size or not train:
+        raise ValueError(
+            f"{path} holds {len(unique)} distinct pairs of {len(set(keys))} distinct source sentences: too few "
+            f"for data.val_size={val_size} and data.test_size={test_size} held-out sources and a training split; "
+            "lower them"
+        )
+    return {"test": held_out[:test_size], "val": held_out[test_size:], "train": train}
+
+
+def to_split(pairs: list[tuple[str, str]], ids: list[tuple[list[int], list[int]]], device) -> SentenceSplit:
+    """`pairs` as text and as ids -> a resident split of padded ids."""
+    src = [torch.tensor(s) for s, _ in ids]
+    tgt = [torch.tensor([BOS] + t) for _, t in ids]
     pad = torch.nn.utils.rnn.pad_sequence
     return SentenceSplit(
         src=pad(src, batch_first=True, padding_value=PAD).to(device),
@@ -84,22 +98,26 @@ def to_split(
 
 
 def load_translation_data(cfg, device) -> TranslationData:
-    """Normalise and tokenise, drop pairs longer than `cfg.max_len` tokens on either side (training split
-    only: the evaluation splits stay whole), build the vocabulary of the training split, and move every split
-    to `device`."""
-    splits = {name: [(normalize(s), normalize(t)) for s, t in pairs] for name, pairs in load_pairs(cfg).items()}
-    tokens = {
-        name: [(tokenize(s, cfg.level), tokenize(t, cfg.level)) for s, t in pairs] for name, pairs in splits.items()
+    """Train the tokenizer on both sides of the training split, encode every split (normalised: NFKC, single
+    spaces), drop training pairs longer than `cfg.max_len` tokens on either side (the evaluation splits stay
+    whole), and move the splits to `device`."""
+    splits = load_pairs(cfg)
+    tokenizer = train_tokenizer(
+        [normalize(side) for pair in splits["train"] for side in pair],
+        cfg.level,
+        min_freq=cfg.min_freq,
+        vocab_size=cfg.vocab_size,
+    )
+    ids = {
+        name: [(tokenizer.encode(normalize(s)), tokenizer.encode(normalize(t))) for s, t in pairs]
+        for name, pairs in splits.items()
     }
-    kept = [i for i, (s, t) in enumerate(tokens["train"]) if max(len(s), len(t)) <= cfg.max_len]
+    kept = [i for i, (s, t) in enumerate(ids["train"]) if max(len(s), len(t)) <= cfg.max_len + 1]  # + <eos>
     if not kept:
         raise ValueError(f"no training pair is at most data.max_len={cfg.max_len} tokens long; raise data.max_len")
-    splits["train"], tokens["train"] = [splits["train"][i] for i in kept], [tokens["train"][i] for i in kept]
-    vocab = Vocab.build((side for pair in tokens["train"] for side in pair), cfg.min_freq)
+    splits["train"], ids["train"] = [splits["train"][i] for i in kept], [ids["train"][i] for i in kept]
     return TranslationData(
-        **{name: to_split(pairs, tokens[name], vocab, device) for name, pairs in splits.items()},
-        vocab=vocab,
-        level=cfg.level,
+        **{name: to_split(pairs, ids[name], device) for name, pairs in splits.items()}, tokenizer=tokenizer
     )
 
 

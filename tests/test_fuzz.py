@@ -96,6 +96,6 @@ def test_sequence_models_under_fuzz(name):
             with pytest.raises(ValueError, match=rf"src holds token id {bad_id}, outside the vocabulary of {VOCAB}"):
                 model(src, tgt_in)
             with pytest.raises(ValueError, match=r"expected tgt_in of shape \(B, N\) with N > 0"):
-                model(src.clamp(0, VOCAB - 1), tgt_in[:, :0])
+                model(src.clamp(1, VOCAB - 1), tgt_in[:, :0])
 
     check()

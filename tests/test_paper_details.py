@@ -7,7 +7,7 @@ import torch
 from omegaconf import OmegaConf
 
 from landmarks.optim import build_optimizer
-from landmarks.text import PAD
+from landmarks.tokenizers import PAD
 from models import create_model
 from tests.conftest import small
 

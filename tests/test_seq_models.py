@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from landmarks.decoding import beam_search, greedy_decode, lp
-from landmarks.text import BOS, EOS, PAD
+from landmarks.tokenizers import BOS, EOS, PAD
 from models import create_model, list_models
 from models.attention import attention
 from models.transformer import Transformer

@@ -1,4 +1,5 @@
-"""Translation data: the generated task, vocabularies, the TSV reader, Multi30k's download path, length batches."""
+"""Translation data: the generated task, tokenizers, the TSV reader and its clean splits, Multi30k's download
+path, length batches."""
 
 import pytest
 import torch
@@ -6,9 +7,12 @@ from omegaconf import OmegaConf
 
 from landmarks import datasets
 from landmarks.synthetic import generate_pairs
-from landmarks.text import EOS, UNK, TextError, Vocab, normalize, read_tsv, tokenize
+from landmarks.text import TextError, normalize, read_tsv
+from landmarks.tokenizers import EOS, UNK, Vocab, split_pieces, tokenizer_from_state, train_tokenizer
+from landmarks.translation import Translation
 from landmarks.translation_data import length_grouped_batches, load_translation_data
-from tests.conftest import CONFIGS, write_tarball
+from models import create_model
+from tests.conftest import CONFIGS, compose_config, write_tarball
 
 
 def test_generated_task_is_deterministic_distinct_and_reorders():
@@ -29,14 +33,39 @@ def test_data_config_splits_are_fixed_and_disjoint():
     sources = [{s for s, _ in split.pairs} for split in (data.train, data.val, data.test)]
     assert not (sources[0] & sources[1]) and not (sources[0] & sources[2]) and not (sources[1] & sources[2])
     first = data.train.src[0, : data.train.src_lengths[0]].tolist()
-    assert first[-1] == EOS and data.vocab.decode(first) == tokenize(data.train.pairs[0][0], "word")
+    assert first[-1] == EOS and data.tokenizer.decode(first) == data.train.pairs[0][0]
 
 
-def test_normalize_and_tokenize():
-    assert normalize("  Hi,  Tom!\u00a0Ça va? ") == "hi , tom ! ça va ?"
-    assert tokenize("ab c", "char") == ["a", "b", " ", "c"]
+def test_normalize_keeps_case_and_punctuation():
+    assert normalize("  Hi,  Tom!\u00a0Ça va? ") == "Hi, Tom! Ça va?"
+
+
+SENTENCES = ["Hi, Tom!", "Don't stop (now)...", "Übergröße: 3.5 €", "Das Fenster wird geschlossen.", "x"]
+
+
+@pytest.mark.parametrize("level", ["subword", "word", "char"])
+def test_tokenizers_give_back_the_text_cased_and_spaced(level):
+    tokenizer = train_tokenizer(SENTENCES * 3, level, vocab_size=300)
+    for sentence in SENTENCES:
+        ids = tokenizer.encode(sentence)
+        assert ids[-1] == EOS and UNK not in ids
+        assert tokenizer.decode([1, *ids, 7, 8]) == sentence  # <bos> skipped, nothing after <eos>
+    rebuilt = tokenizer_from_state(tokenizer.state())
+    assert rebuilt.encode(SENTENCES[3]) == tokenizer.encode(SENTENCES[3]) and len(rebuilt) == len(tokenizer)
+
+
+def test_subwords_spell_unseen_words_and_characters_without_unk():
+    tokenizer = train_tokenizer(SENTENCES * 3, "subword", vocab_size=300)
+    unseen = "Ein unbekanntes Wort: 你好"
+    assert UNK not in tokenizer.encode(unseen) and tokenizer.decode(tokenizer.encode(unseen)) == unseen
+    assert train_tokenizer(SENTENCES * 3, "subword", vocab_size=300).state() == tokenizer.state()  # deterministic
+
+
+def test_word_pieces_mark_what_is_glued_to_the_previous_piece():
+    assert split_pieces("Hi, Tom!", "word") == ["Hi", "￭,", "Tom", "￭!"]
+    assert split_pieces("ab c", "char") == ["a", "b", " ", "c"]
     with pytest.raises(ValueError, match="tokenization level 'bpe'"):
-        tokenize("a", "bpe")
+        split_pieces("a", "bpe")
 
 
 def test_vocab_orders_by_frequency_and_names_unknown_tokens():
@@ -44,8 +73,6 @@ def test_vocab_orders_by_frequency_and_names_unknown_tokens():
     assert vocab.itos[:7] == ["<pad>", "<bos>", "<eos>", "<unk>", "b", "a", "c"]
     assert vocab.encode(["a", "zebra"]) == [5, UNK, EOS]
     assert vocab.decode([1, 5, 4, EOS, 6]) == ["a", "b"]
-    with pytest.raises(KeyError, match="unknown token 'zebra'.*unknown='unk'"):
-        vocab.encode(["a", "zebra"], unknown="error")
 
 
 def test_tsv_reader_takes_tatoeba_lines(tmp_path):
@@ -76,11 +103,29 @@ def test_tsv_data_config_splits_with_its_seed(tmp_path):
     path = tmp_path / "pairs.tsv"
     path.write_text("".join(f"Sentence {i}.\tSatz {i} !\n" for i in range(40)), encoding="utf-8")
     cfg = OmegaConf.load(f"{CONFIGS}/data/tsv.yaml")
-    cfg.path, cfg.val_size, cfg.test_size, cfg.min_freq = str(path), 5, 5, 1
+    cfg.path, cfg.val_size, cfg.test_size, cfg.vocab_size = str(path), 5, 5, 300
     data = load_translation_data(cfg, torch.device("cpu"))
     assert (len(data.train), len(data.val), len(data.test)) == (30, 5, 5)
     assert data.test.pairs == load_translation_data(cfg, torch.device("cpu")).test.pairs
-    assert data.train.pairs[0][1].endswith(" !") and data.train.pairs[0][0] == data.train.pairs[0][0].lower()
+    assert data.train.pairs[0][1].endswith(" !") and data.train.pairs[0][0].startswith("Sentence ")  # as written
+
+
+def test_tsv_splits_are_clean_no_repeated_pair_and_no_held_out_source_in_training(tmp_path):
+    lines = [f"Sentence {i}.\tSatz {i}.\n" for i in range(60)]
+    lines += lines[:20]  # repeated pairs, as in Tatoeba-style files
+    lines += [f"sentence  {i}.\tDer Satz {i}.\n" for i in range(30)]  # the same sources (case, spaces), retranslated
+    path = tmp_path / "pairs.tsv"
+    path.write_text("".join(lines), encoding="utf-8")
+    cfg = OmegaConf.load(f"{CONFIGS}/data/tsv.yaml")
+    cfg.path, cfg.val_size, cfg.test_size, cfg.vocab_size = str(path), 10, 10, 300
+    data = load_translation_data(cfg, torch.device("cpu"))
+    key = lambda pairs: [normalize(s).casefold() for s, _ in pairs]  # noqa: E731
+    train, val, test = key(data.train.pairs), key(data.val.pairs), key(data.test.pairs)
+    assert len(set(val + test)) == len(val + test) == 20  # each held-out source once
+    assert not set(train) & set(val + test)
+    assert len(set(data.train.pairs)) == len(data.train.pairs)
+    pairs_of_source = {f"sentence {i}.": 2 if i < 30 else 1 for i in range(60)}  # 90 distinct pairs
+    assert len(train) == 90 - sum(pairs_of_source[source] for source in val + test)  # all the rest is trained on
 
 
 def test_multi30k_downloads_verifies_and_reads_the_tarballs(tmp_path, monkeypatch):
@@ -125,3 +170,22 @@ def test_length_grouped_batches_cover_an_epoch_with_similar_lengths():
     assert spread < 20  # random batches of 50 would span nearly the whole 3..39 range
     again = length_grouped_batches(lengths, 50, torch.Generator().manual_seed(1), pool=4)
     assert all(torch.equal(a, b) for a, b in zip(batches, again))
+
+
+def test_bleu_is_standard_sacrebleu_on_the_text_as_written(tmp_path, caplog):
+    """Translations decoded to real text score 100 against the references as read, with sacreBLEU's signature
+    and none of its warnings (which 100 lines ending in a split-off " ." would raise)."""
+    path = tmp_path / "pairs.tsv"
+    path.write_text("".join(f"Sentence {i}, here.\tSatz Nummer {i}, hier.\n" for i in range(300)), encoding="utf-8")
+    cfg = compose_config("model=transformer", "data=tsv", f"data.path={path}", "data.val_size=20", "data.test_size=120")
+    cfg.data.vocab_size = 300
+    task = Translation.from_config(cfg, torch.device("cpu"))
+    model = create_model("transformer_tiny", **task.model_kwargs())
+    test = task.data.test
+    rows = iter(test.tgt[:, 1:].tolist())  # the oracle: each reference's own ids, in the order asked
+    task.translate = lambda model, src, beam_size: [next(rows) for _ in range(len(src))]
+    metrics = task.evaluate(model, "test")
+    assert metrics["bleu"] == pytest.approx(100.0) and metrics["exact_match"] == 1.0
+    assert 0 < metrics["copy_bleu"] < 30  # the English sources share only the numbers and commas
+    assert task.notes["bleu_signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:")
+    assert "detokenize" not in caplog.text
