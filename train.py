@@ -70,6 +70,7 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dic
     run_dir = Path(distributed.broadcast(str(run_dir), device))  # rank 0's: Hydra's clock may differ per process
     task = build_task(cfg, device)
     model = build_model(cfg, device, task)
+    distributed.seed_process(cfg.seed)
     main = distributed.is_main()
     if main:
         write_environment(run_dir)

@@ -58,6 +58,32 @@ def mean_over_processes(values: dict[str, torch.Tensor]) -> dict[str, torch.Tens
     return dict(zip(values, stacked / world_size()))
 
 
+def sum_over_processes(value: torch.Tensor | int, device: torch.device) -> torch.Tensor | int:
+    """The sum of a count over all processes (identity in one process)."""
+    if world_size() == 1:
+        return value
+    total = torch.as_tensor(value, dtype=torch.float32, device=device).clone()
+    dist.all_reduce(total)
+    return total
+
+
+def seed_process(seed: int) -> None:
+    """Dropout draws from the global generator. After the weights are built (the same in every process), each
+    process under torchrun reseeds it with (seed, rank), so that ranks drop different units, deterministically;
+    rank 0, like a single process, keeps the seed's own stream."""
+    if rank():
+        torch.manual_seed(seed + 1_000_003 * rank())
+
+
+def gather(value) -> list:
+    """Every process's `value` (any picklable object), in rank order, in every process."""
+    if world_size() == 1:
+        return [value]
+    gathered = [None] * world_size()
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
 def any_process(flag: bool, device: torch.device) -> bool:
     """True if `flag` is true in any process (identity in one process): processes stop together."""
     if world_size() == 1:

@@ -1,5 +1,9 @@
-"""Model FLOPs utilisation (MFU, PaLM appendix B): the model's training FLOPs per sample, counted once with
-torch.utils.flop_counter, times samples/s, over the device's peak FLOP/s."""
+"""Model FLOPs utilisation (MFU, PaLM appendix B): the model's training FLOPs per sample, counted with
+torch.utils.flop_counter on a few batches, times samples/s, over the device's peak FLOP/s.
+
+FlopCounterMode counts matrix products and convolutions. Attention is counted through PyTorch's math kernel
+(it has no formula for the CPU's fused one); a module whose ops would be miscounted says what it computes in a
+`train_flops(input)` method (AlexNet's LRN, a banded 1x1 convolution that really sums n channels)."""
 
 import json
 import platform
@@ -10,8 +14,12 @@ import torch
 
 PEAK_RECORD = Path.home() / ".cache" / "landmarks" / "peak_flops.json"
 # Dense peak FLOP/s from the vendors' datasheets, by device name and precision (no sparsity).
-PEAK_FLOPS = {
-    ("H100", "bf16"): 989e12,
+PEAK_FLOPS = {  # the first name found in the device's name wins: variants before "H100"
+    ("H100 PCIe", "bf16"): 756e12,
+    ("H100 PCIe", "fp32"): 51e12,
+    ("H100 NVL", "bf16"): 835e12,
+    ("H100 NVL", "fp32"): 60e12,
+    ("H100", "bf16"): 989e12,  # SXM, named e.g. "NVIDIA H100 80GB HBM3"
     ("H100", "fp32"): 67e12,
     ("H200", "bf16"): 989e12,
     ("H200", "fp32"): 67e12,
@@ -33,23 +41,36 @@ def device_name(device: torch.device) -> str:
     return names[0] if names else platform.processor() or platform.machine()
 
 
-def train_flops_per_sample(model: torch.nn.Module, task, batch: tuple, autocast) -> float:
-    """FLOPs of one forward and backward pass per sample of `batch`, leaving no trace on the model: the
-    gradients are cleared, buffers (BatchNorm statistics) and the random state are restored."""
+def train_flops_per_sample(model: torch.nn.Module, task, batches: list[tuple], autocast) -> float:
+    """FLOPs of one forward and backward pass per sample, over all of `batches` (per-sample FLOPs vary with the
+    padded length of a batch), leaving no trace on the model: the gradients are cleared, buffers (BatchNorm
+    statistics) and the random state are restored."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
+    recounted = {f"{type(model).__name__}.{n}": m for n, m in model.named_modules() if hasattr(m, "train_flops")}
+    own_counts = []
+    hooks = [
+        m.register_forward_hook(lambda m, inputs, _: own_counts.append(m.train_flops(inputs[0])))
+        for m in recounted.values()
+    ]
     buffers = {name: buffer.clone() for name, buffer in model.named_buffers()}
-    with torch.random.fork_rng(devices=[batch[0].device] if batch[0].device.type == "cuda" else []):
-        counter = FlopCounterMode(display=False)
-        with counter:
-            with autocast:
+    device = batches[0][0].device
+    counter = FlopCounterMode(display=False)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), counter:
+        for batch in batches:
+            with autocast, sdpa_kernel(SDPBackend.MATH):
                 loss, _ = task.loss(model, batch)
             loss.backward()
+    for hook in hooks:
+        hook.remove()
     model.zero_grad(set_to_none=True)
     with torch.no_grad():
         for name, buffer in model.named_buffers():
             buffer.copy_(buffers[name])
-    return counter.get_total_flops() / len(batch[0])
+    counts = counter.get_flop_counts()
+    miscounted = sum(sum(counts.get(name, {}).values()) for name in recounted)
+    return (counter.get_total_flops() - miscounted + sum(own_counts)) / sum(len(batch[0]) for batch in batches)
 
 
 def peak_flops(device: torch.device, precision: str, record: Path = PEAK_RECORD) -> tuple[float, str]:

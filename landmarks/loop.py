@@ -169,17 +169,22 @@ def restore(state: dict | None, model, optimizer, scheduler, device: torch.devic
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
-    torch.set_rng_state(state["rng"]["torch"])
-    if device.type == "cuda" and state["rng"]["cuda"] is not None:
-        torch.cuda.set_rng_state(state["rng"]["cuda"])
+    rngs = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]  # one per process; one before 0.2
+    rng = rngs[distributed.rank()] if distributed.rank() < len(rngs) else None
+    if rng is not None:  # a process the checkpoint did not know keeps its seed_process stream
+        torch.set_rng_state(rng["torch"])
+        if device.type == "cuda" and rng["cuda"] is not None:
+            torch.cuda.set_rng_state(rng["cuda"])
     if distributed.is_main():
         print(f"resumed from {run_dir / CHECKPOINT_NAME} at step {state['step']}")
     return state["step"], state["elapsed_s"], state.get("eval_s", 0.0)
 
 
 def save(path: Path, cfg, model, optimizer, scheduler, step: int, clock: Clock, device: torch.device) -> None:
+    rng = distributed.gather(  # each process's random state: under torchrun they draw different dropout masks
+        {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None}
+    )
     if distributed.is_main():
-        rng = {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None}
         state = {"model": unwrap(model).state_dict(), "optimizer": optimizer.state_dict()}
         state |= {"scheduler": scheduler.state_dict(), "step": step, "rng": rng}
         state |= {
@@ -197,17 +202,23 @@ def micro_batches(batch: tuple, count: int):
 
 def train_step(task: Task, model, batch: tuple, optimizer, scheduler, trainer, autocast) -> dict:
     """One optimizer step over this process's share of `batch`, in trainer.grad_accum micro-batches (under
-    DDP only the last one all-reduces the gradients, as nanoGPT does). Returns the step's loss and metrics,
-    the gradient norm and the learning rate it used, as device tensors or floats (no host sync)."""
+    DDP only the last one all-reduces the gradients, as nanoGPT does). Each micro-batch's mean loss is weighted
+    by its share of the global batch's loss terms (`task.loss_weight`: samples, or target tokens), so that
+    micro-batches and processes of unequal lengths give the gradient of one big batch. Returns the step's loss
+    and metrics, the gradient norm and the learning rate it used, as device tensors or floats (no host sync)."""
     micros = micro_batches(distributed.shard(batch), trainer.grad_accum)
+    weights = [task.loss_weight(micro) for micro in micros]
+    total = distributed.sum_over_processes(sum(weights), micros[0][0].device)
+    scale = distributed.world_size() / total  # DDP averages the processes' gradients
     sums = {}
-    for index, micro in enumerate(micros):
+    for index, (micro, weight) in enumerate(zip(micros, weights)):
         last = index == len(micros) - 1
         with contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync(), autocast:
             loss, metrics = task.loss(model, micro)
-        (loss / len(micros)).backward()  # the mean over micro-batches, as one big batch would give
+        share = weight * scale
+        (loss * share).backward()
         for name, value in {"loss": loss, **metrics}.items():
-            sums[name] = sums.get(name, 0) + value.detach() / len(micros)
+            sums[name] = sums.get(name, 0) + value.detach() * share
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), trainer.grad_clip or math.inf)
     lr = optimizer.param_groups[0]["lr"]
     optimizer.step()
@@ -272,10 +283,16 @@ def check_batch_split(trainer, world: int) -> None:
         )
 
 
+COUNTED_BATCHES, COUNTED_SAMPLES = 4, 8
+
+
 def measure_efficiency(model, task: Task, step: int, trainer, device, autocast) -> tuple[float, tuple[float, str]]:
-    """Training FLOPs per sample (counted on the first micro-batch) and the device's peak FLOP/s with its source."""
-    first_micro = micro_batches(distributed.shard(task.train_batch(step)), trainer.grad_accum)[0]
-    flops_per_sample = train_flops_per_sample(model, task, first_micro, autocast)
+    """Training FLOPs per sample and the device's peak FLOP/s with its source. The FLOPs are counted on the
+    first samples of the next few steps' batches: per-sample FLOPs do not depend on a batch's size, but do on its
+    padded length, which varies from step to step."""
+    batches = [distributed.shard(task.train_batch(step + i)) for i in range(COUNTED_BATCHES)]
+    first_samples = [tuple(tensor[:COUNTED_SAMPLES] for tensor in batch) for batch in batches]
+    flops_per_sample = train_flops_per_sample(model, task, first_samples, autocast)
     if trainer.peak_flops:
         return flops_per_sample, (trainer.peak_flops, "trainer.peak_flops")
     return flops_per_sample, peak_flops(device, resolve_precision(device, trainer.precision))

@@ -31,7 +31,13 @@ class Task(Protocol):
         """The global batch of optimizer step `step`, a function of (seed, step) only: resume draws the same."""
 
     def loss(self, model: torch.nn.Module, batch: tuple) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The scalar loss to minimise and detached per-batch metrics (e.g. accuracy), all on the device."""
+        """The scalar loss to minimise, a mean over the batch's `loss_weight` terms, and detached per-batch
+        metrics (e.g. accuracy), all on the device."""
+
+    def loss_weight(self, batch: tuple) -> torch.Tensor | int:
+        """How many terms the batch's loss averages: its samples, or e.g. its target tokens for translation. The
+        loop weighs micro-batches and processes by it, so that accumulation equals one big batch."""
+        return len(batch[0])
 
     def evaluate(self, model: torch.nn.Module, split: str) -> dict[str, float]:
         """The `eval_metrics` over a whole split ("val" or "test"), in eval mode, without gradients."""

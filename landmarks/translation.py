@@ -72,6 +72,10 @@ class Translation(Task):
         loss, correct, tokens = self.token_losses(model, *batch, self.label_smoothing)
         return loss / tokens, {"acc": correct / tokens}
 
+    def loss_weight(self, batch) -> torch.Tensor:
+        """The target tokens the loss averages (padding excluded), on the device: no host sync."""
+        return (batch[1][:, 1:] != PAD).sum()
+
     def translate(self, model, src: torch.Tensor, beam_size: int) -> list[list[int]]:
         """Decoded target ids (without <bos>) of a source batch; beam_size 1 is greedy."""
         max_len = int(src.shape[1] * 1.5) + 10

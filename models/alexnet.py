@@ -33,7 +33,7 @@ class LocalResponseNorm(nn.Module):
 
     def __init__(self, channels: int, n: int = 5, k: float = 2.0, alpha: float = 1e-4, beta: float = 0.75):
         super().__init__()
-        self.k, self.alpha, self.beta = k, alpha, beta
+        self.n, self.k, self.alpha, self.beta = n, k, alpha, beta
         offset = torch.arange(channels)[None, :] - torch.arange(channels)[:, None]  # j - i
         window = (offset >= -(n // 2)) & (offset <= (n - 1) // 2)
         self.register_buffer("window", window.float()[:, :, None, None], persistent=False)  # (C, C, 1, 1)
@@ -41,6 +41,11 @@ class LocalResponseNorm(nn.Module):
     def forward(self, a: torch.Tensor) -> torch.Tensor:
         d = self.k + self.alpha * F.conv2d(a.square(), self.window)  # (B, C, H, W)
         return a * torch.exp(-self.beta * torch.log(d))
+
+    def train_flops(self, a: torch.Tensor) -> int:
+        """What the window sum computes, for MFU (landmarks/flops.py), not the banded matrix's C x C products:
+        n multiply-adds per element forward and as many backward, as a width-n convolution would be counted."""
+        return 2 * 2 * self.n * a.numel()
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import torch.multiprocessing as mp
 import landmarks.loop
 from landmarks.build import build_task
 from landmarks.image_classification import ImageClassification
+from landmarks.loop import COUNTED_BATCHES
 from tests.conftest import compose_config
 from train import run
 
@@ -48,8 +49,9 @@ def worker(rank: int, world_size: int, port: int, tmp_path) -> None:
         saw = {
             "model": model.state_dict(),
             "history": results["history"],
-            "labels": labels_seen[1:],
-        }  # the first counted FLOPs
+            "labels": labels_seen[COUNTED_BATCHES:],  # after the batches whose FLOPs were counted
+            "rng": torch.get_rng_state(),
+        }
         torch.save(saw, tmp_path / f"rank{rank}.pt")
         return results
 
@@ -71,6 +73,7 @@ def test_two_gloo_processes_train_like_one_process_on_the_global_batch(tmp_path)
         assert torch.equal(torch.cat([ranks[0]["labels"][step], ranks[1]["labels"][step]]), task.train_batch(step)[1])
     for name, value in ranks[0]["model"].items():
         assert torch.equal(value, ranks[1]["model"][name]), name
+    assert not torch.equal(ranks[0]["rng"], ranks[1]["rng"])  # each process its own dropout stream
 
     single = run(compose_config(*OVERRIDES), tmp_path / "single")
     single_weights = torch.load(tmp_path / "single" / "checkpoint.pt", weights_only=False)["model"]

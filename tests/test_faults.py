@@ -12,7 +12,7 @@ import torch
 
 from landmarks.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, unwrap
 from landmarks.image_classification import ImageClassification
-from landmarks.loop import NonFiniteLossError
+from landmarks.loop import COUNTED_BATCHES, NonFiniteLossError
 from tests.conftest import compose_config, tiny_run_overrides
 from train import run
 
@@ -73,7 +73,8 @@ def test_non_finite_loss_stops_and_names_the_last_checkpoint(tiny_fashion_mnist,
     def loss_turning_nan(self, model, batch):
         calls.append(1)
         loss, metrics = real_loss(self, model, batch)
-        return (loss * float("nan") if len(calls) > 7 else loss), metrics  # call 1 counts FLOPs; steps 7 on are NaN
+        nan = len(calls) > COUNTED_BATCHES + 6  # the first calls count FLOPs; steps 7 on are NaN
+        return (loss * float("nan") if nan else loss), metrics
 
     monkeypatch.setattr(ImageClassification, "loss", loss_turning_nan)
     cfg = compose_config(*tiny_run_overrides(tiny_fashion_mnist))

@@ -2,13 +2,17 @@
 from FLOPs counted without side effects on the model."""
 
 import contextlib
+import functools
 import json
 
 import pytest
 import torch
 
+from landmarks import flops
 from landmarks.flops import peak_flops, train_flops_per_sample
 from landmarks.loop import Target
+from landmarks.translation import Translation
+from models import create_model
 from tests.conftest import RegressionTask, compose_config, tiny_run_overrides
 from train import run
 
@@ -65,7 +69,7 @@ def test_flops_and_the_peak_are_measured_without_a_trace_on_the_model(tmp_path):
     task = RegressionTask()
     buffers = {name: buffer.clone() for name, buffer in model.named_buffers()}
     rng = torch.get_rng_state()
-    flops = train_flops_per_sample(model, task, (task.x, task.y), contextlib.nullcontext())
+    flops = train_flops_per_sample(model, task, [(task.x, task.y)], contextlib.nullcontext())
     record = tmp_path / "peak_flops.json"
     record.write_text('{"elsewhere": 1.0}')
     peak, source = peak_flops(torch.device("cpu"), "fp32", record)
@@ -77,3 +81,64 @@ def test_flops_and_the_peak_are_measured_without_a_trace_on_the_model(tmp_path):
     assert torch.equal(torch.get_rng_state(), rng)  # dropout draws the same masks with or without the counting
     assert all(torch.equal(buffer, buffers[name]) for name, buffer in model.named_buffers())
     assert all(param.grad is None for param in model.parameters())
+
+
+def test_flops_are_the_mean_over_batches_of_unequal_padded_lengths():
+    cfg = compose_config("model=transformer", "data.train_size=64", "data.val_size=8", "data.test_size=8")
+    cfg.trainer.batch_size = 8
+    task = Translation.from_config(cfg, torch.device("cpu"))
+    order = task.data.train.src_lengths.argsort()
+    short, long = (task.data.train.batch(order[index]) for index in (slice(0, 2), slice(-6, None)))
+    model = create_model("transformer_tiny", **task.model_kwargs())
+    count = functools.partial(train_flops_per_sample, model, task, autocast=contextlib.nullcontext())
+    assert count([long]) > 1.5 * count([short])
+    assert count([short, long]) == pytest.approx((2 * count([short]) + 6 * count([long])) / 8)
+
+
+class SumTask:
+    """The loss is the sum of the model's outputs on the batch's first tensor: FLOPs of the model alone."""
+
+    def loss(self, model, batch):
+        return model(batch[0]).sum(), {}
+
+
+class SelfAttention(torch.nn.Module):
+    def __init__(self, dim: int, heads: int, attend: bool = True):
+        super().__init__()
+        self.qkv, self.heads, self.attend = torch.nn.Linear(dim, 3 * dim), heads, attend
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).unflatten(-1, (3, self.heads, -1)).permute(2, 0, 3, 1, 4)
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v) if self.attend else q + k + v
+
+
+def test_attention_is_counted_on_the_cpu_as_the_matrix_products_it_computes():
+    torch.manual_seed(0)
+    t, d = 10, 32
+    batch = (torch.randn(3, t, d),)
+    counts = [
+        train_flops_per_sample(SelfAttention(d, 4, attend), SumTask(), [batch], contextlib.nullcontext())
+        for attend in (True, False)
+    ]
+    assert counts[0] - counts[1] == 12 * t * t * d  # QK^T and AV forward (4 t^2 d), four products backward
+
+
+def test_lrn_counts_the_channel_sums_it_computes_not_its_banded_matrix():
+    model = create_model("alexnet_small")
+    batch = (torch.rand(2, 1, 28, 28),)
+    with_lrn = train_flops_per_sample(model, SumTask(), [batch], contextlib.nullcontext())
+    for index, module in enumerate(model.features):
+        if type(module).__name__ == "LocalResponseNorm":
+            model.features[index] = torch.nn.Identity()
+    without = train_flops_per_sample(model, SumTask(), [batch], contextlib.nullcontext())
+    per_image = [24 * 28 * 28, 48 * 13 * 13]  # the elements entering the two LRNs (after conv1, conv2)
+    assert with_lrn - without == sum(2 * 2 * 5 * size for size in per_image)
+
+
+@pytest.mark.parametrize(
+    "name, peak",
+    [("NVIDIA H100 PCIe", 756e12), ("NVIDIA H100 80GB HBM3", 989e12), ("NVIDIA H100 NVL", 835e12)],
+)
+def test_h100_variants_get_their_own_datasheet_peak(monkeypatch, name, peak):
+    monkeypatch.setattr(flops, "device_name", lambda device: name)
+    assert flops.peak_flops(torch.device("cuda"), "bf16")[0] == peak

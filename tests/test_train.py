@@ -1,6 +1,7 @@
 """The loop end to end: loss falls, resume reproduces the
 uninterrupted run, accumulation, the CLI (faults: test_faults.py)."""
 
+import contextlib
 import glob
 import json
 import subprocess
@@ -9,9 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
+from landmarks import distributed
 from landmarks.checkpoint import load_checkpoint
-from landmarks.loop import fit
+from landmarks.loop import fit, micro_batches, train_step
+from landmarks.translation import Translation
+from models import create_model
 from tests.conftest import RegressionTask, compose_config, tiny_run_overrides
 from train import resumed_config, run
 
@@ -136,3 +141,44 @@ def test_eval_names_a_missing_checkpoint(tmp_path):
     )
     assert result.returncode != 0
     assert f"eval.py: No checkpoint at {tmp_path}/checkpoint.pt" in result.stderr
+
+
+def test_accumulation_over_micro_batches_of_unequal_lengths_equals_one_big_batch():
+    """Translation batches hold sentences of unequal lengths: each micro-batch weighs by its target tokens."""
+    cfg = compose_config("model=transformer", "data.train_size=64", "data.val_size=8", "data.test_size=8")
+    cfg.trainer.batch_size = 8
+    task = Translation.from_config(cfg, torch.device("cpu"))
+    order = task.data.train.tgt_lengths.argsort()
+    batch = task.data.train.batch(torch.cat([order[:4], order[-4:]]))  # four short pairs, then four long ones
+    halves = micro_batches(batch, 2)
+    assert task.loss_weight(halves[0]) * 2 < task.loss_weight(halves[1])
+    weights, losses = [], []
+    for accum in (1, 2):
+        torch.manual_seed(0)
+        model = create_model("transformer_tiny", p_drop=0.0, **task.model_kwargs())
+        optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+        trainer = OmegaConf.create({"grad_accum": accum, "grad_clip": None})
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+        logs = train_step(task, model, batch, optimizer, schedule, trainer, contextlib.nullcontext())
+        weights.append({name: p.detach().clone() for name, p in model.named_parameters()})
+        losses.append(logs["loss"])
+    torch.testing.assert_close(losses[0], losses[1])
+    for name, value in weights[0].items():
+        torch.testing.assert_close(value, weights[1][name], rtol=1e-4, atol=1e-6)
+    torch.manual_seed(0)
+    model = create_model("transformer_tiny", p_drop=0.0, **task.model_kwargs())
+    mean_of_means = sum(task.loss(model, half)[0] for half in halves) / 2  # what weighing micro-batches alike gives
+    assert abs(mean_of_means - losses[0]) > 1e-3
+
+
+def test_each_process_draws_its_own_dropout_masks_deterministically(monkeypatch):
+    masks = {}
+    for rank in (0, 1, 1):
+        monkeypatch.setattr(distributed, "rank", lambda rank=rank: rank)
+        torch.manual_seed(0)  # the seed that built the weights, the same in every process
+        distributed.seed_process(0)
+        masks.setdefault(rank, []).append(torch.nn.functional.dropout(torch.ones(1000), 0.5))
+    torch.manual_seed(0)
+    assert torch.equal(masks[0][0], torch.nn.functional.dropout(torch.ones(1000), 0.5))  # rank 0: a single process's
+    assert not torch.equal(masks[0][0], masks[1][0])
+    assert torch.equal(masks[1][0], masks[1][1])
