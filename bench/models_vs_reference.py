@@ -14,8 +14,7 @@ import torch
 import torch.nn as nn
 import torchvision
 from common import interleaved_seconds, machine
-
-from models import create_model
+from landmarks.models import create_model
 
 IMAGE_PAIRS = {  # ours, reference: the same architecture (state dicts load strictly both ways, tests/)
     "resnet18": (lambda: create_model("resnet18"), torchvision.models.resnet18),

@@ -12,9 +12,9 @@ from omegaconf import OmegaConf
 
 from landmarks.datasets import REPO_ROOT
 from landmarks.flops import device_name
+from landmarks.models import create_model, model_task
+from landmarks.models.vit import patch_size_for
 from landmarks.task import Task
-from models import create_model, model_task
-from models.vit import patch_size_for
 
 # Each task: the class that implements landmarks.task.Task for it. A new task is one file and one line here.
 TASKS = {
@@ -49,7 +49,7 @@ def build_task(cfg, device: torch.device) -> Task:
         raise ValueError(
             f"model.name={model_name} is a {model_task(model_name)} model but data={cfg.data.name} is "
             f"{task_name} data; pick data of the model's task, or a model of the data's "
-            f"(python -c 'from models import list_models; print(list_models(\"{task_name}\"))')"
+            f"(python -c 'from landmarks.models import list_models; print(list_models(\"{task_name}\"))')"
         )
     module, _, name = TASKS[task_name].partition(":")
     return getattr(importlib.import_module(module), name).from_config(cfg, device)  # imported late: one task a run

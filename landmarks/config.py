@@ -19,7 +19,7 @@ import torch
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigTypeError, ValidationError
 
-from models import list_models
+from landmarks.models import list_models
 
 
 class ConfigError(ValueError):
@@ -224,7 +224,7 @@ def check_model(cfg: DictConfig) -> None:
             name,
             "a registered model"
             + (f", e.g. {', '.join(close)}" if close else "")
-            + "; python -c 'from models import list_models; print(list_models())'",
+            + "; python -c 'from landmarks.models import list_models; print(list_models())'",
         )
     for key, value in cfg.model.items():
         allowed = MODEL_VALUES.get(key)

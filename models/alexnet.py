@@ -20,8 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models.inputs import check_image_size, check_images
-from models.registry import register_model
+from .inputs import check_image_size, check_images
+from .registry import register_model
 
 
 class LocalResponseNorm(nn.Module):

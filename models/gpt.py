@@ -21,9 +21,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models.attention import attention
-from models.inputs import check_tokens
-from models.registry import register_model
+from .attention import attention
+from .inputs import check_tokens
+from .registry import register_model
 
 Cache = list[tuple[torch.Tensor, torch.Tensor]]  # each block's keys and values, (B, n_head, T, head_dim)
 

@@ -1,6 +1,6 @@
 """The model registry: every named variant is a small function registered with `@register_model`.
 
-from models import create_model, list_models
+from landmarks.models import create_model, list_models
 model = create_model("resnet20", num_classes=10, in_chans=1)
 """
 

@@ -21,8 +21,8 @@ Decoding interface (shared with models/transformer.py): `encode`, `decode_step`,
 import torch
 import torch.nn as nn
 
-from models.inputs import check_source, check_tokens
-from models.registry import register_model
+from .inputs import check_source, check_tokens
+from .registry import register_model
 
 
 class AdditiveAttention(nn.Module):

@@ -25,9 +25,9 @@ import torch
 import torch.nn as nn
 from einops import rearrange
 
-from models.attention import attention
-from models.inputs import check_source, check_tokens
-from models.registry import register_model
+from .attention import attention
+from .inputs import check_source, check_tokens
+from .registry import register_model
 
 
 def sinusoidal_encoding(length: int, d_model: int, device=None, start: int = 0) -> torch.Tensor:

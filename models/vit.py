@@ -19,9 +19,9 @@ import torch.nn.functional as F
 from einops import rearrange
 from einops.layers.torch import Rearrange
 
-from models.attention import attention
-from models.inputs import check_images
-from models.registry import register_model
+from .attention import attention
+from .inputs import check_images
+from .registry import register_model
 
 
 class PatchEmbedding(nn.Module):

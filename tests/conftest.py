@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from landmarks.models import create_model
 
 from landmarks import datasets
 from landmarks.task import Task
-from models import create_model
 
 CONFIGS = str(Path(__file__).resolve().parents[1] / "configs")
 

@@ -2,9 +2,8 @@
 
 import pytest
 import torch
-
-from models import create_model
-from models.alexnet import LocalResponseNorm
+from landmarks.models import create_model
+from landmarks.models.alexnet import LocalResponseNorm
 
 
 def test_local_response_norm_is_the_papers_formula():

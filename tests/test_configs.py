@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 from hydra.errors import ConfigCompositionException
+from landmarks.models import model_task
 from omegaconf import OmegaConf
 
 from landmarks.build import build_task
-from models import model_task
 from tests.conftest import CONFIGS, compose_config
 
 
@@ -80,6 +80,6 @@ def test_train_py_ends_bad_input_with_one_line_naming_the_fix(tmp_path):
         "data=fashion_mnist is "
         "image_classification data; pick data "
         "of the model's task, or a model of the data's "
-        "(python -c 'from models import list_models; print(list_models(\"image_classification\"))')"
+        "(python -c 'from landmarks.models import list_models; print(list_models(\"image_classification\"))')"
     )
     assert not (tmp_path / "checkpoint.pt").exists()

@@ -5,8 +5,8 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from landmarks.models import create_model, list_models
 
-from models import create_model, list_models
 from tests.conftest import VOCAB, small
 
 FUZZ = settings(max_examples=5, deadline=None, database=None)

@@ -5,11 +5,11 @@ import json
 
 import pytest
 import torch
+from landmarks.models import create_model, list_models
 
 from landmarks.checkpoint import load_checkpoint
 from landmarks.text import TextError
 from landmarks.token_stream import load_token_stream
-from models import create_model, list_models
 from tests.conftest import compose_config, write_text
 from train import resumed_config, run
 

@@ -2,8 +2,7 @@
 
 import pytest
 import torch
-
-from models import create_model, list_models, model_input_size, register_model
+from landmarks.models import create_model, list_models, model_input_size, register_model
 
 
 def small_test_case(name: str) -> tuple[dict, int]:

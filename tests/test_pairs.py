@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from landmarks.models import model_task
 from omegaconf import OmegaConf
 
 from landmarks.build import model_kwargs
-from models import model_task
 from tests.conftest import (
     CONFIGS,
     compose_config,

@@ -4,11 +4,11 @@ error for a source of padding only."""
 
 import pytest
 import torch
+from landmarks.models import create_model
 from omegaconf import OmegaConf
 
 from landmarks.optim import build_optimizer
 from landmarks.tokenizers import PAD
-from models import create_model
 from tests.conftest import small
 
 

@@ -2,9 +2,8 @@
 
 import pytest
 import torch
-
-from models import create_model
-from models.resnet import ResNet
+from landmarks.models import create_model
+from landmarks.models.resnet import ResNet
 
 
 @pytest.mark.parametrize(

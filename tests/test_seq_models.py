@@ -5,12 +5,12 @@ import math
 import pytest
 import torch
 import torch.nn as nn
+from landmarks.models import create_model, list_models
+from landmarks.models.attention import attention
+from landmarks.models.transformer import Transformer
 
 from landmarks.decoding import beam_search, greedy_decode, lp
 from landmarks.tokenizers import BOS, EOS, PAD
-from models import create_model, list_models
-from models.attention import attention
-from models.transformer import Transformer
 from tests.conftest import VOCAB, small
 
 

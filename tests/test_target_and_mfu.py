@@ -7,12 +7,12 @@ import json
 
 import pytest
 import torch
+from landmarks.models import create_model
 
 from landmarks import flops
 from landmarks.flops import peak_flops, train_flops_per_sample
 from landmarks.loop import Target
 from landmarks.translation import Translation
-from models import create_model
 from tests.conftest import RegressionTask, compose_config, tiny_run_overrides
 from train import run
 

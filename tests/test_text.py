@@ -3,6 +3,7 @@ path, length batches."""
 
 import pytest
 import torch
+from landmarks.models import create_model
 from omegaconf import OmegaConf
 
 from landmarks import datasets
@@ -11,7 +12,6 @@ from landmarks.text import TextError, normalize, read_tsv
 from landmarks.tokenizers import EOS, UNK, Vocab, split_pieces, tokenizer_from_state, train_tokenizer
 from landmarks.translation import Translation
 from landmarks.translation_data import length_grouped_batches, load_translation_data
-from models import create_model
 from tests.conftest import CONFIGS, compose_config, write_tarball
 
 

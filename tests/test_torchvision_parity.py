@@ -3,8 +3,7 @@
 import pytest
 import torch
 import torchvision
-
-from models import create_model
+from landmarks.models import create_model
 
 CASES = [
     *((name, name, 64) for name in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")),

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from landmarks.models import create_model
 from omegaconf import OmegaConf
 
 from landmarks import distributed
 from landmarks.checkpoint import load_checkpoint
 from landmarks.loop import fit, micro_batches, train_step
 from landmarks.translation import Translation
-from models import create_model
 from tests.conftest import RegressionTask, compose_config, tiny_run_overrides
 from train import resumed_config, run
 

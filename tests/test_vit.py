@@ -3,9 +3,9 @@
 import pytest
 import torch
 import torchvision
+from landmarks.models import create_model
 
 from landmarks.pictures import attention_rollout
-from models import create_model
 
 
 def test_torchvision_mapping_is_strict():

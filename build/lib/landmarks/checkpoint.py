@@ -1,0 +1,64 @@
+"""Checkpoints: written to a temporary file, fsynced and renamed, so a crash never leaves a half-written one;
+read back with an error that says what is wrong instead of a traceback from inside torch."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+CHECKPOINT_NAME = "checkpoint.pt"
+REQUIRED_KEYS = ("model", "optimizer", "scheduler", "step", "config")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is missing, truncated or not one of ours."""
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The plain module under torch.compile's and DistributedDataParallel's wrappers, so that saved keys
+    carry no `_orig_mod.` or `module.` prefix."""
+    while hasattr(model, "_orig_mod") or hasattr(model, "module"):
+        model = getattr(model, "_orig_mod", None) or model.module
+    return model
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file, or a run dir holding one."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.exists():
+        raise CheckpointError(
+            f"No checkpoint at {path}; pass a run dir of train.py (outputs/...) or its {CHECKPOINT_NAME}."
+        )
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    path = resolve_checkpoint(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # torch raises many types for truncated or foreign files
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (truncated, corrupted or not written by torch.save): "
+            f"{type(error).__name__}: {error}"
+        ) from None
+    missing = [key for key in REQUIRED_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise CheckpointError(f"{path} is not a Landmarks checkpoint: it lacks {missing}.")
+    return state

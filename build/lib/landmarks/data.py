@@ -1,0 +1,91 @@
+"""Small datasets live whole on the device as uint8 tensors; a batch is a slice of a seeded permutation,
+and augmentation (random crop with padding, horizontal flip) runs batched on the device, as in airbench.
+
+Every random choice is a function of (seed, epoch) or (seed, step), so a resumed run draws the same
+batches and the same augmentations as the uninterrupted one.
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+from landmarks.datasets import load_arrays
+
+
+@dataclass
+class ImageSplit:
+    images: torch.Tensor  # (N, C, H, W) uint8, on the device
+    labels: torch.Tensor  # (N,) int64, on the device
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass
+class ImageData:
+    train: ImageSplit
+    val: ImageSplit
+    test: ImageSplit
+    classes: list[str]
+    mean: torch.Tensor  # (1, C, 1, 1) per-channel statistics of the training images, in [0, 1]
+    std: torch.Tensor
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, C, H, W) -> float32 standardised with the training set's statistics."""
+        return (images.float() / 255 - self.mean) / self.std
+
+
+def load_image_data(
+    name: str, *, root: str | None, download: bool, val_size: int, test_size: int | None, seed: int, device
+) -> ImageData:
+    """Load a dataset and hold out `val_size` seeded training images for validation (the test split stays
+    unseen until the end); `test_size` keeps only the first test images, for quick checks."""
+    arrays = load_arrays(name, root, download)
+    images, labels = arrays["train"]
+    if not 0 <= val_size < len(labels):
+        raise ValueError(f"data.val_size={val_size} must be in [0, {len(labels)}) for {name}")
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+    val_idx, train_idx = order[:val_size], order[val_size:]
+    train_images = images[train_idx].float() / 255
+    mean = train_images.mean(dim=(0, 2, 3), keepdim=True)
+    std = train_images.std(dim=(0, 2, 3), keepdim=True)
+
+    def split(x: torch.Tensor, y: torch.Tensor) -> ImageSplit:
+        return ImageSplit(x.to(device), y.to(device))
+
+    return ImageData(
+        train=split(images[train_idx], labels[train_idx]),
+        val=split(images[val_idx], labels[val_idx]),
+        test=split(*(tensor[:test_size] for tensor in arrays["test"])),
+        classes=arrays["classes"],
+        mean=mean.to(device),
+        std=std.to(device),
+    )
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The CPU generator of one epoch's batch order, a function of (seed, epoch) only: resume draws the same."""
+    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+
+
+def epoch_permutation(n: int, seed: int, epoch: int, device) -> torch.Tensor:
+    return torch.randperm(n, generator=epoch_generator(seed, epoch)).to(device)
+
+
+def random_crop_flip(images: torch.Tensor, padding: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
+    """Batched augmentation of (B, C, H, W): a random HxW crop of the zero-padded image, and a horizontal
+    flip of a random half, each image drawing its own offsets."""
+    batch, _, height, width = images.shape
+    device = images.device
+    if padding > 0:
+        padded = torch.nn.functional.pad(images, (padding,) * 4)
+        dy, dx = torch.randint(0, 2 * padding + 1, (2, batch, 1), generator=generator, device=device)
+        rows = (dy + torch.arange(height, device=device))[:, None, :, None]  # (B, 1, H, 1)
+        cols = (dx + torch.arange(width, device=device))[:, None, None, :]  # (B, 1, 1, W)
+        batch_index = torch.arange(batch, device=device)[:, None, None, None]
+        channel_index = torch.arange(images.shape[1], device=device)[None, :, None, None]
+        images = padded[batch_index, channel_index, rows, cols]
+    if flip:
+        flipped = torch.rand(batch, generator=generator, device=device) < 0.5
+        images = torch.where(flipped[:, None, None, None], images.flip(3), images)
+    return images

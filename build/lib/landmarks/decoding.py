@@ -1,0 +1,74 @@
+"""Greedy and beam-search decoding for any model with the translation interface: `encode(src) -> state`
+(a dict of tensors, batch first) and `decode_step(state, tokens) -> (next-token logits (B, V), state)`."""
+
+import torch
+
+
+def reorder(state: dict[str, torch.Tensor], index: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Select (and repeat) batch entries of every tensor in a decoder state."""
+    return {name: value.index_select(0, index) for name, value in state.items()}
+
+
+@torch.no_grad()
+def greedy_decode(model, src: torch.Tensor, *, bos: int, eos: int, max_len: int) -> torch.Tensor:
+    """The most likely next token at each step: (B, <= 1 + max_len) ids starting with bos; after a
+    sentence's eos only eos follows."""
+    state = model.encode(src)
+    tokens = torch.full((len(src), 1), bos, dtype=torch.long, device=src.device)
+    finished = torch.zeros(len(src), dtype=torch.bool, device=src.device)
+    for _ in range(max_len):
+        logits, state = model.decode_step(state, tokens)
+        next_token = logits.argmax(dim=-1).masked_fill(finished, eos)
+        tokens = torch.cat([tokens, next_token[:, None]], dim=1)
+        finished |= next_token == eos
+        if finished.all():
+            break
+    return tokens
+
+
+def lp(length: int, alpha: float) -> float:
+    """GNMT's lp(Y) = ((5 + |Y|) / 6)^alpha (Wu et al. 2016, Sec. 7)."""
+    return ((5 + length) / 6) ** alpha
+
+
+@torch.no_grad()
+def beam_search(
+    model, src: torch.Tensor, *, bos: int, eos: int, max_len: int, beam_size: int, length_penalty: float = 0.6
+) -> torch.Tensor:
+    """Beam search as in GNMT (Wu et al. 2016, Sec. 7), which the Transformer paper uses (Sec. 6.1: beam 4,
+    alpha 0.6): each sentence keeps `beam_size` live prefixes, and a hypothesis that ends (eos, or max_len
+    tokens) leaves the beam for a separate finished set, scored log p(Y) / lp(Y), so no live prefix can push it
+    out. Of that set only the best is kept, since it alone is returned. A sentence is done when no live prefix
+    can beat its best finished score (log p only falls and lp is at most lp(max_len)). Returns (B, <= 1 +
+    max_len) ids starting with bos, eos-padded after each hypothesis, as greedy_decode."""
+    batch, k, device = len(src), beam_size, src.device
+    state = reorder(model.encode(src), torch.arange(batch, device=device).repeat_interleave(k))
+    tokens = torch.full((batch * k, 1), bos, dtype=torch.long, device=device)
+    scores = torch.zeros(batch, k, device=device)  # log p of the live prefixes
+    scores[:, 1:] = float("-inf")  # all beams start equal: expand only the first
+    best = torch.full((batch, max_len + 1), eos, dtype=torch.long, device=device)  # the best finished hypothesis
+    best_score = torch.full((batch,), float("-inf"), device=device)
+    first_row = torch.arange(batch, device=device)[:, None] * k
+    for length in range(1, max_len + 1):  # tokens after bos once this step's token is appended
+        logits, state = model.decode_step(state, tokens)
+        log_probs = logits.float().log_softmax(dim=-1)
+        vocab = log_probs.shape[-1]
+        candidates = (scores.reshape(-1, 1) + log_probs).reshape(batch, k * vocab)
+        top, flat = candidates.topk(min(2 * k, k * vocab), dim=1)  # at least k of them do not end here
+        origin, token = first_row + flat // vocab, flat % vocab
+        ends = (token == eos) | (length == max_len)
+        finished = torch.where(ends, top / lp(length, length_penalty), float("-inf"))
+        value, index = finished.max(dim=1)
+        improved = value > best_score
+        winner = origin.gather(1, index[:, None]).squeeze(1)
+        hypothesis = torch.cat([tokens[winner], token.gather(1, index[:, None])], dim=1)
+        best[:, : length + 1] = torch.where(improved[:, None], hypothesis, best[:, : length + 1])
+        best_score = torch.maximum(best_score, value)
+        scores, pick = top.masked_fill(ends, float("-inf")).topk(k, dim=1)  # the k best that go on
+        chosen = origin.gather(1, pick).reshape(-1)
+        state, tokens = reorder(state, chosen), torch.cat([tokens[chosen], token.gather(1, pick).reshape(-1, 1)], 1)
+        bound = scores[:, 0] / lp(max_len, length_penalty)
+        if bool((best_score >= bound).all()):
+            break
+    used = int((best != eos).sum(dim=1).max())  # the longest hypothesis's tokens before its eos, bos included
+    return best[:, : used + 1]

@@ -1,0 +1,138 @@
+"""Image classification: cross-entropy (with optional label smoothing, Szegedy et al. 2016) and top-1
+accuracy on images resident on the device, augmented in batches there (landmarks/data.py)."""
+
+import torch
+import torch.nn.functional as F
+
+from landmarks.checkpoint import unwrap
+from landmarks.data import ImageData, epoch_permutation, load_image_data, random_crop_flip
+from landmarks.pictures import attention_rollout, overlay
+from landmarks.task import EpochOrder, Task, check_batch_size, evaluating
+
+
+class ImageClassification(Task):
+    """The task of (image, label) data."""
+
+    eval_metrics = ("loss", "acc")
+
+    def __init__(
+        self,
+        data: ImageData,
+        *,
+        batch_size: int,
+        seed: int,
+        label_smoothing: float = 0.0,
+        crop_padding: int = 0,
+        flip: bool = False,
+        tta_flip: bool = False,
+        channels_last: bool = False,
+        eval_batch_size: int = 250,  # faster than 1000 for convnets on CPU (docs/recipes.md)
+    ):
+        check_batch_size(batch_size, len(data.train), "training images")
+        self.data, self.batch_size, self.seed = data, batch_size, seed
+        self.label_smoothing, self.crop_padding, self.flip, self.tta_flip = (
+            label_smoothing,
+            crop_padding,
+            flip,
+            tta_flip,
+        )
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.eval_batch_size = eval_batch_size
+        self.steps_per_epoch = len(data.train) // batch_size  # the last partial batch is dropped
+        self.batch_index = EpochOrder(self._draw_epoch, self.steps_per_epoch)
+
+    @classmethod
+    def from_config(cls, cfg, device: torch.device) -> "ImageClassification":
+        data_cfg = cfg.data
+        data = load_image_data(
+            data_cfg.name,
+            root=data_cfg.root,
+            download=data_cfg.download,
+            val_size=data_cfg.val_size,
+            test_size=data_cfg.test_size,
+            seed=cfg.seed,
+            device=device,
+        )
+        augment = data_cfg.augment
+        return cls(
+            data,
+            batch_size=cfg.trainer.batch_size,
+            seed=cfg.seed,
+            label_smoothing=cfg.trainer.label_smoothing,
+            crop_padding=augment.crop_padding,
+            flip=augment.flip,
+            tta_flip=augment.tta_flip,
+            channels_last=data_cfg.channels_last,
+        )
+
+    def model_kwargs(self) -> dict:
+        """None: the model configs interpolate num_classes, in_chans and image_size from the data config."""
+        return {}
+
+    def _draw_epoch(self, epoch: int) -> torch.Tensor:
+        order = epoch_permutation(len(self.data.train), self.seed, epoch, self.data.train.labels.device)
+        return order[: self.steps_per_epoch * self.batch_size].view(self.steps_per_epoch, self.batch_size)
+
+    def _prepare(self, images: torch.Tensor) -> torch.Tensor:
+        return self.data.normalize(images).contiguous(memory_format=self.memory_format)
+
+    def train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch of global step `step`: (images (B, C, H, W) float, labels (B,))."""
+        batch_idx = self.batch_index(step)
+        images = self.data.train.images[batch_idx]
+        if self.crop_padding or self.flip:
+            generator = torch.Generator(images.device).manual_seed(self.seed * 1_000_003 + step)
+            images = random_crop_flip(images, self.crop_padding, self.flip, generator)
+        return self._prepare(images), self.data.train.labels[batch_idx]
+
+    def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        images, labels = batch
+        logits = model(images).float()
+        loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+        return loss, {"acc": (logits.argmax(1) == labels).float().mean()}
+
+    def predict(self, model, images: torch.Tensor) -> torch.Tensor:
+        """Logits (B, num_classes) of uint8 images; with tta_flip, averaged with the mirrored images' logits."""
+        x = self._prepare(images)
+        logits = model(x).float()
+        if self.tta_flip:
+            logits = (logits + model(x.flip(3)).float()) / 2
+        return logits
+
+    def evaluate(self, model, split: str = "val") -> dict[str, float]:
+        """Mean loss (without label smoothing) and accuracy over a whole split."""
+        data = getattr(self.data, split)
+        total_loss = torch.zeros((), device=data.labels.device)
+        correct = torch.zeros((), device=data.labels.device)
+        with evaluating(model):
+            for start in range(0, len(data), self.eval_batch_size):
+                labels = data.labels[start : start + self.eval_batch_size]
+                logits = self.predict(model, data.images[start : start + self.eval_batch_size])
+                total_loss += F.cross_entropy(logits, labels, reduction="sum")
+                correct += (logits.argmax(1) == labels).sum()
+        return {"loss": total_loss.item() / len(data), "acc": correct.item() / len(data)}
+
+    def log_pictures(self, writer, model, step: int, max_images: int = 32) -> None:
+        """Misclassified test images with their 'true -> predicted' labels; and, for models that expose them,
+        attention rollout over test images (`attention_maps`) and the first layer's filters (`first_layer_filters`)."""
+        from torchvision.utils import make_grid
+
+        images, labels = self.data.test.images[:1000], self.data.test.labels[:1000]
+        plain = unwrap(model)
+        with evaluating(model):
+            predictions = self.predict(model, images).argmax(1)
+            wrong = (predictions != labels).nonzero().flatten()[:max_images]
+            if len(wrong):
+                writer.add_image("test/misclassified", make_grid(images[wrong].cpu(), nrow=8, pad_value=255), step)
+                names = self.data.classes
+                captions = [f"{i}: {names[labels[i]]} -> {names[predictions[i]]}" for i in wrong.tolist()]
+                writer.add_text("test/misclassified", "  \n".join(captions), step)
+            if hasattr(plain, "attention_maps"):
+                samples = images[:16]
+                heat = attention_rollout(plain.attention_maps(self._prepare(samples)))
+                writer.add_image("test/attention_rollout", make_grid(overlay(samples, heat).cpu(), nrow=8), step)
+            if hasattr(plain, "first_layer_filters"):
+                filters = plain.first_layer_filters().float().cpu()
+                filters = F.interpolate(filters, scale_factor=max(1, 32 // filters.shape[-1]), mode="nearest")
+                grid = make_grid(filters, nrow=16, normalize=True, scale_each=True, pad_value=1)
+                writer.add_image("model/first_layer_filters", grid, step)

@@ -1,0 +1,110 @@
+"""Language modelling: next-token cross-entropy on random windows of a token stream (landmarks/token_stream.py),
+as nanoGPT trains. Implements landmarks.task.Task.
+
+A training batch is B windows of block_size + 1 tokens at offsets drawn from a generator seeded by (seed,
+step): deterministic, and a resumed run draws the same. Validation ("val") averages over a fixed set of
+windows of the held-out text, as many as nanoGPT's CPU example estimates with (20 x 12); "test" evaluates
+every non-overlapping window of it. Metrics: loss (nats per token), perplexity, and bits per character
+(or per byte, at byte level). Generated samples from a fixed prompt go to TensorBoard at each validation.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from landmarks.checkpoint import unwrap
+from landmarks.task import Task, check_batch_size, evaluating
+from landmarks.token_stream import TokenStream, load_token_stream
+
+
+class LanguageModeling(Task):
+    eval_metrics = ("loss", "ppl", "bpc")
+
+    def __init__(
+        self,
+        data: TokenStream,
+        *,
+        batch_size: int,
+        block_size: int,
+        seed: int,
+        val_windows: int = 240,
+        sample_prompt: str | None = None,
+        sample_length: int = 200,
+        eval_batch_size: int = 64,
+    ):
+        windows = len(data.train) - block_size
+        check_batch_size(batch_size, windows, f"windows of {block_size + 1} tokens in the training split")
+        self.data, self.batch_size, self.block_size, self.seed = data, batch_size, block_size, seed
+        self.steps_per_epoch = max(1, len(data.train) // (batch_size * block_size))  # an epoch: as many tokens
+        self.eval_batch_size, self.sample_length = eval_batch_size, sample_length
+        starts = torch.randint(len(data.val) - block_size, (val_windows,), generator=torch.Generator().manual_seed(0))
+        self.val_starts = starts.sort().values  # fixed for every run and seed: val losses compare across runs
+        self.test_starts = torch.arange(0, len(data.val) - block_size, block_size)
+        prompt = sample_prompt or data.codec.decode(data.val[:16].tolist())
+        self.prompt = torch.tensor([data.codec.encode(prompt)], device=data.val.device)
+
+    @classmethod
+    def from_config(cls, cfg, device: torch.device) -> "LanguageModeling":
+        return cls(
+            load_token_stream(cfg.data, device),
+            batch_size=cfg.trainer.batch_size,
+            block_size=cfg.data.block_size,
+            seed=cfg.seed,
+            val_windows=cfg.data.val_windows,
+            sample_prompt=cfg.data.sample_prompt,
+            sample_length=cfg.data.sample_length,
+        )
+
+    def model_kwargs(self) -> dict:
+        """The vocabulary's size and the context length of the windows."""
+        return {"vocab_size": len(self.data.codec), "block_size": self.block_size}
+
+    def windows(self, stream: torch.Tensor, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, targets), each (B, block_size): the windows at `starts`, and the same shifted by one."""
+        offsets = starts.to(stream.device)[:, None] + torch.arange(self.block_size + 1, device=stream.device)
+        window = stream[offsets]
+        return window[:, :-1], window[:, 1:]
+
+    def train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        starts = torch.randint(len(self.data.train) - self.block_size, (self.batch_size,), generator=generator)
+        return self.windows(self.data.train, starts)
+
+    def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        inputs, targets = batch
+        logits = model(inputs).float()
+        return F.cross_entropy(logits.flatten(0, 1), targets.flatten()), {}
+
+    def evaluate(self, model, split: str = "val") -> dict[str, float]:
+        starts = self.val_starts if split == "val" else self.test_starts
+        total = torch.zeros((), device=self.data.val.device)
+        with evaluating(model):
+            for begin in range(0, len(starts), self.eval_batch_size):
+                inputs, targets = self.windows(self.data.val, starts[begin : begin + self.eval_batch_size])
+                logits = model(inputs).float()
+                total += F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum")
+        loss = total.item() / (len(starts) * self.block_size)
+        return {"loss": loss, "ppl": math.exp(min(loss, 50.0)), "bpc": loss / math.log(2)}
+
+    def sample(self, model, length: int, seed: int = 0) -> str:
+        """Text generated after the prompt (temperature 1, top-k 40), reproducible for a seed."""
+        generator = torch.Generator(self.prompt.device).manual_seed(seed)
+        with evaluating(unwrap(model)) as plain:
+            ids = plain.generate(self.prompt, length, top_k=40, generator=generator)
+        return self.data.codec.decode(ids[0].tolist())
+
+    def report(self, model) -> str:
+        return "  sample:\n" + indented(self.sample(model, self.sample_length))
+
+    def log_samples(self, writer, model, step: int) -> None:
+        writer.add_text("samples/generated", indented(self.sample(model, self.sample_length)), step)
+
+    def log_pictures(self, writer, model, step: int) -> None:
+        """A longer sample at the end of the run."""
+        writer.add_text("test/generated", indented(self.sample(model, 4 * self.sample_length)), step)
+
+
+def indented(text: str) -> str:
+    """Text indented by four spaces: verbatim in the console and in TensorBoard's Markdown."""
+    return "\n".join(f"    {line}" for line in text.split("\n"))

@@ -1,0 +1,431 @@
+"""The training loop, the same for every model: precision, optional torch.compile, optimizer and schedule,
+gradient accumulation and clipping, logging and evaluation at intervals, checkpoint and resume.
+It knows nothing of images or tokens: the task says what a batch means (landmarks/task.py).
+
+`fit` is the step loop; the parts it calls each do one job: `restore` a checkpoint, a `Clock` that keeps
+training and validation time apart, `train_step`, `TrainLog` for the scalars, a `Target` for speedruns, and
+`finish` for the final evaluation and report."""
+
+import contextlib
+import json
+import math
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+from tqdm import tqdm
+
+from landmarks import distributed
+from landmarks.checkpoint import CHECKPOINT_NAME, save_checkpoint, unwrap
+from landmarks.flops import peak_flops, train_flops_per_sample
+from landmarks.optim import build_optimizer, build_schedule
+from landmarks.task import Task
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+class StopOnSignal:
+    """SIGINT (Ctrl-C) or SIGTERM asks the loop to stop after the current step and save a checkpoint;
+    a second signal interrupts at once."""
+
+    def __enter__(self):
+        self.requested = None
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def resolve_precision(device: torch.device, precision: str) -> str:
+    """ "auto" is bf16 autocast on CUDA and fp32 elsewhere (bf16 matmul is ~100x slower on many CPUs)."""
+    if precision == "auto":
+        return "bf16" if device.type == "cuda" else "fp32"
+    return precision
+
+
+def autocast_context(device: torch.device, precision: str):
+    if resolve_precision(device, precision) == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@dataclass
+class Target:
+    """trainer.target="acc:0.91": stop as soon as a validation metric reaches a value (from below, or from
+    above for a loss, perplexity or bits per character), as in a speedrun's time-to-target."""
+
+    metric: str
+    value: float
+
+    LOWER_IS_BETTER = ("loss", "ppl", "bpc")
+
+    @classmethod
+    def parse(cls, spec: str | None, metrics: tuple[str, ...]) -> "Target | None":
+        if spec is None:
+            return None
+        name, _, value = str(spec).removeprefix("val/").rpartition(":")
+        try:
+            target = cls(name, float(value))
+        except ValueError:
+            target = None
+        if target is None or name not in metrics:
+            raise ValueError(
+                f"trainer.target={spec!r}; write <metric>:<value> with a validation "
+                f"metric of this task {metrics}, e.g. trainer.target={metrics[-1]}:0.9"
+            )
+        return target
+
+    def reached(self, metrics: dict[str, float]) -> bool:
+        value = metrics[self.metric]
+        return value <= self.value if self.metric in self.LOWER_IS_BETTER else value >= self.value
+
+
+@dataclass
+class Progress:
+    """Where a run stands when its steps end, for `finish`."""
+
+    step: int
+    first_step: int  # where this process started (a resumed run's checkpoint step)
+    clock: "Clock"
+    target: Target | None
+    hit: "Hit | None"
+    flops_per_sample: float
+    peak: tuple[float, str]  # FLOP/s and where the number came from
+    history: list
+
+
+@dataclass
+class Hit:
+    """When a run reached its target: the step, the seconds of training alone and with validation."""
+
+    step: int
+    train_s: float
+    wall_s: float
+
+
+class Clock:
+    """Training and validation time kept apart, continuing a resumed run's totals: time to target and MFU
+    count training alone, as nanoGPT and airbench do; samples/s is measured over training time between logs."""
+
+    def __init__(self, wall_before: float = 0.0, eval_before: float = 0.0):
+        self.wall_before, self.eval_before, self.eval_s = wall_before, eval_before, eval_before
+        self.start = self.last_lap = time.perf_counter()
+
+    @contextlib.contextmanager
+    def validating(self):
+        begin = time.perf_counter()
+        yield
+        spent = time.perf_counter() - begin
+        self.eval_s += spent
+        self.last_lap += spent
+
+    @property
+    def wall_s(self) -> float:
+        return self.wall_before + time.perf_counter() - self.start
+
+    @property
+    def train_s(self) -> float:
+        return self.wall_s - self.eval_s
+
+    @property
+    def session_train_s(self) -> float:
+        """Training seconds since this process started or resumed the run."""
+        return self.train_s - (self.wall_before - self.eval_before)
+
+    def lap(self) -> float:
+        """Training seconds since the previous lap."""
+        now = time.perf_counter()
+        seconds, self.last_lap = now - self.last_lap, now
+        return seconds
+
+    def hit(self, step: int) -> Hit:
+        return Hit(step, self.train_s, self.wall_s)
+
+
+def run_length(trainer, task: Task) -> tuple[int, int]:
+    """The schedule's length in steps (trainer.steps, else trainer.epochs passes) and the step to stop at
+    (trainer.max_steps cuts a run short; the schedule keeps its length)."""
+    total = trainer.get("steps") or max(1, round(trainer.epochs * task.steps_per_epoch))
+    return total, min(total, trainer.max_steps or total)
+
+
+def restore(state: dict | None, model, optimizer, scheduler, device: torch.device, run_dir: Path):
+    """Load a checkpoint's weights, optimizer, schedule and random state, if there is one; return its step
+    and the seconds it had spent (wall, of which validation): zeros for a new run."""
+    if state is None:
+        return 0, 0.0, 0.0
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    rngs = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]  # one per process; one before 0.2
+    rng = rngs[distributed.rank()] if distributed.rank() < len(rngs) else None
+    if rng is not None:  # a process the checkpoint did not know keeps its seed_process stream
+        torch.set_rng_state(rng["torch"])
+        if device.type == "cuda" and rng["cuda"] is not None:
+            torch.cuda.set_rng_state(rng["cuda"])
+    if distributed.is_main():
+        print(f"resumed from {run_dir / CHECKPOINT_NAME} at step {state['step']}")
+    return state["step"], state["elapsed_s"], state.get("eval_s", 0.0)
+
+
+def save(path: Path, cfg, model, optimizer, scheduler, step: int, clock: Clock, device: torch.device) -> None:
+    rng = distributed.gather(  # each process's random state: under torchrun they draw different dropout masks
+        {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None}
+    )
+    if distributed.is_main():
+        state = {"model": unwrap(model).state_dict(), "optimizer": optimizer.state_dict()}
+        state |= {"scheduler": scheduler.state_dict(), "step": step, "rng": rng}
+        state |= {
+            "elapsed_s": clock.wall_s,
+            "eval_s": clock.eval_s,
+            "config": OmegaConf.to_container(cfg, resolve=True),
+        }
+        save_checkpoint(path, state)
+
+
+def micro_batches(batch: tuple, count: int):
+    """Split a batch of tensors along dim 0 into `count` micro-batches for gradient accumulation."""
+    return list(zip(*(tensor.chunk(count) for tensor in batch))) if count > 1 else [batch]
+
+
+def train_step(task: Task, model, batch: tuple, optimizer, scheduler, trainer, autocast) -> dict:
+    """One optimizer step over this process's share of `batch`, in trainer.grad_accum micro-batches (under
+    DDP only the last one all-reduces the gradients, as nanoGPT does). Each micro-batch's mean loss is weighted
+    by its share of the global batch's loss terms (`task.loss_weight`: samples, or target tokens), so that
+    micro-batches and processes of unequal lengths give the gradient of one big batch. Returns the step's loss
+    and metrics, the gradient norm and the learning rate it used, as device tensors or floats (no host sync)."""
+    micros = micro_batches(distributed.shard(batch), trainer.grad_accum)
+    weights = [task.loss_weight(micro) for micro in micros]
+    total = distributed.sum_over_processes(sum(weights), micros[0][0].device)
+    scale = distributed.world_size() / total  # DDP averages the processes' gradients
+    sums = {}
+    for index, (micro, weight) in enumerate(zip(micros, weights)):
+        last = index == len(micros) - 1
+        with contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync(), autocast:
+            loss, metrics = task.loss(model, micro)
+        share = weight * scale
+        (loss * share).backward()
+        for name, value in {"loss": loss, **metrics}.items():
+            sums[name] = sums.get(name, 0) + value.detach() * share
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), trainer.grad_clip or math.inf)
+    lr = optimizer.param_groups[0]["lr"]
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return {**sums, "grad_norm": grad_norm, "lr": lr}
+
+
+def check_finite(loss: float, step: int, checkpoint_path: Path) -> None:
+    if not math.isfinite(loss):
+        raise NonFiniteLossError(
+            f"loss is {loss} at step {step}; the last good checkpoint is "
+            f"{checkpoint_path if checkpoint_path.exists() else 'none yet'}. "
+            f"Try a lower optim.lr or trainer.grad_clip, then trainer.resume=<run dir>."
+        )
+
+
+class TrainLog:
+    """Sums each step's scalars on the device and writes their means every trainer.log_every steps: the only
+    host sync of the hot loop. Keeps (step, loss) of each log as the run's history."""
+
+    def __init__(self, writer, checkpoint_path: Path, flops_per_sample: float, peak: float, batch_size: int):
+        self.writer, self.checkpoint_path = writer, checkpoint_path
+        self.flops_per_sample, self.peak, self.batch_size = (
+            flops_per_sample,
+            peak * distributed.world_size(),
+            batch_size,
+        )
+        self.sums, self.steps, self.history = {}, 0, []
+
+    def add(self, scalars: dict) -> None:
+        for name, value in scalars.items():
+            self.sums[name] = self.sums.get(name, 0) + value
+        self.steps += 1
+
+    def flush(self, step: int, seconds: float) -> dict[str, float]:
+        means = distributed.mean_over_processes({k: torch.as_tensor(v).float() for k, v in self.sums.items()})
+        logs = {name: value.item() / self.steps for name, value in means.items()}
+        check_finite(logs["loss"], step, self.checkpoint_path)
+        samples_per_s = self.steps * self.batch_size / max(seconds, 1e-9)
+        logs |= {"samples_per_s": samples_per_s, "mfu": self.flops_per_sample * samples_per_s / self.peak}
+        for name, value in logs.items():
+            group = "throughput" if name in ("samples_per_s", "mfu") else "train"
+            self.writer.add_scalar(f"{group}/{name}", value, step)
+        self.history.append((step, logs["loss"]))
+        self.sums, self.steps = {}, 0
+        return logs
+
+
+class Silent:
+    """Stands in for the TensorBoard writer in the processes that must not write (ranks other than 0)."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+def check_batch_split(trainer, world: int) -> None:
+    if trainer.batch_size % (trainer.grad_accum * world):
+        raise ValueError(
+            f"trainer.batch_size={trainer.batch_size} must be divisible by trainer.grad_accum={trainer.grad_accum}"
+            + (f" times the {world} processes" if world > 1 else "")
+        )
+
+
+COUNTED_BATCHES, COUNTED_SAMPLES = 4, 8
+
+
+def measure_efficiency(model, task: Task, step: int, trainer, device, autocast) -> tuple[float, tuple[float, str]]:
+    """Training FLOPs per sample and the device's peak FLOP/s with its source. The FLOPs are counted on the
+    first samples of the next few steps' batches: per-sample FLOPs do not depend on a batch's size, but do on its
+    padded length, which varies from step to step."""
+    batches = [distributed.shard(task.train_batch(step + i)) for i in range(COUNTED_BATCHES)]
+    first_samples = [tuple(tensor[:COUNTED_SAMPLES] for tensor in batch) for batch in batches]
+    flops_per_sample = train_flops_per_sample(model, task, first_samples, autocast)
+    if trainer.peak_flops:
+        return flops_per_sample, (trainer.peak_flops, "trainer.peak_flops")
+    return flops_per_sample, peak_flops(device, resolve_precision(device, trainer.precision))
+
+
+def wrap(model, compile_model: bool, world: int):
+    """The module that trains (DDP over processes, optionally compiled) and the one that evaluates: never
+    the DDP wrapper, since rank 0 evaluates alone."""
+    train_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    train_model = torch.compile(train_model) if compile_model else train_model
+    eval_model = train_model if world == 1 else torch.compile(model) if compile_model else model
+    return train_model, eval_model
+
+
+def fit(cfg, model: torch.nn.Module, task: Task, run_dir: Path, device: torch.device, resume_state=None) -> dict:
+    """Train `model` on `task` as `cfg.trainer` and `cfg.optim` say, continuing from `resume_state` (a loaded
+    checkpoint) if given; return the final metrics. Under torchrun every process calls it."""
+    trainer, world, main = cfg.trainer, distributed.world_size(), distributed.is_main()
+    check_batch_split(trainer, world)
+    target = Target.parse(trainer.target, task.eval_metrics)
+    if target and not trainer.eval_every:
+        raise ValueError(
+            f"trainer.target={trainer.target} needs validation during training: set trainer.eval_every > 0"
+        )
+    total_steps, stop_step = run_length(trainer, task)
+    optimizer = build_optimizer(cfg.optim, model, device)
+    scheduler = build_schedule(cfg.optim, optimizer, total_steps)
+    step, wall_before, eval_before = restore(resume_state, model, optimizer, scheduler, device, run_dir)
+    autocast, checkpoint_path = autocast_context(device, trainer.precision), run_dir / CHECKPOINT_NAME
+    flops_per_sample, peak = measure_efficiency(model, task, step, trainer, device, autocast)
+    train_model, eval_model = wrap(model, trainer.compile, world)
+    from torch.utils.tensorboard import SummaryWriter  # imported late: it is slow to import
+
+    writer = SummaryWriter(str(run_dir), purge_step=step or None) if main else Silent()
+    log = TrainLog(writer, checkpoint_path, flops_per_sample, peak[0], trainer.batch_size)
+    bar = tqdm(total=stop_step, initial=step, disable=not (trainer.progress and main), dynamic_ncols=True, desc="train")
+    clock, first_step, hit, stopping = Clock(wall_before, eval_before), step, None, False  # set-up not counted
+    model.train()
+    with StopOnSignal() as stop:
+        while step < stop_step and not stopping:
+            log.add(train_step(task, train_model, task.train_batch(step), optimizer, scheduler, trainer, autocast))
+            step += 1
+            bar.update()
+            checkpoint_due = trainer.ckpt_every and step % trainer.ckpt_every == 0
+            log_due = step % trainer.log_every == 0 or checkpoint_due or step == stop_step
+            if log_due:
+                logs = log.flush(step, clock.lap())
+                shown = {k: f"{logs[k]:.3f}" for k in ("loss", "acc") if k in logs}
+                bar.set_postfix(**shown, samples_s=f"{logs['samples_per_s']:.0f}")
+            if trainer.eval_every and step % trainer.eval_every == 0 and step < stop_step:
+                with clock.validating():
+                    reached = main and validate(task, eval_model, writer, step, target, autocast)
+                hit = clock.hit(step) if distributed.any_process(reached, device) else None
+            if checkpoint_due:
+                save(checkpoint_path, cfg, model, optimizer, scheduler, step, clock, device)
+            if world == 1 or log_due:  # processes agree on a signal at log steps, a sync point anyway
+                stopping = distributed.any_process(bool(stop.requested), device)
+            stopping = stopping or hit is not None
+    bar.close()
+    if log.steps:  # steps since the last log (after a signal): their loss must be finite too
+        log.flush(step, clock.lap())
+    save(checkpoint_path, cfg, model, optimizer, scheduler, step, clock, device)
+    interrupted = stopping and hit is None
+    if interrupted or not main:
+        writer.close()
+        if interrupted and main:
+            print(
+                f"{stop.requested or 'another process'}: stopped at step {step}; resume with trainer.resume={run_dir}"
+            )
+        return {"step": step, "interrupted": interrupted, "history": log.history}
+    progress = Progress(step, first_step, clock, target, hit, flops_per_sample, peak, log.history)
+    return finish(cfg, task, model, eval_model, writer, run_dir, autocast, progress)
+
+
+def validate(task: Task, model, writer, step: int, target: Target | None, autocast) -> bool:
+    """A validation pass and the task's samples, logged; True if it reached the target."""
+    with autocast:
+        metrics = task.evaluate(model, "val")
+        task.log_samples(writer, model, step)
+    for name, value in metrics.items():
+        writer.add_scalar(f"val/{name}", value, step)
+    return target is not None and target.reached(metrics)
+
+
+def finish(cfg, task: Task, model, eval_model, writer, run_dir: Path, autocast, progress: Progress) -> dict:
+    """The end of a run: validation and test metrics, pictures, the target's record, hparams against the final
+    metrics in TensorBoard, and metrics.json."""
+    step, clock, target, hit = progress.step, progress.clock, progress.target, progress.hit
+    with autocast:
+        final = {f"{split}/{k}": v for split in ("val", "test") for k, v in task.evaluate(eval_model, split).items()}
+        task.log_pictures(writer, eval_model, step)
+        report = task.report(eval_model)
+    if target and hit is None and target.reached({k.removeprefix("val/"): v for k, v in final.items()}):
+        hit = clock.hit(step)
+    for name, value in final.items():
+        writer.add_scalar(name, value, step)
+    summary = {f"final/{name}": value for name, value in final.items()}
+    if hit:
+        writer.add_scalar("target/steps", hit.step, hit.step)
+        writer.add_scalar("target/train_s", hit.train_s, hit.step)
+        summary |= {"final/steps_to_target": hit.step, "final/time_to_target_s": hit.train_s}
+    samples_per_s = (step - progress.first_step) * cfg.trainer.batch_size / max(clock.session_train_s, 1e-9)
+    peak, peak_source = progress.peak
+    results = {
+        **final,
+        "step": step,
+        "train_time_s": round(clock.wall_s, 2),  # the loop's wall time, validation included
+        "val_eval_s": round(clock.eval_s, 2),  # of which periodic validation
+        "params": sum(p.numel() for p in model.parameters()),
+        "flops_per_sample": progress.flops_per_sample,
+        "mfu": progress.flops_per_sample * samples_per_s / (peak * distributed.world_size()),
+        "peak_flops": f"{peak:.3g} ({peak_source})",
+        **({"target": cfg.trainer.target, "target_reached": hit is not None} if target else {}),
+        **({"steps_to_target": hit.step, "time_to_target_s": round(hit.train_s, 2)} if hit else {}),
+        **({"wall_to_target_s": round(hit.wall_s, 2)} if hit else {}),
+        **task.notes,
+        "history": progress.history,
+        "report": report,
+    }
+    hparams = {k: v for k, v in flatten(OmegaConf.to_container(cfg, resolve=True)).items() if "resume" not in k}
+    writer.add_hparams(hparams, summary, run_name=".")
+    writer.close()
+    saved = {k: v for k, v in results.items() if k not in ("history", "report")}
+    (run_dir / "metrics.json").write_text(json.dumps(saved, indent=2))
+    return results
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+    """{"a": {"b": 1}} -> {"a.b": 1}, with non-scalars as strings (TensorBoard's hparams take scalars only)."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
+    return flat

@@ -1,0 +1,58 @@
+"""The model registry: every named variant is a small function registered with `@register_model`.
+
+from landmarks.models import create_model, list_models
+model = create_model("resnet20", num_classes=10, in_chans=1)
+"""
+
+import difflib
+from collections.abc import Callable
+
+import torch.nn as nn
+
+_MODELS: dict[str, Callable[..., nn.Module]] = {}
+_INPUT_SIZES: dict[str, tuple[int, ...] | None] = {}
+_TASKS: dict[str, str] = {}
+
+
+def register_model(task: str = "image_classification", input_size: tuple[int, ...] | None = None):
+    """Register the decorated function under its own name, for `task` (image_classification: images in,
+    logits out; translation: source and target ids in, next-token logits out; language_modeling: token ids in,
+    next-token logits out); `input_size` is the paper's image (C, H, W)."""
+
+    def register(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if fn.__name__ in _MODELS:
+            raise ValueError(f"model {fn.__name__!r} is registered twice")
+        _MODELS[fn.__name__], _TASKS[fn.__name__], _INPUT_SIZES[fn.__name__] = fn, task, input_size
+        return fn
+
+    return register
+
+
+def list_models(task: str | None = None) -> list[str]:
+    """Every registered name, or those of one task."""
+    return sorted(name for name in _MODELS if task in (None, _TASKS[name]))
+
+
+def _check_name(name: str) -> None:
+    if name not in _MODELS:
+        close = difflib.get_close_matches(name, _MODELS, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"Unknown model {name!r}.{hint} Available: {', '.join(list_models())}.")
+
+
+def create_model(name: str, **kwargs) -> nn.Module:
+    """Build the registered model `name`; keyword arguments go to its constructor (e.g. num_classes)."""
+    _check_name(name)
+    return _MODELS[name](**kwargs)
+
+
+def model_input_size(name: str) -> tuple[int, ...] | None:
+    """The image size (C, H, W) the paper trained `name` on; None for sequence models."""
+    _check_name(name)
+    return _INPUT_SIZES[name]
+
+
+def model_task(name: str) -> str:
+    """The task `name` was built for: "image_classification", "translation" or "language_modeling"."""
+    _check_name(name)
+    return _TASKS[name]

@@ -1,0 +1,51 @@
+"""Optimizers and learning-rate schedules, built in plain code from a few named config fields."""
+
+import math
+
+import torch
+
+
+def build_optimizer(cfg, model: torch.nn.Module, device: torch.device) -> torch.optim.Optimizer:
+    """SGD with Nesterov momentum or AdamW (Loshchilov and Hutter 2019); weight decay only on matrices
+    and kernels, never on biases, normalisation parameters or what the model's `no_weight_decay()` names
+    (ViT's class token and position embeddings)."""
+    exempt = model.no_weight_decay() if hasattr(model, "no_weight_decay") else set()
+    trained = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    decay = [p for name, p in trained if p.ndim > 1 and name not in exempt]
+    no_decay = [p for name, p in trained if p.ndim <= 1 or name in exempt]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.name == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+    if cfg.name == "adamw":
+        return torch.optim.AdamW(
+            groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, fused=device.type in ("cuda", "cpu")
+        )
+    raise ValueError(f"Unknown optimizer optim.name={cfg.name!r}; use optim=sgd or optim=adamw.")
+
+
+def lr_factor(step: int, *, total_steps: int, warmup_steps: int, schedule: str) -> float:
+    """Multiplier of the peak learning rate: linear warm-up over `warmup_steps`, then
+    "cosine" (Loshchilov and Hutter 2017), "onecycle" (linear to zero, Smith 2018), "constant", or
+    "inverse_sqrt" (Vaswani et al. 2017, Eq. 3: proportional to step^-0.5, continuous at the peak)."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    if schedule == "onecycle":
+        return 1 - progress
+    if schedule == "constant":
+        return 1.0
+    if schedule == "inverse_sqrt":
+        return math.sqrt(max(1, warmup_steps) / (step + 1))
+    raise ValueError(f"Unknown schedule optim.schedule={schedule!r}; use cosine, onecycle, constant or inverse_sqrt.")
+
+
+def build_schedule(cfg, optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """`optim.warmup` is a fraction of the run's steps."""
+    warmup_steps = round(cfg.warmup * total_steps)
+    lr_factor(0, total_steps=total_steps, warmup_steps=warmup_steps, schedule=cfg.schedule)  # check the name now
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: lr_factor(step, total_steps=total_steps, warmup_steps=warmup_steps, schedule=cfg.schedule),
+    )

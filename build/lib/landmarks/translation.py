@@ -1,0 +1,155 @@
+"""The translation task: teacher-forced cross-entropy on the target tokens (padding ignored, optional label
+smoothing), and evaluation by decoding: token accuracy, perplexity, exact match and standard corpus BLEU
+(sacreBLEU: cased, on the decoded text against the references as read, its signature in metrics.json), beside
+the BLEU of copying the source, the baseline any model must beat. Implements landmarks.task.Task."""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from landmarks.checkpoint import unwrap
+from landmarks.data import epoch_generator
+from landmarks.decoding import beam_search, greedy_decode
+from landmarks.task import EpochOrder, Task, check_batch_size, evaluating
+from landmarks.tokenizers import BOS, EOS, PAD
+from landmarks.translation_data import TranslationData, length_grouped_batches, load_translation_data
+
+
+class Translation(Task):
+    eval_metrics = ("loss", "ppl", "acc", "exact_match", "bleu", "copy_bleu")  # what `evaluate` returns
+
+    def __init__(
+        self,
+        data: TranslationData,
+        *,
+        batch_size: int,
+        seed: int,
+        label_smoothing: float = 0.0,
+        beam_size: int = 1,
+        eval_batch_size: int = 500,
+    ):
+        check_batch_size(batch_size, len(data.train), "training pairs")
+        self.data, self.batch_size, self.seed = data, batch_size, seed
+        self.label_smoothing, self.beam_size, self.eval_batch_size = label_smoothing, beam_size, eval_batch_size
+        self.steps_per_epoch = len(data.train) // batch_size
+        self.batch_index = EpochOrder(
+            lambda epoch: length_grouped_batches(data.train.src_lengths, batch_size, epoch_generator(seed, epoch)),
+            self.steps_per_epoch,
+        )
+
+    @classmethod
+    def from_config(cls, cfg, device: torch.device) -> "Translation":
+        return cls(
+            load_translation_data(cfg.data, device),
+            batch_size=cfg.trainer.batch_size,
+            seed=cfg.seed,
+            label_smoothing=cfg.trainer.label_smoothing,
+            beam_size=cfg.data.beam_size,
+        )
+
+    def model_kwargs(self) -> dict:
+        """The vocabulary's size for both sides (one joint vocabulary) and the padding id."""
+        size = len(self.data.tokenizer)
+        return {"src_vocab_size": size, "tgt_vocab_size": size, "pad_id": PAD}
+
+    def train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch of global step `step`: (src (B, S), tgt (B, 1 + T)), pairs of similar lengths."""
+        return self.data.train.batch(self.batch_index(step))
+
+    def token_losses(self, model, src: torch.Tensor, tgt: torch.Tensor, label_smoothing: float):
+        """Summed cross-entropy, correct tokens and token count over the non-padding targets of a batch."""
+        logits = model(src, tgt[:, :-1]).float()  # teacher forcing: <bos> y_1 ... predicts y_1 ... <eos>
+        target = tgt[:, 1:]
+        real = target != PAD
+        loss = F.cross_entropy(
+            logits.flatten(0, 1), target.flatten(), ignore_index=PAD, label_smoothing=label_smoothing, reduction="sum"
+        )
+        correct = ((logits.argmax(-1) == target) & real).sum()
+        return loss, correct, real.sum()
+
+    def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        loss, correct, tokens = self.token_losses(model, *batch, self.label_smoothing)
+        return loss / tokens, {"acc": correct / tokens}
+
+    def loss_weight(self, batch) -> torch.Tensor:
+        """The target tokens the loss averages (padding excluded), on the device: no host sync."""
+        return (batch[1][:, 1:] != PAD).sum()
+
+    def translate(self, model, src: torch.Tensor, beam_size: int) -> list[list[int]]:
+        """Decoded target ids (without <bos>) of a source batch; beam_size 1 is greedy."""
+        max_len = int(src.shape[1] * 1.5) + 10
+        if beam_size > 1:
+            tokens = beam_search(model, src, bos=BOS, eos=EOS, max_len=max_len, beam_size=beam_size)
+        else:
+            tokens = greedy_decode(model, src, bos=BOS, eos=EOS, max_len=max_len)
+        return tokens[:, 1:].tolist()
+
+    def evaluate(self, model, split: str = "val") -> dict[str, float]:
+        """Teacher-forced loss (no smoothing), perplexity and token accuracy; then decoded (greedy on val, beam
+        search of `beam_size` on test): exact match and standard corpus BLEU in 0-100, and copy_bleu, the BLEU
+        of the sources themselves as translations."""
+        from sacrebleu.metrics import BLEU  # imported late: only translation runs need it
+
+        data = getattr(self.data, split)
+        total_loss, correct, tokens, hypotheses = 0.0, 0, 0, []
+        plain = unwrap(model)
+        with evaluating(model):
+            for start in range(0, len(data), self.eval_batch_size):
+                src, tgt = data.batch(torch.arange(start, min(start + self.eval_batch_size, len(data))))
+                batch_loss, batch_correct, batch_tokens = self.token_losses(model, src, tgt, 0.0)
+                total_loss, correct, tokens = (
+                    total_loss + batch_loss.item(),
+                    correct + batch_correct.item(),
+                    tokens + batch_tokens.item(),
+                )
+                for ids in self.translate(plain, src, self.beam_size if split == "test" else 1):
+                    hypotheses.append(self.data.tokenizer.decode(ids))
+        sources, references = (list(side) for side in zip(*data.pairs))
+        bleu, loss = BLEU(), total_loss / tokens
+        score = bleu.corpus_score(hypotheses, [references]).score
+        self.notes = {"bleu_signature": bleu.get_signature().format()}
+        return {
+            "loss": loss,
+            "ppl": math.exp(min(loss, 50.0)),
+            "acc": correct / tokens,
+            "exact_match": sum(h == r for h, r in zip(hypotheses, references)) / len(references),
+            "bleu": score,
+            "copy_bleu": BLEU().corpus_score(sources, [references]).score,
+        }
+
+    def log_samples(self, writer, model, step: int, samples: int = 8) -> None:
+        """Sample test translations as a text table."""
+        test, tokenizer = self.data.test, self.data.tokenizer
+        with evaluating(unwrap(model)) as plain:
+            hypotheses = self.translate(plain, test.batch(torch.arange(min(samples, len(test))))[0], self.beam_size)
+        rows = ["| source | reference | translation |", "|---|---|---|"]
+        for (source, reference), ids in zip(test.pairs, hypotheses):
+            rows.append(f"| {source} | {reference} | {tokenizer.decode(ids)} |")
+        writer.add_text("test/translations", "\n".join(rows), step)
+
+    def log_pictures(self, writer, model, step: int, samples: int = 8) -> None:
+        """The sample translations, and each sample's source-target alignment as a heatmap image (rows: target
+        tokens, columns: source tokens; both listed in the caption text)."""
+        self.log_samples(writer, model, step, samples)
+        test = self.data.test
+        src, tgt = test.batch(torch.arange(min(samples, len(test))))
+        with evaluating(unwrap(model)) as plain:
+            self._log_alignments(writer, plain, step, src, tgt)
+
+    def _log_alignments(self, writer, plain, step: int, src: torch.Tensor, tgt: torch.Tensor) -> None:
+        test, tokenizer = self.data.test, self.data.tokenizer
+        if hasattr(plain, "alignments"):
+            alignments = plain.alignments(src, tgt[:, :-1]).float().cpu()  # (B, T, S)
+            for i in range(len(src)):
+                rows, cols = int(test.tgt_lengths[i]) - 1, int(test.src_lengths[i])
+                heat = alignments[i, :rows, :cols]
+                image = heat.repeat_interleave(16, 0).repeat_interleave(16, 1)[None]  # 16 px per cell
+                writer.add_image(f"alignment/{i}", image / image.amax().clamp_min(1e-8), step)
+                source_tokens = [tokenizer.piece(t) for t in test.src[i, :cols].tolist()]
+                target_tokens = [tokenizer.piece(t) for t in test.tgt[i, 1 : rows + 1].tolist()]
+                writer.add_text(
+                    f"alignment/{i}",
+                    f"columns (source): {' '.join(source_tokens)}  \nrows (target): {' '.join(target_tokens)}",
+                    step,
+                )

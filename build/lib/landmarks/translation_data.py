@@ -1,0 +1,135 @@
+"""Sentence pairs as resident token-id tensors, and batches of similar lengths.
+
+Sources: "synthetic" (landmarks/synthetic.py, generated offline), "tsv" (a file of source<TAB>target lines,
+deduplicated and split with a seed so that no held-out source sentence is trained on) and "multi30k" (en-de
+image captions in their official splits, downloaded and checksum-verified by landmarks/datasets.py). One
+tokenizer (landmarks/tokenizers.py) trained on both sides of the training split serves both languages.
+"""
+
+import random
+from dataclasses import dataclass
+
+import torch
+
+from landmarks.datasets import load_multi30k
+from landmarks.synthetic import generate_pairs
+from landmarks.text import normalize, read_tsv
+from landmarks.tokenizers import BOS, PAD, train_tokenizer
+
+
+@dataclass
+class SentenceSplit:
+    src: torch.Tensor  # (N, S) ids ending in <eos>, padded with <pad>, on the device
+    tgt: torch.Tensor  # (N, 1 + T) ids: <bos>, the sentence, <eos>, padding
+    src_lengths: torch.Tensor  # (N,) on the CPU, so that batches are cut without a device sync
+    tgt_lengths: torch.Tensor
+    pairs: list[tuple[str, str]]  # the text as read (stripped), the references of BLEU and samples
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pairs at `index` (a CPU tensor), cut to their longest source and target."""
+        src_len, tgt_len = int(self.src_lengths[index].max()), int(self.tgt_lengths[index].max())
+        device_index = index.to(self.src.device)
+        return self.src[device_index, :src_len], self.tgt[device_index, :tgt_len]
+
+
+@dataclass
+class TranslationData:
+    train: SentenceSplit
+    val: SentenceSplit
+    test: SentenceSplit
+    tokenizer: object  # landmarks.tokenizers: encode(text), decode(ids), piece(id), len()
+
+
+def load_pairs(cfg) -> dict[str, list[tuple[str, str]]]:
+    """The raw sentence pairs of each split, as `cfg` (configs/data/*.yaml) says."""
+    if cfg.source == "synthetic":
+        pairs = generate_pairs(cfg.train_size + cfg.val_size + cfg.test_size, cfg.generator_seed)
+        return {
+            "train": pairs[: cfg.train_size],
+            "val": pairs[cfg.train_size : cfg.train_size + cfg.val_size],
+            "test": pairs[-cfg.test_size :],
+        }
+    if cfg.source == "tsv":
+        return clean_split(read_tsv(cfg.path), cfg.val_size, cfg.test_size, cfg.split_seed, cfg.path)
+    if cfg.source == "multi30k":
+        return load_multi30k(cfg.root, cfg.download, tuple(cfg.languages))
+    raise ValueError(f"data.source={cfg.source!r}; use synthetic, tsv or multi30k")
+
+
+def clean_split(
+    pairs: list[tuple[str, str]], val_size: int, test_size: int, seed: int, path
+) -> dict[str, list[tuple[str, str]]]:
+    """Test, validation and training pairs of a corpus, clean: repeated pairs kept once; the held-out pairs drawn
+    with `seed`, one per source sentence; every pair whose source is held out left out of training (sources
+    compared after normalisation, ignoring case), so no test sentence is trained on under another translation."""
+    unique = list(dict.fromkeys((source.strip(), target.strip()) for source, target in pairs))
+    random.Random(seed).shuffle(unique)
+    keys = [normalize(source).casefold() for source, _ in unique]
+    held_out, held_sources = [], set()
+    for pair, key in zip(unique, keys):
+        if len(held_out) < val_size + test_size and key not in held_sources:
+            held_out.append(pair)
+            held_sources.add(key)
+    train = [pair for pair, key in zip(unique, keys) if key not in held_sources]
+    if len(held_out) < val_size + test_size or not train:
+        raise ValueError(
+            f"{path} holds {len(unique)} distinct pairs of {len(set(keys))} distinct source sentences: too few "
+            f"for data.val_size={val_size} and data.test_size={test_size} held-out sources and a training split; "
+            "lower them"
+        )
+    return {"test": held_out[:test_size], "val": held_out[test_size:], "train": train}
+
+
+def to_split(pairs: list[tuple[str, str]], ids: list[tuple[list[int], list[int]]], device) -> SentenceSplit:
+    """`pairs` as text and as ids -> a resident split of padded ids."""
+    src = [torch.tensor(s) for s, _ in ids]
+    tgt = [torch.tensor([BOS] + t) for _, t in ids]
+    pad = torch.nn.utils.rnn.pad_sequence
+    return SentenceSplit(
+        src=pad(src, batch_first=True, padding_value=PAD).to(device),
+        tgt=pad(tgt, batch_first=True, padding_value=PAD).to(device),
+        src_lengths=torch.tensor([len(s) for s in src]),
+        tgt_lengths=torch.tensor([len(t) for t in tgt]),
+        pairs=pairs,
+    )
+
+
+def load_translation_data(cfg, device) -> TranslationData:
+    """Train the tokenizer on both sides of the training split, encode every split (normalised: NFKC, single
+    spaces), drop training pairs longer than `cfg.max_len` tokens on either side (the evaluation splits stay
+    whole), and move the splits to `device`."""
+    splits = load_pairs(cfg)
+    tokenizer = train_tokenizer(
+        [normalize(side) for pair in splits["train"] for side in pair],
+        cfg.level,
+        min_freq=cfg.min_freq,
+        vocab_size=cfg.vocab_size,
+    )
+    ids = {
+        name: [(tokenizer.encode(normalize(s)), tokenizer.encode(normalize(t))) for s, t in pairs]
+        for name, pairs in splits.items()
+    }
+    kept = [i for i, (s, t) in enumerate(ids["train"]) if max(len(s), len(t)) <= cfg.max_len + 1]  # + <eos>
+    if not kept:
+        raise ValueError(f"no training pair is at most data.max_len={cfg.max_len} tokens long; raise data.max_len")
+    splits["train"], ids["train"] = [splits["train"][i] for i in kept], [ids["train"][i] for i in kept]
+    return TranslationData(
+        **{name: to_split(pairs, ids[name], device) for name, pairs in splits.items()}, tokenizer=tokenizer
+    )
+
+
+def length_grouped_batches(
+    lengths: torch.Tensor, batch_size: int, generator: torch.Generator, pool: int = 32
+) -> list[torch.Tensor]:
+    """One epoch's batches of similar lengths: shuffle, sort pools of `pool` batches by length, cut them into
+    batches of exactly `batch_size` (the remainder is dropped) and shuffle the batches' order."""
+    steps = len(lengths) // batch_size
+    order = torch.randperm(len(lengths), generator=generator)[: steps * batch_size]
+    batches = []
+    for chunk in order.split(pool * batch_size):
+        chunk = chunk[lengths[chunk].argsort(stable=True)]
+        batches += list(chunk.split(batch_size))
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator)]
