@@ -58,9 +58,11 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dic
     import torch
 
     from landmarks import distributed
-    from landmarks.build import build_model, build_task, pick_device, seed_everything, write_environment
+    from landmarks.build import build_model, build_task, model_kwargs, pick_device, seed_everything, write_environment
+    from landmarks.checkpoint import save_checkpoint
     from landmarks.config import validate
     from landmarks.loop import fit
+    from landmarks.runs import MODEL_FILE
 
     validate(cfg)
     if cfg.trainer.num_threads:
@@ -74,6 +76,7 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dic
     main = distributed.is_main()
     if main:
         write_environment(run_dir)
+        save_checkpoint(run_dir / MODEL_FILE, {"model_kwargs": model_kwargs(cfg, task), "task": task.export()})
         print(opening_lines(cfg, model, task, device, run_dir))
 
     results = fit(cfg, model, task, run_dir, device, resume_state)
@@ -105,7 +108,7 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dic
 
 def discard_unstarted(run_dir: Path) -> None:
     """Remove a run dir that holds only what Hydra and the start-up wrote (no half-made run after bad input)."""
-    if run_dir.is_dir() and set(os.listdir(run_dir)) <= {".hydra", "train.log", "environment.json"}:
+    if run_dir.is_dir() and set(os.listdir(run_dir)) <= {".hydra", "train.log", "environment.json", "model.pt"}:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 

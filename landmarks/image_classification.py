@@ -112,6 +112,10 @@ class ImageClassification(Task):
                 correct += (logits.argmax(1) == labels).sum()
         return {"loss": total_loss.item() / len(data), "acc": correct.item() / len(data)}
 
+    def export(self) -> dict:
+        data = self.data
+        return {"classes": data.classes, "mean": data.mean.cpu(), "std": data.std.cpu(), "tta_flip": self.tta_flip}
+
     def log_pictures(self, writer, model, step: int, max_images: int = 32) -> None:
         """Misclassified test images with their 'true -> predicted' labels; and, for models that expose them,
         attention rollout over test images (`attention_maps`) and the first layer's filters (`first_layer_filters`)."""

@@ -100,6 +100,9 @@ class LanguageModeling(Task):
     def log_samples(self, writer, model, step: int) -> None:
         writer.add_text("samples/generated", indented(self.sample(model, self.sample_length)), step)
 
+    def export(self) -> dict:
+        return {"alphabet": self.data.codec.alphabet}
+
     def log_pictures(self, writer, model, step: int) -> None:
         """A longer sample at the end of the run."""
         writer.add_text("test/generated", indented(self.sample(model, 4 * self.sample_length)), step)

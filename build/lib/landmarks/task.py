@@ -52,6 +52,11 @@ class Task(Protocol):
     def log_pictures(self, writer, model: torch.nn.Module, step: int) -> None:
         """Pictures and samples for TensorBoard at the end of a run (attention maps, alignments, mistakes)."""
 
+    def export(self) -> dict:
+        """What a trained model needs to be used without the data (landmarks.runs.load_run): the normalisation
+        and class names, the tokenizer, or the alphabet. Plain values and tensors."""
+        return {}
+
 
 @contextlib.contextmanager
 def evaluating(model: torch.nn.Module) -> Iterator[torch.nn.Module]:

@@ -128,6 +128,9 @@ class Translation(Task):
             rows.append(f"| {source} | {reference} | {tokenizer.decode(ids)} |")
         writer.add_text("test/translations", "\n".join(rows), step)
 
+    def export(self) -> dict:
+        return {"tokenizer": self.data.tokenizer.state(), "beam_size": self.beam_size}
+
     def log_pictures(self, writer, model, step: int, samples: int = 8) -> None:
         """The sample translations, and each sample's source-target alignment as a heatmap image (rows: target
         tokens, columns: source tokens; both listed in the caption text)."""

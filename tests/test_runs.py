@@ -1,0 +1,53 @@
+"""A trained model back in other code in one call: load_run(run_dir) rebuilds the model from the run dir alone,
+reproduces the run's test metric, and uses it as its task did (classify, translate, generate)."""
+
+import pytest
+import torch
+
+from landmarks import load_run
+from landmarks.build import build_task
+from landmarks.checkpoint import CheckpointError
+from tests.conftest import compose_config, tiny_run_overrides, write_text
+from train import run
+
+
+def test_an_image_run_comes_back_with_its_test_accuracy_and_classifies(tiny_fashion_mnist, tmp_path):
+    results = run(compose_config(*tiny_run_overrides(tiny_fashion_mnist)), tmp_path)
+    trained = load_run(tmp_path)
+    assert not trained.model.training and trained.metrics["test/acc"] == results["test/acc"]
+    assert trained.evaluate("test")["acc"] == results["test/acc"]
+    task = build_task(trained.config, torch.device("cpu"))
+    images = task.data.test.images[:16]
+    with torch.no_grad():
+        expected = task.predict(trained.model, images).argmax(dim=1).tolist()
+    assert trained.classify(images.float() / 255) == [task.data.classes[i] for i in expected]
+
+
+def test_a_translation_run_comes_back_with_its_bleu_and_translates(tmp_path):
+    overrides = ["model=transformer", "data.train_size=256", "data.val_size=16", "data.test_size=16"]
+    quick = ["trainer.batch_size=32", "trainer.max_steps=4", "trainer.eval_every=0", "trainer.progress=false"]
+    results = run(compose_config(*overrides, *quick), tmp_path)
+    trained = load_run(tmp_path)
+    assert trained.evaluate("test")["bleu"] == pytest.approx(results["test/bleu"])
+    task = build_task(trained.config, torch.device("cpu"))
+    sources = [source for source, _ in task.data.test.pairs[:4]]
+    with torch.no_grad():
+        ids = task.translate(trained.model, task.data.test.src[:4], beam_size=1)
+    assert trained.translate(sources) == [task.data.tokenizer.decode(row) for row in ids]
+
+
+def test_a_language_model_run_comes_back_and_generates(tmp_path):
+    corpus = write_text(tmp_path / "corpus.txt")
+    lm = ["model=gpt", "model.n_layer=1", "model.n_embd=32", "model.n_head=2", "data=text", f"data.path={corpus}"]
+    quick = ["data.block_size=16", "trainer.batch_size=8", "trainer.max_steps=3", "trainer.progress=false"]
+    results = run(compose_config(*lm, *quick, "trainer.eval_every=0"), tmp_path / "run")
+    trained = load_run(tmp_path / "run")
+    assert trained.evaluate("test")["loss"] == pytest.approx(results["test/loss"])
+    text = trained.generate("The red ship", 20)
+    assert text.startswith("The red ship") and len(text) == len("The red ship") + 20
+    assert text == trained.generate("The red ship", 20)  # reproducible for a seed
+
+
+def test_a_dir_that_is_not_a_run_is_a_clear_error(tmp_path):
+    with pytest.raises(CheckpointError, match=r"model.pt not found; pass the run dir that train.py printed"):
+        load_run(tmp_path)
