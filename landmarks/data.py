@@ -35,12 +35,16 @@ class ImageData:
         return (images.float() / 255 - self.mean) / self.std
 
 
-def load_image_data(
-    name: str, *, root: str | None, download: bool, val_size: int, test_size: int | None, seed: int, device
-) -> ImageData:
-    """Load a dataset and hold out `val_size` seeded training images for validation (the test split stays
-    unseen until the end); `test_size` keeps only the first test images, for quick checks."""
-    arrays = load_arrays(name, root, download)
+def load_image_data(cfg, *, seed: int, device) -> ImageData:
+    """Load the dataset of `cfg` (configs/data/*.yaml) and hold out `val_size` seeded training images for
+    validation (the test split stays unseen until the end); `test_size` keeps only the first test images."""
+    name, val_size, test_size = cfg.name, cfg.val_size, cfg.test_size
+    if name == "image_folder":
+        from landmarks.image_folder import load_image_folder
+
+        arrays = load_image_folder(cfg, seed)
+    else:
+        arrays = load_arrays(name, cfg.root, cfg.download)
     images, labels = arrays["train"]
     if not 0 <= val_size < len(labels):
         raise ValueError(f"data.val_size={val_size} must be in [0, {len(labels)}) for {name}")

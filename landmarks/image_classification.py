@@ -44,15 +44,7 @@ class ImageClassification(Task):
     @classmethod
     def from_config(cls, cfg, device: torch.device) -> "ImageClassification":
         data_cfg = cfg.data
-        data = load_image_data(
-            data_cfg.name,
-            root=data_cfg.root,
-            download=data_cfg.download,
-            val_size=data_cfg.val_size,
-            test_size=data_cfg.test_size,
-            seed=cfg.seed,
-            device=device,
-        )
+        data = load_image_data(data_cfg, seed=cfg.seed, device=device)
         augment = data_cfg.augment
         return cls(
             data,
@@ -66,8 +58,8 @@ class ImageClassification(Task):
         )
 
     def model_kwargs(self) -> dict:
-        """None: the model configs interpolate num_classes, in_chans and image_size from the data config."""
-        return {}
+        """The number of classes found in the data (the model configs interpolate in_chans and image_size)."""
+        return {"num_classes": len(self.data.classes)}
 
     def _draw_epoch(self, epoch: int) -> torch.Tensor:
         order = epoch_permutation(len(self.data.train), self.seed, epoch, self.data.train.labels.device)

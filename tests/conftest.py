@@ -11,6 +11,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from landmarks.models import create_model
+from PIL import Image
 
 from landmarks import datasets
 from landmarks.task import Task
@@ -87,6 +88,19 @@ def write_tsv(path: Path, pairs: int) -> Path:
     lines = [f"Sentence number {i} is here.\tSatz Nummer {i} ist hier.\tCC-BY 2.0 (France)\n" for i in range(pairs)]
     path.write_text("".join(lines), encoding="utf-8")
     return path
+
+
+def write_images(root: Path, classes=("circle", "square", "stripes"), per_class: int = 24) -> Path:
+    """Class-dependent pictures of varying sizes, as PNG and JPEG files."""
+    generator = torch.Generator().manual_seed(0)
+    for index, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            side = 40 + 8 * (i % 3)
+            image = torch.randint(0, 60, (3, side, side + 6), generator=generator, dtype=torch.uint8)
+            image[index, side // 4 : 3 * side // 4] += 150  # a band of the class's own colour
+            Image.fromarray(image.permute(1, 2, 0).numpy()).save(root / name / f"{i}.{'png' if i % 2 else 'jpg'}")
+    return root
 
 
 def write_text(path: Path, sentences: int = 400) -> Path:

@@ -2,10 +2,11 @@
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from landmarks import datasets
 from landmarks.data import load_image_data, random_crop_flip
-from tests.conftest import patch_spec, write_cifar10_format, write_idx, write_mnist_format
+from tests.conftest import CONFIGS, patch_spec, write_cifar10_format, write_idx, write_mnist_format
 
 
 def test_vendored_fashion_mnist_verifies_and_has_the_documented_shapes():
@@ -77,15 +78,9 @@ def test_cifar10_reads_the_python_pickle_batches(tmp_path, monkeypatch):
 
 def test_validation_split_is_seeded_and_disjoint(tiny_fashion_mnist):
     def load(seed):
-        return load_image_data(
-            "fashion_mnist",
-            root=str(tiny_fashion_mnist),
-            download=False,
-            val_size=64,
-            test_size=None,
-            seed=seed,
-            device="cpu",
-        )
+        cfg = OmegaConf.load(f"{CONFIGS}/data/fashion_mnist.yaml")
+        cfg.root, cfg.val_size = str(tiny_fashion_mnist), 64
+        return load_image_data(cfg, seed=seed, device="cpu")
 
     a, b, c = load(0), load(0), load(1)
     assert torch.equal(a.val.images, b.val.images) and not torch.equal(a.val.images, c.val.images)

@@ -2,6 +2,7 @@
 a project that has its own `models.py`, as most projects do: `landmarks.models` collides with nothing."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,8 +24,10 @@ def test_installed_package_imports_as_landmarks_models_beside_a_projects_own_mod
     ).stdout.strip()
     dependencies = [path for path in sys.path if path.endswith("site-packages")]  # torch and the rest, not us
     Path(purelib, "dependencies.pth").write_text("\n".join(dependencies) + "\n")
+    source = tmp_path / "source"  # a copy: building in the checkout would leave build/ behind
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".*", "outputs", "data", "build", "__pycache__"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", str(REPO)], check=True
+        [sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", str(source)], check=True
     )
     project = tmp_path / "project"
     project.mkdir()

@@ -16,6 +16,7 @@ from tests.conftest import (
     compose_config,
     patch_spec,
     write_cifar10_format,
+    write_images,
     write_mnist_format,
     write_tarball,
     write_text,
@@ -44,6 +45,7 @@ def written(tmp_path_factory) -> dict[str, Path]:
     write_cifar10_format(root / "cifar10", per_batch=12)
     write_tsv(root / "pairs.tsv", pairs=48)
     write_text(root / "corpus.txt")
+    write_images(root / "image_folder", per_class=8)
     (root / "multi30k").mkdir()
     for filename, split in zip(
         ("training.tar.gz", "validation.tar.gz", "mmt16_task1_test.tar.gz"), ("train", "val", "test")
@@ -58,6 +60,8 @@ def data_overrides(data: str, root: Path, monkeypatch) -> list[str]:
     if data in ("fashion_mnist", "mnist", "cifar10"):
         patch_spec(monkeypatch, data, root / data)
         return [f"data.root={root / data}", "data.val_size=16"]
+    if data == "image_folder":
+        return [f"data.path={root / 'image_folder'}", "data.val_size=4", "data.image_size=32"]
     if data == "multi30k":
         patch_spec(monkeypatch, data, root / data, algorithm="sha256")
         return [f"data.root={root / data}", "data.min_freq=1"]

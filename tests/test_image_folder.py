@@ -1,0 +1,56 @@
+"""Users' own images: a folder in ImageFolder layout, PNG and JPEG files of several sizes, trains and evaluates,
+comes back with load_run, and bad folders or files are clear errors."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from landmarks import load_run
+from landmarks.datasets import DatasetError
+from tests.conftest import compose_config, write_images
+from train import run
+
+
+def folder_run(path: Path, *extra: str):
+    quick = ["trainer.batch_size=16", "trainer.epochs=3", "trainer.eval_every=0", "trainer.progress=false"]
+    sizes = ["data.image_size=32", "data.val_size=8", "model.widths=[8,16,32]"]
+    return compose_config("model=resnet", "data=image_folder", f"data.path={path}", *sizes, *quick, *extra)
+
+
+def test_a_folder_of_png_and_jpeg_images_trains_evaluates_and_comes_back(tmp_path):
+    folder = write_images(tmp_path / "images")
+    results = run(folder_run(folder), tmp_path / "run")
+    assert results["test/acc"] > 0.5  # three classes, told apart by colour
+    trained = load_run(tmp_path / "run")
+    assert trained.exported["classes"] == ["circle", "square", "stripes"]
+    assert trained.evaluate("test")["acc"] == results["test/acc"]
+
+
+def test_train_and_val_subfolders_are_the_training_and_test_splits(tmp_path):
+    write_images(tmp_path / "images" / "train")
+    write_images(tmp_path / "images" / "val", per_class=4)
+    results = run(folder_run(tmp_path / "images", "trainer.max_steps=1"), tmp_path / "run")
+    assert load_run(tmp_path / "run").metrics["test/acc"] == results["test/acc"]
+    from landmarks.build import build_task
+
+    task = build_task(load_run(tmp_path / "run").config, torch.device("cpu"))
+    assert len(task.data.test) == 12 and len(task.data.train) + len(task.data.val) == 72
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda root: root.mkdir(), r"holds no images: expected .*/<class>/<image>.png"),
+        (lambda root: write_images(root, classes=("only",)), r"holds a single class \(only\)"),
+        (
+            lambda root: (write_images(root), (root / "square" / "3.png").write_bytes(b"not a png")),
+            r"3.png is not a readable image",
+        ),
+        (lambda root: None, r"data.path=.* is not a folder"),
+    ],
+)
+def test_bad_folders_and_files_are_named(tmp_path, make, message):
+    make(tmp_path / "images")
+    with pytest.raises(DatasetError, match=message):
+        run(folder_run(tmp_path / "images"), tmp_path / "run")
