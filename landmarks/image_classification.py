@@ -113,10 +113,15 @@ class ImageClassification(Task):
         attention rollout over test images (`attention_maps`) and the first layer's filters (`first_layer_filters`)."""
         from torchvision.utils import make_grid
 
+        from landmarks.figures import confusion_matrix_figure
+
         images, labels = self.data.test.images[:1000], self.data.test.labels[:1000]
         plain = unwrap(model)
         with evaluating(model):
             predictions = self.predict(model, images).argmax(1)
+            writer.add_figure(
+                "test/confusion_matrix", confusion_matrix_figure(labels, predictions, self.data.classes), step
+            )
             wrong = (predictions != labels).nonzero().flatten()[:max_images]
             if len(wrong):
                 writer.add_image("test/misclassified", make_grid(images[wrong].cpu(), nrow=8, pad_value=255), step)

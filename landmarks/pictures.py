@@ -18,9 +18,14 @@ def attention_rollout(maps: list[torch.Tensor]) -> torch.Tensor:
 
 
 def overlay(images: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
-    """uint8 images (B, C, H, W) and maps (B, h, w) -> RGB floats in [0, 1]: the image in grey, the map in red."""
-    grey = images.float().mean(dim=1, keepdim=True) / 255
-    heat = F.interpolate(heat[:, None], size=images.shape[-2:], mode="bilinear", align_corners=False)
-    low, high = heat.amin(dim=(2, 3), keepdim=True), heat.amax(dim=(2, 3), keepdim=True)
-    heat = (heat - low) / (high - low + 1e-8)
-    return torch.cat([0.5 * grey + 0.5 * heat, 0.5 * grey, 0.5 * grey], dim=1)
+    """uint8 images (B, C, H, W) and maps (B, h, w) -> RGB floats in [0, 1] on the CPU: the image in its own
+    colours under the map in matplotlib's "inferno" colours (dark: little attention; yellow: most), half and half."""
+    from matplotlib import colormaps
+
+    colour = images.float().cpu() / 255
+    colour = colour.expand(-1, 3, -1, -1) if colour.shape[1] == 1 else colour[:, :3]
+    heat = F.interpolate(heat[:, None].float(), size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+    low, high = heat.amin(dim=(1, 2), keepdim=True), heat.amax(dim=(1, 2), keepdim=True)
+    scaled = ((heat - low) / (high - low + 1e-8)).cpu()
+    painted = torch.as_tensor(colormaps["inferno"](scaled.numpy())[..., :3], dtype=torch.float32)  # (B, H, W, 3)
+    return 0.5 * colour + 0.5 * painted.permute(0, 3, 1, 2)

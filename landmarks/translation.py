@@ -132,8 +132,8 @@ class Translation(Task):
         return {"tokenizer": self.data.tokenizer.state(), "beam_size": self.beam_size}
 
     def log_pictures(self, writer, model, step: int, samples: int = 8) -> None:
-        """The sample translations, and each sample's source-target alignment as a heatmap image (rows: target
-        tokens, columns: source tokens; both listed in the caption text)."""
+        """The sample translations, and each sample's source-target alignment as a heatmap figure (rows: target
+        tokens, columns: source tokens, a colour scale)."""
         self.log_samples(writer, model, step, samples)
         test = self.data.test
         src, tgt = test.batch(torch.arange(min(samples, len(test))))
@@ -141,18 +141,16 @@ class Translation(Task):
             self._log_alignments(writer, plain, step, src, tgt)
 
     def _log_alignments(self, writer, plain, step: int, src: torch.Tensor, tgt: torch.Tensor) -> None:
+        from landmarks.figures import labelled_heatmap
+
         test, tokenizer = self.data.test, self.data.tokenizer
         if hasattr(plain, "alignments"):
             alignments = plain.alignments(src, tgt[:, :-1]).float().cpu()  # (B, T, S)
             for i in range(len(src)):
                 rows, cols = int(test.tgt_lengths[i]) - 1, int(test.src_lengths[i])
-                heat = alignments[i, :rows, :cols]
-                image = heat.repeat_interleave(16, 0).repeat_interleave(16, 1)[None]  # 16 px per cell
-                writer.add_image(f"alignment/{i}", image / image.amax().clamp_min(1e-8), step)
-                source_tokens = [tokenizer.piece(t) for t in test.src[i, :cols].tolist()]
-                target_tokens = [tokenizer.piece(t) for t in test.tgt[i, 1 : rows + 1].tolist()]
-                writer.add_text(
-                    f"alignment/{i}",
-                    f"columns (source): {' '.join(source_tokens)}  \nrows (target): {' '.join(target_tokens)}",
-                    step,
+                source = [tokenizer.piece(t) for t in test.src[i, :cols].tolist()]
+                target = [tokenizer.piece(t) for t in test.tgt[i, 1 : rows + 1].tolist()]
+                figure = labelled_heatmap(
+                    alignments[i, :rows, :cols], target, source, f"test sentence {i}", "source", "target"
                 )
+                writer.add_figure(f"alignment/{i}", figure, step)
