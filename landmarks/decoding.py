@@ -38,9 +38,11 @@ def beam_search(
     """Beam search as in GNMT (Wu et al. 2016, Sec. 7), which the Transformer paper uses (Sec. 6.1: beam 4,
     alpha 0.6): each sentence keeps `beam_size` live prefixes, and a hypothesis that ends (eos, or max_len
     tokens) leaves the beam for a separate finished set, scored log p(Y) / lp(Y), so no live prefix can push it
-    out. Of that set only the best is kept, since it alone is returned. A sentence is done when no live prefix
-    can beat its best finished score (log p only falls and lp is at most lp(max_len)). Returns (B, <= 1 +
-    max_len) ids starting with bos, eos-padded after each hypothesis, as greedy_decode."""
+    out. Of that set only the best is kept, since it alone is returned. A sentence is done when its best live
+    prefix, were it to end at the next step, would not beat its best finished hypothesis (log p only falls; with
+    alpha > 0 a longer ending could still win, a heuristic that Hugging Face's beam search also makes, since the
+    exact bound, lp(max_len), would decode nearly every batch to max_len). Returns (B, <= 1 + max_len) ids
+    starting with bos, eos-padded after each hypothesis, as greedy_decode."""
     batch, k, device = len(src), beam_size, src.device
     state = reorder(model.encode(src), torch.arange(batch, device=device).repeat_interleave(k))
     tokens = torch.full((batch * k, 1), bos, dtype=torch.long, device=device)
@@ -67,7 +69,7 @@ def beam_search(
         scores, pick = top.masked_fill(ends, float("-inf")).topk(k, dim=1)  # the k best that go on
         chosen = origin.gather(1, pick).reshape(-1)
         state, tokens = reorder(state, chosen), torch.cat([tokens[chosen], token.gather(1, pick).reshape(-1, 1)], 1)
-        bound = scores[:, 0] / lp(max_len, length_penalty)
+        bound = scores[:, 0] / lp(length + 1, length_penalty)
         if bool((best_score >= bound).all()):
             break
     used = int((best != eos).sum(dim=1).max())  # the longest hypothesis's tokens before its eos, bos included
