@@ -154,6 +154,9 @@ RULES: dict[str, tuple[Callable, str]] = {
     "data.val_windows": (integer(1), "a number of windows >= 1"),
     "data.sample_length": (integer(1), "a number of tokens >= 1"),
     "data.val_fraction": (lambda f: number(f) and 0 < f < 1, "a fraction in (0, 1), e.g. data.val_fraction=0.1"),
+    "data.test_fraction": (lambda f: number(f) and 0 < f < 1, "a fraction in (0, 1), e.g. data.test_fraction=0.2"),
+    "data.max_memory_gb": (positive, "a number of gigabytes > 0, e.g. data.max_memory_gb=4"),
+    "data.path": (lambda path: isinstance(path, str) and path.strip(), "a file or folder path"),
     "data.augment.crop_padding": (integer(0), "a number of pixels >= 0"),
 }
 

@@ -69,6 +69,13 @@ def load_image_folder(cfg, seed: int) -> dict:
         order = torch.randperm(len(files), generator=torch.Generator().manual_seed(seed)).tolist()
         cut = max(1, round(cfg.test_fraction * len(files)))
         test, train = [files[i] for i in order[:cut]], [files[i] for i in order[cut:]]
+    gigabytes = (len(train) + len(test)) * cfg.in_chans * cfg.image_size**2 / 1e9
+    if gigabytes > cfg.max_memory_gb:
+        raise DatasetError(
+            f"{root}: {len(train) + len(test)} images at {cfg.image_size} px take {gigabytes:.1f} GB in memory, above "
+            f"data.max_memory_gb={cfg.max_memory_gb}; lower data.image_size or raise data.max_memory_gb "
+            "(images are held in memory: streaming from disk is not implemented yet)"
+        )
     return {
         "train": read_split(train, cfg.in_chans, cfg.image_size),
         "test": read_split(test, cfg.in_chans, cfg.image_size),

@@ -54,3 +54,9 @@ def test_bad_folders_and_files_are_named(tmp_path, make, message):
     make(tmp_path / "images")
     with pytest.raises(DatasetError, match=message):
         run(folder_run(tmp_path / "images"), tmp_path / "run")
+
+
+def test_a_folder_too_large_for_memory_says_so_before_decoding(tmp_path):
+    write_images(tmp_path / "images", per_class=2)
+    with pytest.raises(DatasetError, match=r"6 images at 32 px take 0.0 GB in memory, above data.max_memory_gb=1e-05"):
+        run(folder_run(tmp_path / "images", "data.max_memory_gb=1e-5"), tmp_path / "run")
