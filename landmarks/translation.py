@@ -12,6 +12,7 @@ from landmarks.checkpoint import unwrap
 from landmarks.data import epoch_generator
 from landmarks.decoding import beam_search, greedy_decode
 from landmarks.task import EpochOrder, Task, check_batch_size, evaluating
+from landmarks.text import normalize
 from landmarks.tokenizers import BOS, EOS, PAD
 from landmarks.translation_data import TranslationData, length_grouped_batches, load_translation_data
 
@@ -87,8 +88,8 @@ class Translation(Task):
 
     def evaluate(self, model, split: str = "val") -> dict[str, float]:
         """Teacher-forced loss (no smoothing), perplexity and token accuracy; then decoded (greedy on val, beam
-        search of `beam_size` on test): exact match and standard corpus BLEU in 0-100, and copy_bleu, the BLEU
-        of the sources themselves as translations."""
+        search of `beam_size` on test): exact match (with the reference's spacing normalised, as the
+        hypotheses' is) and standard corpus BLEU in 0-100, and copy_bleu, the BLEU of the sources themselves."""
         from sacrebleu.metrics import BLEU  # imported late: only translation runs need it
 
         data = getattr(self.data, split)
@@ -113,7 +114,7 @@ class Translation(Task):
             "loss": loss,
             "ppl": math.exp(min(loss, 50.0)),
             "acc": correct / tokens,
-            "exact_match": sum(h == r for h, r in zip(hypotheses, references)) / len(references),
+            "exact_match": sum(h == normalize(r) for h, r in zip(hypotheses, references)) / len(references),
             "bleu": score,
             "copy_bleu": BLEU().corpus_score(sources, [references]).score,
         }
