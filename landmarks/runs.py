@@ -36,9 +36,8 @@ class TrainedRun:
 
     def classify(self, images: torch.Tensor) -> list[str]:
         """The class names of images (B, C, H, W) with values in [0, 1], at the size the model trained on."""
-        x = (images.to(self.device, torch.float32) - self.exported["mean"].to(self.device)) / self.exported["std"].to(
-            self.device
-        )
+        mean, std = self.exported["mean"].to(self.device), self.exported["std"].to(self.device)
+        x = (images.to(self.device, torch.float32) - mean) / std
         with torch.no_grad():
             logits = self.model(x)
             if self.exported["tta_flip"]:
