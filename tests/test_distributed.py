@@ -11,7 +11,6 @@ import torch.multiprocessing as mp
 import landmarks.loop
 from landmarks.build import build_task
 from landmarks.image_classification import ImageClassification
-from landmarks.loop import COUNTED_BATCHES
 from tests.conftest import compose_config
 from train import run
 
@@ -49,13 +48,14 @@ def worker(rank: int, world_size: int, port: int, tmp_path) -> None:
         saw = {
             "model": model.state_dict(),
             "history": results["history"],
-            "labels": labels_seen[COUNTED_BATCHES:],  # after the batches whose FLOPs were counted
+            "labels": labels_seen,
             "rng": torch.get_rng_state(),
         }
         torch.save(saw, tmp_path / f"rank{rank}.pt")
         return results
 
     ImageClassification.loss, landmarks.loop.fit = loss_noting_the_labels, fit_keeping_what_it_saw
+    landmarks.loop.measure_efficiency = lambda *args: (1.0, (1.0, "not counted"))  # no loss calls before training
     run(compose_config(*OVERRIDES), tmp_path / f"run{rank}")  # as if Hydra's clock gave each process its own dir
 
 
