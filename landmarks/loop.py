@@ -292,12 +292,12 @@ def measure_efficiency(model, task: Task, step: int, trainer, device, autocast) 
     padded length, which varies from step to step."""
     batches = [distributed.shard(task.train_batch(step + i)) for i in range(COUNTED_BATCHES)]
     first_samples = [tuple(tensor[:COUNTED_SAMPLES] for tensor in batch) for batch in batches]
+    shapes = [tuple(tuple(tensor.shape) for tensor in batch) for batch in first_samples]
     per_shape = {}  # batches of one shape (every batch of images or text windows) are counted once
-    for batch in first_samples:
-        shape = tuple(tuple(tensor.shape) for tensor in batch)
+    for shape, batch in zip(shapes, first_samples):
         if shape not in per_shape:
             per_shape[shape] = train_flops_per_sample(model, task, [batch], autocast)
-    flops_per_sample = sum(per_shape[tuple(tuple(t.shape) for t in b)] for b in first_samples) / len(first_samples)
+    flops_per_sample = sum(per_shape[shape] for shape in shapes) / len(shapes)
     if trainer.peak_flops:
         return flops_per_sample, (trainer.peak_flops, "trainer.peak_flops")
     return flops_per_sample, peak_flops(device, resolve_precision(device, trainer.precision))
