@@ -74,3 +74,12 @@ def beam_search(
             break
     used = int((best != eos).sum(dim=1).max())  # the longest hypothesis's tokens before its eos, bos included
     return best[:, : used + 1]
+
+
+def translate_ids(model, src: torch.Tensor, *, bos: int, eos: int, beam_size: int) -> torch.Tensor:
+    """Decoded ids (B, <= 1 + max_len), starting with bos, of a source batch: beam search of `beam_size`, or
+    greedy for 1; at most 1.5 times the source's padded length plus 10 tokens."""
+    max_len = int(src.shape[1] * 1.5) + 10
+    if beam_size > 1:
+        return beam_search(model, src, bos=bos, eos=eos, max_len=max_len, beam_size=beam_size)
+    return greedy_decode(model, src, bos=bos, eos=eos, max_len=max_len)

@@ -46,19 +46,14 @@ class TrainedRun:
 
     def translate(self, sentences: list[str], beam_size: int | None = None) -> list[str]:
         """Translations of `sentences`, by beam search of the run's test-time width (greedy with width 1)."""
-        from landmarks.decoding import beam_search, greedy_decode
+        from landmarks.decoding import translate_ids
         from landmarks.text import normalize
         from landmarks.tokenizers import BOS, EOS, PAD, tokenizer_from_state
 
         tokenizer = tokenizer_from_state(self.exported["tokenizer"])
         rows = [torch.tensor(tokenizer.encode(normalize(sentence))) for sentence in sentences]
         src = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=PAD).to(self.device)
-        beam_size = beam_size or self.exported["beam_size"]
-        max_len = int(src.shape[1] * 1.5) + 10
-        if beam_size > 1:
-            ids = beam_search(self.model, src, bos=BOS, eos=EOS, max_len=max_len, beam_size=beam_size)
-        else:
-            ids = greedy_decode(self.model, src, bos=BOS, eos=EOS, max_len=max_len)
+        ids = translate_ids(self.model, src, bos=BOS, eos=EOS, beam_size=beam_size or self.exported["beam_size"])
         return [tokenizer.decode(row) for row in ids.tolist()]
 
     def generate(self, prompt: str, length: int, top_k: int | None = 40, seed: int = 0) -> str:

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from landmarks.checkpoint import unwrap
 from landmarks.data import epoch_generator
-from landmarks.decoding import beam_search, greedy_decode
+from landmarks.decoding import translate_ids
 from landmarks.task import EpochOrder, Task, check_batch_size, evaluating
 from landmarks.text import normalize
 from landmarks.tokenizers import BOS, EOS, PAD
@@ -79,12 +79,7 @@ class Translation(Task):
 
     def translate(self, model, src: torch.Tensor, beam_size: int) -> list[list[int]]:
         """Decoded target ids (without <bos>) of a source batch; beam_size 1 is greedy."""
-        max_len = int(src.shape[1] * 1.5) + 10
-        if beam_size > 1:
-            tokens = beam_search(model, src, bos=BOS, eos=EOS, max_len=max_len, beam_size=beam_size)
-        else:
-            tokens = greedy_decode(model, src, bos=BOS, eos=EOS, max_len=max_len)
-        return tokens[:, 1:].tolist()
+        return translate_ids(model, src, bos=BOS, eos=EOS, beam_size=beam_size)[:, 1:].tolist()
 
     def evaluate(self, model, split: str = "val") -> dict[str, float]:
         """Teacher-forced loss (no smoothing), perplexity and token accuracy; then decoded (greedy on val, beam
