@@ -156,6 +156,7 @@ RULES: dict[str, tuple[Callable, str]] = {
     "data.val_fraction": (lambda f: number(f) and 0 < f < 1, "a fraction in (0, 1), e.g. data.val_fraction=0.1"),
     "data.test_fraction": (lambda f: number(f) and 0 < f < 1, "a fraction in (0, 1), e.g. data.test_fraction=0.2"),
     "data.max_memory_gb": (positive, "a number of gigabytes > 0, e.g. data.max_memory_gb=4"),
+    "data.num_workers": (integer(0), "a number of worker processes >= 0 (0 decodes in the main process)"),
     "data.path": (lambda path: isinstance(path, str) and path.strip(), "a file or folder path"),
     "data.augment.crop_padding": (integer(0), "a number of pixels >= 0"),
 }

@@ -1,24 +1,38 @@
 """Small datasets live whole on the device as uint8 tensors; a batch is a slice of a seeded permutation,
 and augmentation (random crop with padding, horizontal flip) runs batched on the device, as in airbench.
+An image folder too large for memory is read batch by batch instead (landmarks/image_folder.py).
 
 Every random choice is a function of (seed, epoch) or (seed, step), so a resumed run draws the same
 batches and the same augmentations as the uninterrupted one.
 """
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
 
 from landmarks.datasets import load_arrays
+from landmarks.image_folder import FolderImages, load_image_folder
+
+STATISTICS_SAMPLE = 10_000  # training images whose mean and std normalise a folder streamed from disk
 
 
 @dataclass
 class ImageSplit:
-    images: torch.Tensor  # (N, C, H, W) uint8, on the device
+    images: torch.Tensor | FolderImages  # (N, C, H, W) uint8 on the device, or files decoded when read
     labels: torch.Tensor  # (N,) int64, on the device
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def batches(self, indices: Iterable[torch.Tensor | slice]) -> Iterator[torch.Tensor]:
+        """The uint8 images of each index tensor or slice in turn, on the labels' device."""
+        if isinstance(self.images, FolderImages):
+            return self.images.stream(indices, self.labels.device)
+        return (self.images[index] for index in indices)
+
+    def read(self, index: torch.Tensor | slice) -> torch.Tensor:
+        return next(self.batches([index]))
 
 
 @dataclass
@@ -40,8 +54,6 @@ def load_image_data(cfg, *, seed: int, device) -> ImageData:
     validation (the test split stays unseen until the end); `test_size` keeps only the first test images."""
     name, val_size, test_size = cfg.name, cfg.val_size, cfg.test_size
     if name == "image_folder":
-        from landmarks.image_folder import load_image_folder
-
         arrays = load_image_folder(cfg, seed)
     else:
         arrays = load_arrays(name, cfg.root, cfg.download)
@@ -50,12 +62,15 @@ def load_image_data(cfg, *, seed: int, device) -> ImageData:
         raise ValueError(f"data.val_size={val_size} must be in [0, {len(labels)}) for {name}")
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
     val_idx, train_idx = order[:val_size], order[val_size:]
-    train_images = images[train_idx].float() / 255
+    if isinstance(images, FolderImages):
+        train_images = images[train_idx[:STATISTICS_SAMPLE]].load().float() / 255
+    else:
+        train_images = images[train_idx].float() / 255
     mean = train_images.mean(dim=(0, 2, 3), keepdim=True)
     std = train_images.std(dim=(0, 2, 3), keepdim=True)
 
-    def split(x: torch.Tensor, y: torch.Tensor) -> ImageSplit:
-        return ImageSplit(x.to(device), y.to(device))
+    def split(x: torch.Tensor | FolderImages, y: torch.Tensor) -> ImageSplit:
+        return ImageSplit(x.to(device) if isinstance(x, torch.Tensor) else x, y.to(device))
 
     return ImageData(
         train=split(images[train_idx], labels[train_idx]),

@@ -1,5 +1,7 @@
 """Image classification: cross-entropy (with optional label smoothing, Szegedy et al. 2016) and top-1
-accuracy on images resident on the device, augmented in batches there (landmarks/data.py)."""
+accuracy on images resident on the device (or read ahead from disk), augmented in batches there (landmarks/data.py)."""
+
+import itertools
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +42,7 @@ class ImageClassification(Task):
         self.eval_batch_size = eval_batch_size
         self.steps_per_epoch = len(data.train) // batch_size  # the last partial batch is dropped
         self.batch_index = EpochOrder(self._draw_epoch, self.steps_per_epoch)
+        self._read_ahead, self._next_step = iter(()), None
 
     @classmethod
     def from_config(cls, cfg, device: torch.device) -> "ImageClassification":
@@ -68,10 +71,18 @@ class ImageClassification(Task):
     def _prepare(self, images: torch.Tensor) -> torch.Tensor:
         return self.data.normalize(images).contiguous(memory_format=self.memory_format)
 
+    def _train_images(self, step: int) -> torch.Tensor:
+        """The uint8 images of step after step, read ahead; a step out of turn (a resumed run) starts over there."""
+        if step != self._next_step:
+            order = EpochOrder(self._draw_epoch, self.steps_per_epoch)  # its own: it runs ahead of batch_index
+            self._read_ahead = self.data.train.batches(order(s) for s in itertools.count(step))
+        self._next_step = step + 1
+        return next(self._read_ahead)
+
     def train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch of global step `step`: (images (B, C, H, W) float, labels (B,))."""
         batch_idx = self.batch_index(step)
-        images = self.data.train.images[batch_idx]
+        images = self._train_images(step)
         if self.crop_padding or self.flip:
             generator = torch.Generator(images.device).manual_seed(self.seed * 1_000_003 + step)
             images = random_crop_flip(images, self.crop_padding, self.flip, generator)
@@ -96,10 +107,11 @@ class ImageClassification(Task):
         data = getattr(self.data, split)
         total_loss = torch.zeros((), device=data.labels.device)
         correct = torch.zeros((), device=data.labels.device)
+        chunks = [slice(start, start + self.eval_batch_size) for start in range(0, len(data), self.eval_batch_size)]
         with evaluating(model):
-            for start in range(0, len(data), self.eval_batch_size):
-                labels = data.labels[start : start + self.eval_batch_size]
-                logits = self.predict(model, data.images[start : start + self.eval_batch_size])
+            for chunk, images in zip(chunks, data.batches(chunks)):
+                labels = data.labels[chunk]
+                logits = self.predict(model, images)
                 total_loss += F.cross_entropy(logits, labels, reduction="sum")
                 correct += (logits.argmax(1) == labels).sum()
         return {"loss": total_loss.item() / len(data), "acc": correct.item() / len(data)}
@@ -115,7 +127,7 @@ class ImageClassification(Task):
 
         from landmarks.figures import confusion_matrix_figure
 
-        images, labels = self.data.test.images[:1000], self.data.test.labels[:1000]
+        images, labels = self.data.test.read(slice(1000)), self.data.test.labels[:1000]
         plain = unwrap(model)
         with evaluating(model):
             predictions = self.predict(model, images).argmax(1)

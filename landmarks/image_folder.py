@@ -4,10 +4,14 @@
     <path>/train/<class>/..., <path>/val/<class>/...   val/ is the test split, as in ImageNet's layout
 
 PNG, JPEG, GIF or WebP files (decoded by Pillow, torchvision's image library), converted to data.in_chans
-channels, resized on their shorter side to data.image_size and centre-cropped, once, to uint8 tensors that then
-live on the device as the built-in datasets do. Bad folders and files raise DatasetError naming them and the fix.
+channels, resized on their shorter side to data.image_size and centre-cropped to uint8 tensors. A folder whose
+decoded images fit in data.max_memory_gb is decoded once and lives on the device as the built-in datasets do;
+a larger one stays on disk and is decoded batch by batch in DataLoader worker processes (data.num_workers) into
+pinned memory, with the same batches, augmentation and evaluation. Bad folders and files raise DatasetError
+naming them and the fix.
 """
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import torch
@@ -49,9 +53,43 @@ def decode(file: Path, in_chans: int, image_size: int) -> torch.Tensor:
     return center_crop(resize(image, [image_size], antialias=True), [image_size, image_size])
 
 
-def read_split(files: list[tuple[Path, int]], in_chans: int, image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    images = torch.stack([decode(file, in_chans, image_size) for file, _ in files])
-    return images, torch.tensor([label for _, label in files])
+class FolderImages(torch.utils.data.Dataset):
+    """Images read from their files when asked for: `images[index]` is a lazy subset; `stream` decodes batches."""
+
+    def __init__(self, files: list[Path], in_chans: int, image_size: int, num_workers: int):
+        self.files, self.in_chans, self.image_size, self.num_workers = files, in_chans, image_size, num_workers
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int | slice | torch.Tensor) -> "torch.Tensor | FolderImages":
+        """One decoded image (C, H, W) for an int, as DataLoader asks; a slice or tensor of indices, lazily."""
+        if isinstance(index, int):
+            return decode(self.files[index], self.in_chans, self.image_size)
+        files = self.files[index] if isinstance(index, slice) else [self.files[i] for i in index.tolist()]
+        return FolderImages(files, self.in_chans, self.image_size, self.num_workers)
+
+    def stream(self, index_batches: Iterable[torch.Tensor | slice], device: torch.device) -> Iterator[torch.Tensor]:
+        """uint8 (B, C, H, W) batches on `device`, in the order of `index_batches`, decoded ahead by the workers."""
+        batches = (range(len(self))[index] if isinstance(index, slice) else index.tolist() for index in index_batches)
+        loader = torch.utils.data.DataLoader(  # its own generator: the global one seeds the weights and dropout
+            self,
+            batch_sampler=batches,
+            num_workers=self.num_workers,
+            pin_memory=device.type == "cuda",
+            generator=torch.Generator(),
+        )
+        return (batch.to(device, non_blocking=True) for batch in loader)
+
+    def load(self) -> torch.Tensor:
+        """All the images as one uint8 tensor, decoded by the workers in chunks."""
+        chunks = [slice(start, start + 256) for start in range(0, len(self), 256)]
+        return torch.cat(list(self.stream(chunks, torch.device("cpu"))))
+
+
+def read_split(files: list[tuple[Path, int]], cfg, stream: bool) -> tuple[torch.Tensor | FolderImages, torch.Tensor]:
+    images = FolderImages([file for file, _ in files], cfg.in_chans, cfg.image_size, cfg.num_workers)
+    return images if stream else images.load(), torch.tensor([label for _, label in files])
 
 
 def load_image_folder(cfg, seed: int) -> dict:
@@ -69,15 +107,5 @@ def load_image_folder(cfg, seed: int) -> dict:
         order = torch.randperm(len(files), generator=torch.Generator().manual_seed(seed)).tolist()
         cut = max(1, round(cfg.test_fraction * len(files)))
         test, train = [files[i] for i in order[:cut]], [files[i] for i in order[cut:]]
-    gigabytes = (len(train) + len(test)) * cfg.in_chans * cfg.image_size**2 / 1e9
-    if gigabytes > cfg.max_memory_gb:
-        raise DatasetError(
-            f"{root}: {len(train) + len(test)} images at {cfg.image_size} px take {gigabytes:.1f} GB in memory, above "
-            f"data.max_memory_gb={cfg.max_memory_gb}; lower data.image_size or raise data.max_memory_gb "
-            "(images are held in memory: streaming from disk is not implemented yet)"
-        )
-    return {
-        "train": read_split(train, cfg.in_chans, cfg.image_size),
-        "test": read_split(test, cfg.in_chans, cfg.image_size),
-        "classes": classes,
-    }
+    stream = (len(train) + len(test)) * cfg.in_chans * cfg.image_size**2 / 1e9 > cfg.max_memory_gb
+    return {"train": read_split(train, cfg, stream), "test": read_split(test, cfg, stream), "classes": classes}

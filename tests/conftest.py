@@ -1,10 +1,14 @@
 """Shared fixtures: tiny datasets written in the real on-disk formats, and configs composed as train.py does."""
 
+import functools
 import gzip
+import http.server
 import io
 import pickle
 import struct
 import tarfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,6 +50,21 @@ def patch_spec(monkeypatch, name: str, directory: Path, urls: tuple[str, ...] | 
     digests = [(datasets.file_hash(directory / r.filename, algorithm),) for r in spec.resources]
     resources = tuple(datasets.Resource(r.filename, d) for r, d in zip(spec.resources, digests))
     monkeypatch.setitem(datasets.SPECS, name, datasets.DatasetSpec(name, urls or spec.urls, resources, spec.classes))
+
+
+class QuietFileHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def http_server(tmp_path) -> Iterator[str]:
+    """A local HTTP server of tmp_path (a dataset mirror as the downloader meets it): its base URL."""
+    handler = functools.partial(QuietFileHandler, directory=str(tmp_path))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+        server.shutdown()
 
 
 def write_mnist_format(directory: Path, train: int, test: int, seed: int = 0) -> None:

@@ -38,26 +38,27 @@ def test_truncated_idx_is_named(tmp_path):
         datasets.read_idx(tmp_path / "z")
 
 
-def mnist_source(tmp_path, monkeypatch):
-    """MNIST-format files in a 'mirror' directory, served by a spec whose first mirror fails."""
+def mnist_source(tmp_path, monkeypatch, server: str):
+    """MNIST-format files on an HTTP mirror, served by a spec whose first mirror answers 404."""
     mirror = tmp_path / "mirror"
     write_mnist_format(mirror, train=12, test=4)
-    patch_spec(monkeypatch, "mnist", mirror, urls=("file:///nonexistent-mirror/", mirror.as_uri() + "/"))
+    patch_spec(monkeypatch, "mnist", mirror, urls=(server + "nonexistent/", server + "mirror/"))
     return datasets.SPECS["mnist"]
 
 
-def test_mnist_downloads_through_mirrors_verifies_and_loads(tmp_path, monkeypatch):
-    mnist_source(tmp_path, monkeypatch)
+def test_mnist_downloads_through_mirrors_verifies_and_loads(tmp_path, monkeypatch, http_server):
+    mnist_source(tmp_path, monkeypatch, http_server)
     root = tmp_path / "cache"
     with pytest.raises(datasets.DatasetError, match=rf"python -m landmarks.datasets mnist --root {root}"):
         datasets.load_arrays("mnist", str(root))
     arrays = datasets.load_arrays("mnist", str(root), download_missing=True)
+    assert sorted(path.name for path in root.iterdir()) == sorted(r.filename for r in datasets.SPECS["mnist"].resources)
     assert arrays["train"][0].shape == (12, 1, 28, 28)
     assert arrays["test"][1].tolist() == [0, 1, 2, 3]
 
 
-def test_corrupted_file_fails_its_checksum_with_the_fix(tmp_path, monkeypatch):
-    spec = mnist_source(tmp_path, monkeypatch)
+def test_corrupted_file_fails_its_checksum_with_the_fix(tmp_path, monkeypatch, http_server):
+    spec = mnist_source(tmp_path, monkeypatch, http_server)
     root = tmp_path / "cache"
     datasets.download(spec, root)
     (root / "t10k-labels-idx1-ubyte.gz").write_bytes(b"garbage")

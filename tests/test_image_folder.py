@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from landmarks import load_run
+from landmarks.build import build_task
 from landmarks.datasets import DatasetError
+from landmarks.image_folder import FolderImages
 from tests.conftest import compose_config, write_images
 from train import run
 
@@ -32,8 +34,6 @@ def test_train_and_val_subfolders_are_the_training_and_test_splits(tmp_path):
     write_images(tmp_path / "images" / "val", per_class=4)
     results = run(folder_run(tmp_path / "images", "trainer.max_steps=1"), tmp_path / "run")
     assert load_run(tmp_path / "run").metrics["test/acc"] == results["test/acc"]
-    from landmarks.build import build_task
-
     task = build_task(load_run(tmp_path / "run").config, torch.device("cpu"))
     assert len(task.data.test) == 12 and len(task.data.train) + len(task.data.val) == 72
 
@@ -56,7 +56,12 @@ def test_bad_folders_and_files_are_named(tmp_path, make, message):
         run(folder_run(tmp_path / "images"), tmp_path / "run")
 
 
-def test_a_folder_too_large_for_memory_says_so_before_decoding(tmp_path):
-    write_images(tmp_path / "images", per_class=2)
-    with pytest.raises(DatasetError, match=r"6 images at 32 px take 0.0 GB in memory, above data.max_memory_gb=1e-05"):
-        run(folder_run(tmp_path / "images", "data.max_memory_gb=1e-5"), tmp_path / "run")
+def test_a_folder_too_large_for_memory_streams_from_disk_to_the_same_numbers(tmp_path):
+    folder = write_images(tmp_path / "images")
+    resident = run(folder_run(folder, "trainer.epochs=1"), tmp_path / "resident")
+    streamed = run(folder_run(folder, "trainer.epochs=1", "data.max_memory_gb=1e-6"), tmp_path / "streamed")
+    assert streamed["test/loss"] == resident["test/loss"] and streamed["test/acc"] == resident["test/acc"]
+    trained = load_run(tmp_path / "streamed")
+    task = build_task(trained.config, torch.device("cpu"))
+    assert isinstance(task.data.train.images, FolderImages) and isinstance(task.data.test.images, FolderImages)
+    assert trained.evaluate("test")["acc"] == streamed["test/acc"]

@@ -128,7 +128,7 @@ def test_tsv_splits_are_clean_no_repeated_pair_and_no_held_out_source_in_trainin
     assert len(train) == 90 - sum(pairs_of_source[source] for source in val + test)  # all the rest is trained on
 
 
-def test_multi30k_downloads_verifies_and_reads_the_tarballs(tmp_path, monkeypatch):
+def test_multi30k_downloads_verifies_and_reads_the_tarballs(tmp_path, monkeypatch, http_server):
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     spec = datasets.SPECS["multi30k"]
@@ -146,7 +146,7 @@ def test_multi30k_downloads_verifies_and_reads_the_tarballs(tmp_path, monkeypatc
     monkeypatch.setitem(
         datasets.SPECS,
         "multi30k",
-        datasets.DatasetSpec("multi30k", ("file:///nonexistent/", f"file://{mirror}/"), resources),
+        datasets.DatasetSpec("multi30k", (http_server + "nonexistent/", http_server + "mirror/"), resources),
     )
     splits = datasets.load_multi30k(str(tmp_path / "cache"), download_missing=True)
     assert splits["val"] == [
