@@ -39,6 +39,7 @@ class TrainerSchema:
     grad_accum: int = 1
     grad_clip: float | None = None
     label_smoothing: float = 0.0
+    lookahead: float | None = None
     log_every: int = 50
     eval_every: int = 200
     ckpt_every: int = 500
@@ -57,6 +58,7 @@ class OptimSchema:
     warmup: float = 0.0
     momentum: float = 0.9  # sgd
     nesterov: bool = True  # sgd
+    norm_lr_scale: float = 1.0
     betas: tuple[float, float] = (0.9, 0.999)  # adamw
     eps: float = 1e-8  # adamw
 
@@ -114,6 +116,7 @@ RULES: dict[str, tuple[Callable, str]] = {
     "trainer.grad_accum": (positive, "a number of micro-batches > 0 that divides trainer.batch_size"),
     "trainer.grad_clip": (positive, "a gradient norm > 0, or null for no clipping"),
     "trainer.label_smoothing": (fraction, "a value in [0, 1), e.g. trainer.label_smoothing=0.1"),
+    "trainer.lookahead": (lambda d: number(d) and 0 < d < 1, "a decay in (0, 1), e.g. 0.95, or null for none"),
     "trainer.log_every": (positive, "a number of steps > 0, e.g. trainer.log_every=50"),
     "trainer.eval_every": (at_least_zero, "a number of steps >= 0 (0 = validate only at the end)"),
     "trainer.ckpt_every": (at_least_zero, "a number of steps >= 0 (0 = a checkpoint only at the end)"),
@@ -128,6 +131,7 @@ RULES: dict[str, tuple[Callable, str]] = {
     "optim.warmup": (fraction, "a fraction of the run's steps in [0, 1), e.g. optim.warmup=0.05"),
     "optim.momentum": (fraction, "a value in [0, 1), e.g. optim.momentum=0.9"),
     "optim.betas": (lambda betas: len(betas) == 2 and all(fraction(b) for b in betas), "two values in [0, 1)"),
+    "optim.norm_lr_scale": (positive, "a multiplier > 0 of the normalisation parameters' learning rate"),
     "optim.eps": (positive, "a value > 0, e.g. optim.eps=1e-8"),
     "trainer.target": (lambda t: re.fullmatch(r"(val/)?\w+:[-+.\deE]+", str(t)), "<metric>:<value>, e.g. acc:0.91"),
     "data.download": (flag, "true or false"),
@@ -159,6 +163,7 @@ RULES: dict[str, tuple[Callable, str]] = {
     "data.num_workers": (integer(0), "a number of worker processes >= 0 (0 decodes in the main process)"),
     "data.path": (lambda path: isinstance(path, str) and path.strip(), "a file or folder path"),
     "data.augment.crop_padding": (integer(0), "a number of pixels >= 0"),
+    "data.augment.tta_translate": (integer(0), "a number of pixels >= 0 (0 = no translated views)"),
 }
 
 
@@ -214,6 +219,7 @@ MODEL_VALUES: dict[str, tuple | type] = {
     "zero_init_residual": bool,
     "norm_first": bool,
     "share_embeddings": bool,
+    "whitening": bool,
 }
 
 

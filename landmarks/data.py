@@ -108,3 +108,27 @@ def random_crop_flip(images: torch.Tensor, padding: int, flip: bool, generator: 
         flipped = torch.rand(batch, generator=generator, device=device) < 0.5
         images = torch.where(flipped[:, None, None, None], images.flip(3), images)
     return images
+
+
+def shifted(images: torch.Tensor, pixels: int) -> torch.Tensor:
+    """(B, C, H, W) images moved `pixels` down and right (up and left if negative), zeros coming in."""
+    height, width = images.shape[-2:]
+    start = abs(pixels) - pixels
+    padded = torch.nn.functional.pad(images, (abs(pixels),) * 4)
+    return padded[..., start : start + height, start : start + width]
+
+
+def multi_view_logits(model, images: torch.Tensor, normalize, flip: bool, translate: int) -> torch.Tensor:
+    """Logits (B, classes) of unnormalised images averaged over test-time views, airbench's multi-crop evaluation
+    (Jordan 2024, Sec. 3): the image and, with `flip`, its mirror; with `translate`, half the weight goes to two
+    copies shifted diagonally by -translate and +translate pixels (each with its mirror too)."""
+
+    def mirrored(views: torch.Tensor) -> torch.Tensor:
+        x = normalize(views)
+        logits = model(x).float()
+        return (logits + model(x.flip(3)).float()) / 2 if flip else logits
+
+    logits = mirrored(images)
+    if translate:
+        logits = logits / 2 + (mirrored(shifted(images, -translate)) + mirrored(shifted(images, translate))) / 4
+    return logits

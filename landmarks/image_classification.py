@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from landmarks.checkpoint import unwrap
-from landmarks.data import ImageData, epoch_permutation, load_image_data, random_crop_flip
+from landmarks.data import ImageData, epoch_permutation, load_image_data, multi_view_logits, random_crop_flip
 from landmarks.pictures import attention_rollout, overlay
 from landmarks.task import EpochOrder, Task, check_batch_size, evaluating
 
@@ -27,6 +27,7 @@ class ImageClassification(Task):
         crop_padding: int = 0,
         flip: bool = False,
         tta_flip: bool = False,
+        tta_translate: int = 0,
         channels_last: bool = False,
         eval_batch_size: int = 250,  # faster than 1000 for convnets on CPU (docs/recipes.md)
     ):
@@ -38,6 +39,7 @@ class ImageClassification(Task):
             flip,
             tta_flip,
         )
+        self.tta_translate = tta_translate
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.eval_batch_size = eval_batch_size
         self.steps_per_epoch = len(data.train) // batch_size  # the last partial batch is dropped
@@ -57,6 +59,7 @@ class ImageClassification(Task):
             crop_padding=augment.crop_padding,
             flip=augment.flip,
             tta_flip=augment.tta_flip,
+            tta_translate=augment.get("tta_translate", 0),  # absent from runs saved before it
             channels_last=data_cfg.channels_last,
         )
 
@@ -79,6 +82,11 @@ class ImageClassification(Task):
         self._next_step = step + 1
         return next(self._read_ahead)
 
+    def init_model(self, model) -> None:
+        """Airbench's patch whitening (`init_whitening`), from the first 5,000 training images, for models with it."""
+        if hasattr(model, "init_whitening"):
+            model.init_whitening(self._prepare(self.data.train.read(slice(5000))))
+
     def train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch of global step `step`: (images (B, C, H, W) float, labels (B,))."""
         batch_idx = self.batch_index(step)
@@ -95,12 +103,8 @@ class ImageClassification(Task):
         return loss, {"acc": (logits.argmax(1) == labels).float().mean()}
 
     def predict(self, model, images: torch.Tensor) -> torch.Tensor:
-        """Logits (B, num_classes) of uint8 images; with tta_flip, averaged with the mirrored images' logits."""
-        x = self._prepare(images)
-        logits = model(x).float()
-        if self.tta_flip:
-            logits = (logits + model(x.flip(3)).float()) / 2
-        return logits
+        """Logits (B, num_classes) of uint8 images, averaged over the test-time views (tta_flip, tta_translate)."""
+        return multi_view_logits(model, images, self._prepare, self.tta_flip, self.tta_translate)
 
     def evaluate(self, model, split: str = "val") -> dict[str, float]:
         """Mean loss (without label smoothing) and accuracy over a whole split."""
@@ -118,7 +122,8 @@ class ImageClassification(Task):
 
     def export(self) -> dict:
         data = self.data
-        return {"classes": data.classes, "mean": data.mean.cpu(), "std": data.std.cpu(), "tta_flip": self.tta_flip}
+        views = {"tta_flip": self.tta_flip, "tta_translate": self.tta_translate}
+        return {"classes": data.classes, "mean": data.mean.cpu(), "std": data.std.cpu(), **views}
 
     def log_pictures(self, writer, model, step: int, max_images: int = 32) -> None:
         """Misclassified test images with their 'true -> predicted' labels; and, for models that expose them,

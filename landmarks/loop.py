@@ -21,6 +21,7 @@ from tqdm import tqdm
 from landmarks import distributed
 from landmarks.checkpoint import CHECKPOINT_NAME, save_checkpoint, unwrap
 from landmarks.flops import peak_flops, train_flops_per_sample
+from landmarks.lookahead import Lookahead
 from landmarks.optim import build_optimizer, build_schedule
 from landmarks.task import Task
 
@@ -180,13 +181,14 @@ def restore(state: dict | None, model, optimizer, scheduler, device: torch.devic
     return state["step"], state["elapsed_s"], state.get("eval_s", 0.0)
 
 
-def save(path: Path, cfg, model, optimizer, scheduler, step: int, clock: Clock, device: torch.device) -> None:
+def save(path: Path, cfg, model, optimizer, scheduler, lookahead, step: int, clock: Clock, device) -> None:
     rng = distributed.gather(  # each process's random state: under torchrun they draw different dropout masks
         {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None}
     )
     if distributed.is_main():
         state = {"model": unwrap(model).state_dict(), "optimizer": optimizer.state_dict()}
         state |= {"scheduler": scheduler.state_dict(), "step": step, "rng": rng}
+        state |= {"lookahead": lookahead.state_dict() if lookahead else None}
         state |= {
             "elapsed_s": clock.wall_s,
             "eval_s": clock.eval_s,
@@ -323,9 +325,13 @@ def fit(cfg, model: torch.nn.Module, task: Task, run_dir: Path, device: torch.de
             f"trainer.target={trainer.target} needs validation during training: set trainer.eval_every > 0"
         )
     total_steps, stop_step = run_length(trainer, task)
+    task.init_model(model)
     optimizer = build_optimizer(cfg.optim, model, device)
     scheduler = build_schedule(cfg.optim, optimizer, total_steps)
     step, wall_before, eval_before = restore(resume_state, model, optimizer, scheduler, device, run_dir)
+    lookahead = Lookahead(model, trainer.lookahead, total_steps) if trainer.get("lookahead") else None
+    if lookahead and resume_state and resume_state.get("lookahead"):
+        lookahead.load_state_dict(resume_state["lookahead"])
     autocast, checkpoint_path = autocast_context(device, trainer.precision), run_dir / CHECKPOINT_NAME
     flops_per_sample, peak = measure_efficiency(model, task, step, trainer, device, autocast)
     train_model, eval_model = wrap(model, trainer.compile, world)
@@ -340,6 +346,8 @@ def fit(cfg, model: torch.nn.Module, task: Task, run_dir: Path, device: torch.de
         while step < stop_step and not stopping:
             log.add(train_step(task, train_model, task.train_batch(step), optimizer, scheduler, trainer, autocast))
             step += 1
+            if lookahead:
+                lookahead.step(model, step)
             bar.update()
             checkpoint_due = trainer.ckpt_every and step % trainer.ckpt_every == 0
             log_due = step % trainer.log_every == 0 or checkpoint_due or step == stop_step
@@ -352,14 +360,14 @@ def fit(cfg, model: torch.nn.Module, task: Task, run_dir: Path, device: torch.de
                     reached = main and validate(task, eval_model, writer, step, target, autocast)
                 hit = clock.hit(step) if distributed.any_process(reached, device) else None
             if checkpoint_due:
-                save(checkpoint_path, cfg, model, optimizer, scheduler, step, clock, device)
+                save(checkpoint_path, cfg, model, optimizer, scheduler, lookahead, step, clock, device)
             if world == 1 or log_due:  # processes agree on a signal at log steps, a sync point anyway
                 stopping = distributed.any_process(bool(stop.requested), device)
             stopping = stopping or hit is not None
     bar.close()
     if log.steps:  # steps since the last log (after a signal): their loss must be finite too
         log.flush(step, clock.lap())
-    save(checkpoint_path, cfg, model, optimizer, scheduler, step, clock, device)
+    save(checkpoint_path, cfg, model, optimizer, scheduler, lookahead, step, clock, device)
     interrupted = stopping and hit is None
     if interrupted or not main:
         writer.close()

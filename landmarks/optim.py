@@ -4,16 +4,25 @@ import math
 
 import torch
 
+NORMS = (torch.nn.modules.batchnorm._NormBase, torch.nn.LayerNorm, torch.nn.GroupNorm)
+
 
 def build_optimizer(cfg, model: torch.nn.Module, device: torch.device) -> torch.optim.Optimizer:
     """SGD with Nesterov momentum or AdamW (Loshchilov and Hutter 2019); weight decay only on matrices
     and kernels, never on biases, normalisation parameters or what the model's `no_weight_decay()` names
-    (ViT's class token and position embeddings)."""
+    (ViT's class token and position embeddings). `optim.norm_lr_scale` multiplies the learning rate of the
+    normalisation parameters, in a group of their own (airbench trains its BatchNorm biases at 64x)."""
     exempt = model.no_weight_decay() if hasattr(model, "no_weight_decay") else set()
-    trained = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    scaled = set()
+    if cfg.get("norm_lr_scale", 1) != 1:  # absent from the configs of runs saved before it
+        scaled = {id(p) for m in model.modules() if isinstance(m, NORMS) for p in m.parameters(recurse=False)}
+    trained = [(name, p) for name, p in model.named_parameters() if p.requires_grad and id(p) not in scaled]
     decay = [p for name, p in trained if p.ndim > 1 and name not in exempt]
     no_decay = [p for name, p in trained if p.ndim <= 1 or name in exempt]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if scaled:
+        norms = [p for p in model.parameters() if p.requires_grad and id(p) in scaled]
+        groups.append({"params": norms, "weight_decay": 0.0, "lr": cfg.lr * cfg.norm_lr_scale})
     if cfg.name == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
     if cfg.name == "adamw":

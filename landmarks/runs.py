@@ -36,12 +36,15 @@ class TrainedRun:
 
     def classify(self, images: torch.Tensor) -> list[str]:
         """The class names of images (B, C, H, W) with values in [0, 1], at the size the model trained on."""
-        mean, std = self.exported["mean"].to(self.device), self.exported["std"].to(self.device)
-        x = (images.to(self.device, torch.float32) - mean) / std
+        from landmarks.data import multi_view_logits
+
+        exported = self.exported
+        mean, std = exported["mean"].to(self.device), exported["std"].to(self.device)
+        images = images.to(self.device, torch.float32)
         with torch.no_grad():
-            logits = self.model(x)
-            if self.exported["tta_flip"]:
-                logits = logits + self.model(x.flip(-1))
+            logits = multi_view_logits(
+                self.model, images, lambda x: (x - mean) / std, exported["tta_flip"], exported.get("tta_translate", 0)
+            )
         return [self.exported["classes"][i] for i in logits.argmax(dim=1).tolist()]
 
     def translate(self, sentences: list[str], beam_size: int | None = None) -> list[str]:

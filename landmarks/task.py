@@ -27,6 +27,10 @@ class Task(Protocol):
     def model_kwargs(self) -> dict:
         """Constructor arguments that only the data knows (e.g. a vocabulary's size), passed to create_model."""
 
+    def init_model(self, model: torch.nn.Module) -> None:
+        """Initialise what a model sets from data, before the first step (airbench's patch whitening); nothing by
+        default. A resumed run then loads its checkpoint over it."""
+
     def train_batch(self, step: int) -> tuple[torch.Tensor, ...]:
         """The global batch of optimizer step `step`, a function of (seed, step) only: resume draws the same."""
 

@@ -70,17 +70,19 @@ def test_translation_loss_falls_and_decodes_to_tensorboard(tmp_path, model):
 
 
 def test_resume_reproduces_the_uninterrupted_run(tiny_fashion_mnist, tmp_path):
-    # 18 steps per epoch: the interrupted run stops at step 20, inside the second epoch.
-    overrides = tiny_run_overrides(tiny_fashion_mnist, "trainer.epochs=2", "trainer.max_steps=28")
+    # The record's recipe (lookahead, whitening, scaled BatchNorm learning rate) at 18 steps per epoch: the
+    # interrupted run stops at step 22, inside the second epoch and between two lookahead syncs.
+    slim = ["model=airbench", "model.widths=[8,16,16]", "trainer.epochs=2", "trainer.max_steps=28"]
+    overrides = tiny_run_overrides(tiny_fashion_mnist, *slim)
     straight = run(compose_config(*overrides), tmp_path / "straight")
-    run(compose_config(*overrides, "trainer.max_steps=20"), tmp_path / "cut")
+    run(compose_config(*overrides, "trainer.max_steps=22"), tmp_path / "cut")
     cfg, run_dir, state = resumed_config(
         compose_config(*overrides, f"trainer.resume={tmp_path / 'cut'}"),
         [f"trainer.resume={tmp_path / 'cut'}", "trainer.max_steps=28"],
     )
-    assert run_dir == tmp_path / "cut" and cfg.trainer.max_steps == 28
+    assert run_dir == tmp_path / "cut" and cfg.trainer.max_steps == 28 and cfg.trainer.lookahead
     resumed = run(cfg, run_dir, state)
-    assert resumed["history"] == [entry for entry in straight["history"] if entry[0] > 20]
+    assert resumed["history"] == [entry for entry in straight["history"] if entry[0] > 22]
     for key, value in load_checkpoint(tmp_path / "straight")["model"].items():
         assert torch.equal(value, load_checkpoint(run_dir)["model"][key]), key
     assert resumed["test/acc"] == straight["test/acc"]
