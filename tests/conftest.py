@@ -4,6 +4,7 @@ import functools
 import gzip
 import http.server
 import io
+import os
 import pickle
 import struct
 import tarfile
@@ -21,6 +22,9 @@ from landmarks import datasets
 from landmarks.task import Task
 
 CONFIGS = str(Path(__file__).resolve().parents[1] / "configs")
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # README's `pytest -n 2`: one thread per worker, not two competing
+    torch.set_num_threads(1)
 
 
 def write_idx(path: Path, tensor: torch.Tensor) -> None:
