@@ -1,20 +1,20 @@
 """airbench: "94% on CIFAR-10 in 3.29 Seconds on a Single GPU", Keller Jordan, 2024 (arXiv:2404.00498), Sec. 3.
 
-The network of airbench94 (Sec. 3.1, "Network architecture and baseline training"), a VGG-like stack:
+The network of airbench94 (Sec. 3), a VGG-like stack:
 
 - a 2x2 convolution without padding whose filters are frozen at a whitening of the training images' 2x2
-  patches ("Frozen patch-whitening initialization", after Page 2019): the eigenvectors of the patches'
+  patches (frozen patch-whitening initialisation, after Page 2019): the eigenvectors of the patches'
   covariance scaled by 1/sqrt(eigenvalue + eps), and their negatives, so that the GELU after it passes both
   signs; `init_whitening(images)` sets them from data (the loop does it through the task) and only the bias trains;
 - three ConvGroups of widths (block1, block2, block3) = (64, 256, 256): conv 3x3, max pool 2, BatchNorm, GELU,
   conv 3x3, BatchNorm, GELU. BatchNorm's scale is frozen at 1, only its bias learns, with a running-statistics
   momentum of 0.6 in airbench's convention (PyTorch's momentum 0.4) and eps 1e-12;
-- "Identity initialization": each convolution's first in_channels filters start as the identity (dirac);
+- identity initialisation: each convolution's first in_channels filters start as the identity (dirac);
 - a global max pool, a linear classifier without bias and the logits scaled by `scaling_factor` = 1/9.
 
 The optimizer details of the paper (Nesterov SGD, BatchNorm biases at 64x the learning rate, label smoothing
 0.2, lookahead, multi-crop test-time augmentation) are the training recipe's, not the model's
-(configs/experiment/record_fashion_mnist.yaml, docs/record_fashion_mnist.md).
+(configs/recipe/airbench_fashion_mnist.yaml, docs/record_fashion_mnist.md).
 
 Shapes: (B, in_chans, H, W) -> logits (B, num_classes), for H, W >= 9 (three 2x2 pools after the 2x2 conv).
 """
