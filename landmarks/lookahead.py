@@ -14,6 +14,16 @@ class Lookahead:
         self.decay, self.total_steps = decay, total_steps
         self.slow = {name: value.detach().clone() for name, value in self._floats(model).items()}
 
+    @classmethod
+    def for_run(cls, decay: float | None, model, total_steps: int, checkpoint: dict | None) -> "Lookahead | None":
+        """A run's lookahead (trainer.lookahead; None when off), its slow weights those of the checkpoint if any."""
+        if not decay:
+            return None
+        lookahead = cls(model, decay, total_steps)
+        if checkpoint and checkpoint.get("lookahead"):
+            lookahead.load_state_dict(checkpoint["lookahead"])
+        return lookahead
+
     @staticmethod
     def _floats(model: torch.nn.Module) -> dict[str, torch.Tensor]:
         return {name: value for name, value in model.state_dict().items() if value.is_floating_point()}

@@ -329,9 +329,7 @@ def fit(cfg, model: torch.nn.Module, task: Task, run_dir: Path, device: torch.de
     optimizer = build_optimizer(cfg.optim, model, device)
     scheduler = build_schedule(cfg.optim, optimizer, total_steps)
     step, wall_before, eval_before = restore(resume_state, model, optimizer, scheduler, device, run_dir)
-    lookahead = Lookahead(model, trainer.lookahead, total_steps) if trainer.get("lookahead") else None
-    if lookahead and resume_state and resume_state.get("lookahead"):
-        lookahead.load_state_dict(resume_state["lookahead"])
+    lookahead = Lookahead.for_run(trainer.get("lookahead"), model, total_steps, resume_state)
     autocast, checkpoint_path = autocast_context(device, trainer.precision), run_dir / CHECKPOINT_NAME
     flops_per_sample, peak = measure_efficiency(model, task, step, trainer, device, autocast)
     train_model, eval_model = wrap(model, trainer.compile, world)
