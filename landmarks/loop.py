@@ -109,11 +109,13 @@ class Progress:
 
 @dataclass
 class Hit:
-    """When a run reached its target: the step, the seconds of training alone and with validation."""
+    """When a run reached its target: the step, the seconds of training alone and with validation, and (in the
+    process that validated) the validation metrics that reached it, which the final report reuses."""
 
     step: int
     train_s: float
     wall_s: float
+    val: dict[str, float] | None = None
 
 
 class Clock:
@@ -151,8 +153,8 @@ class Clock:
         seconds, self.last_lap = now - self.last_lap, now
         return seconds
 
-    def hit(self, step: int) -> Hit:
-        return Hit(step, self.train_s, self.wall_s)
+    def hit(self, step: int, val: dict[str, float] | None = None) -> Hit:
+        return Hit(step, self.train_s, self.wall_s, val)
 
 
 def run_length(trainer, task: Task) -> tuple[int, int]:
@@ -355,8 +357,8 @@ def fit(cfg, model: torch.nn.Module, task: Task, run_dir: Path, device: torch.de
                 bar.set_postfix(**shown, samples_s=f"{logs['samples_per_s']:.0f}")
             if trainer.eval_every and step % trainer.eval_every == 0 and step < stop_step:
                 with clock.validating():
-                    reached = main and validate(task, eval_model, writer, step, target, autocast)
-                hit = clock.hit(step) if distributed.any_process(reached, device) else None
+                    reaching = main and validate(task, eval_model, writer, step, target, autocast)
+                hit = clock.hit(step, reaching or None) if distributed.any_process(bool(reaching), device) else None
             if checkpoint_due:
                 save(checkpoint_path, cfg, model, optimizer, scheduler, lookahead, step, clock, device)
             if world == 1 or log_due:  # processes agree on a signal at log steps, a sync point anyway
@@ -378,22 +380,24 @@ def fit(cfg, model: torch.nn.Module, task: Task, run_dir: Path, device: torch.de
     return finish(cfg, task, model, eval_model, writer, run_dir, autocast, progress)
 
 
-def validate(task: Task, model, writer, step: int, target: Target | None, autocast) -> bool:
-    """A validation pass and the task's samples, logged; True if it reached the target."""
+def validate(task: Task, model, writer, step: int, target: Target | None, autocast) -> dict[str, float]:
+    """A validation pass and the task's samples, logged; its metrics if they reached the target, else {}."""
     with autocast:
         metrics = task.evaluate(model, "val")
         task.log_samples(writer, model, step)
     for name, value in metrics.items():
         writer.add_scalar(f"val/{name}", value, step)
-    return target is not None and target.reached(metrics)
+    return metrics if target is not None and target.reached(metrics) else {}
 
 
 def finish(cfg, task: Task, model, eval_model, writer, run_dir: Path, autocast, progress: Progress) -> dict:
     """The end of a run: validation and test metrics, pictures, the target's record, hparams against the final
     metrics in TensorBoard, and metrics.json."""
     step, clock, target, hit = progress.step, progress.clock, progress.target, progress.hit
-    with autocast:
-        final = {f"{split}/{k}": v for split in ("val", "test") for k, v in task.evaluate(eval_model, split).items()}
+    with autocast:  # validation only if the pass that reached the target (at this step) did not just measure it
+        splits = {"val": hit.val if hit and hit.val else task.evaluate(eval_model, "val")}
+        splits["test"] = task.evaluate(eval_model, "test")
+        final = {f"{split}/{k}": v for split, metrics in splits.items() for k, v in metrics.items()}
         task.log_pictures(writer, eval_model, step)
         report = task.report(eval_model)
     if target and hit is None and target.reached({k.removeprefix("val/"): v for k, v in final.items()}):

@@ -11,15 +11,18 @@ from landmarks.models import create_model
 
 from landmarks import flops
 from landmarks.flops import peak_flops, train_flops_per_sample
+from landmarks.image_classification import ImageClassification
 from landmarks.loop import Target
 from landmarks.translation import Translation
 from tests.conftest import RegressionTask, compose_config, tiny_run_overrides
 from train import run
 
 
-def test_a_run_stops_at_its_target_and_reports_the_time_to_it(tiny_fashion_mnist, tmp_path):
+def test_a_run_stops_at_its_target_and_reports_the_time_to_it(tiny_fashion_mnist, tmp_path, monkeypatch):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    splits, evaluate = [], ImageClassification.evaluate
+    monkeypatch.setattr(ImageClassification, "evaluate", lambda *args: splits.append(args[2]) or evaluate(*args))
     overrides = tiny_run_overrides(
         tiny_fashion_mnist, "trainer.epochs=3", "trainer.eval_every=2", "trainer.target=acc:0.5"
     )
@@ -39,6 +42,9 @@ def test_a_run_stops_at_its_target_and_reports_the_time_to_it(tiny_fashion_mnist
         results["steps_to_target"]
     ]  # the first pass that reached it
     assert events.Scalars("target/steps")[0].value == results["steps_to_target"]
+    # the final report reuses the validation pass that reached the target instead of running it again
+    assert splits == ["val"] * (results["steps_to_target"] // 2) + ["test"]
+    assert results["val/acc"] == val_acc[results["steps_to_target"]]
     assert {"target/train_s", "throughput/mfu"} <= set(events.Tags()["scalars"])
 
 
