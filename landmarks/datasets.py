@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torchvision.datasets.utils import download_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -149,6 +148,8 @@ def verify(spec: DatasetSpec, directory: Path) -> None:
 
 def download(spec: DatasetSpec, directory: Path) -> None:
     """Download every missing file of `spec` into `directory`, verify it, and move it into place."""
+    from torchvision.datasets.utils import download_url  # imported here: torchvision takes 1-2 s to import
+
     directory.mkdir(parents=True, exist_ok=True)
     for resource in spec.resources:
         target = directory / resource.filename
