@@ -73,6 +73,16 @@ class Target:
     LOWER_IS_BETTER = ("loss", "ppl", "bpc")
 
     @classmethod
+    def for_run(cls, trainer, metrics: tuple[str, ...]) -> "Target | None":
+        """trainer.target's target, which needs validation during training (trainer.eval_every > 0)."""
+        target = cls.parse(trainer.target, metrics)
+        if target and not trainer.eval_every:
+            raise ValueError(
+                f"trainer.target={trainer.target} needs validation during training: set trainer.eval_every > 0"
+            )
+        return target
+
+    @classmethod
     def parse(cls, spec: str | None, metrics: tuple[str, ...]) -> "Target | None":
         if spec is None:
             return None
@@ -321,11 +331,7 @@ def fit(cfg, model: torch.nn.Module, task: Task, run_dir: Path, device: torch.de
     checkpoint) if given; return the final metrics. Under torchrun every process calls it."""
     trainer, world, main = cfg.trainer, distributed.world_size(), distributed.is_main()
     check_batch_split(trainer, world)
-    target = Target.parse(trainer.target, task.eval_metrics)
-    if target and not trainer.eval_every:
-        raise ValueError(
-            f"trainer.target={trainer.target} needs validation during training: set trainer.eval_every > 0"
-        )
+    target = Target.for_run(trainer, task.eval_metrics)
     total_steps, stop_step = run_length(trainer, task)
     task.init_model(model)
     optimizer = build_optimizer(cfg.optim, model, device)

@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 from landmarks.models import create_model
+from omegaconf import OmegaConf
 
 from landmarks import flops
 from landmarks.flops import peak_flops, train_flops_per_sample
@@ -65,6 +66,8 @@ def test_targets_parse_with_their_direction():
     for bad in ("accuracy:0.9", "acc", "acc:high"):
         with pytest.raises(ValueError, match=rf"trainer.target='{bad}'; write <metric>:<value> .*'bleu'"):
             Target.parse(bad, metrics)
+    with pytest.raises(ValueError, match="trainer.target=acc:0.9 needs validation .* trainer.eval_every > 0"):
+        Target.for_run(OmegaConf.create({"target": "acc:0.9", "eval_every": 0}), metrics)
 
 
 def test_flops_and_the_peak_are_measured_without_a_trace_on_the_model(tmp_path):
