@@ -121,7 +121,7 @@ RULES: dict[str, tuple[Callable, str]] = {
     "trainer.eval_every": (at_least_zero, "a number of steps >= 0 (0 = validate only at the end)"),
     "trainer.ckpt_every": (at_least_zero, "a number of steps >= 0 (0 = a checkpoint only at the end)"),
     "trainer.peak_flops": (positive, "the device's peak FLOP/s > 0, or null to measure it"),
-    "optim.name": (one_of("sgd", "adamw"), "optim=sgd or optim=adamw"),
+    "optim.name": (one_of("sgd", "adamw", "muon"), "optim=sgd, optim=adamw or optim=muon"),
     "optim.lr": (positive, "a learning rate > 0, e.g. optim.lr=1e-3"),
     "optim.weight_decay": (at_least_zero, "a value >= 0, e.g. optim.weight_decay=0.05"),
     "optim.schedule": (

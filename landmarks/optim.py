@@ -4,13 +4,16 @@ import math
 
 import torch
 
+from landmarks.muon import Muon, Together, hidden_matrices
+
 NORMS = (torch.nn.modules.batchnorm._NormBase, torch.nn.LayerNorm, torch.nn.GroupNorm)
 
 
 def build_optimizer(cfg, model: torch.nn.Module, device: torch.device) -> torch.optim.Optimizer:
-    """SGD with Nesterov momentum or AdamW (Loshchilov and Hutter 2019); weight decay only on matrices
-    and kernels, never on biases, normalisation parameters or what the model's `no_weight_decay()` names
-    (ViT's class token and position embeddings). `optim.norm_lr_scale` multiplies the learning rate of the
+    """SGD with Nesterov momentum, AdamW (Loshchilov and Hutter 2019), or Muon on the hidden layers' matrices
+    with AdamW on the rest (landmarks/muon.py); weight decay only on matrices and kernels, never on biases,
+    normalisation parameters or what the model's `no_weight_decay()` names (ViT's class token and position
+    embeddings). `optim.norm_lr_scale` multiplies the learning rate of the
     normalisation parameters, in a group of their own (airbench trains its BatchNorm biases at 64x)."""
     exempt = model.no_weight_decay() if hasattr(model, "no_weight_decay") else set()
     scaled = set()
@@ -25,11 +28,16 @@ def build_optimizer(cfg, model: torch.nn.Module, device: torch.device) -> torch.
         groups.append({"params": norms, "weight_decay": 0.0, "lr": cfg.lr * cfg.norm_lr_scale})
     if cfg.name == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
-    if cfg.name == "adamw":
-        return torch.optim.AdamW(
-            groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, fused=device.type in ("cuda", "cpu")
-        )
-    raise ValueError(f"Unknown optimizer optim.name={cfg.name!r}; use optim=sgd or optim=adamw.")
+    if cfg.name not in ("adamw", "muon"):
+        raise ValueError(f"Unknown optimizer optim.name={cfg.name!r}; use optim=sgd, optim=adamw or optim=muon.")
+    muon = None
+    if cfg.name == "muon":
+        hidden = hidden_matrices(model)
+        muon = Muon([p for p in decay if id(p) in hidden], cfg.lr, cfg.momentum, cfg.weight_decay)
+        groups[0]["params"] = [p for p in decay if id(p) not in hidden]
+    fused = device.type in ("cuda", "cpu")
+    adamw = torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, fused=fused)
+    return Together(muon, adamw) if muon else adamw
 
 
 def lr_factor(step: int, *, total_steps: int, warmup_steps: int, schedule: str) -> float:

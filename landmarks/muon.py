@@ -1,0 +1,93 @@
+"""Muon (Jordan et al. 2024, "Muon: An optimizer for hidden layers in neural networks"): SGD with Nesterov
+momentum whose update of each weight matrix is orthogonalised by five Newton-Schulz iterations, so that every
+direction of the matrix moves by about the same amount. It trains the hidden layers' matrices (conv kernels
+flattened to out_channels x fan_in); embedding tables, the output layer, biases and normalisation parameters
+stay with AdamW, as in the modded-nanogpt speedruns. The step is scaled to AdamW's update size, 0.2 sqrt(max(A,
+B)) for an A x B matrix (Liu et al. 2025, "Muon is scalable for LLM training", Sec. 2.2), so one learning rate
+serves both optimizers.
+
+torch.optim.Muon computes the iterations in bfloat16, which is about 100x slower than float32 on the CPUs
+this project runs on; here they run in bfloat16 on CUDA only, as in Jordan's code."""
+
+import torch
+
+NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)  # the quintic's (a, b, c), Jordan et al. 2024
+
+
+def orthogonalize(matrix: torch.Tensor, steps: int = 5, eps: float = 1e-7) -> torch.Tensor:
+    """About U V^T of matrix = U S V^T (singular values end in roughly [0.7, 1.2]), by the quintic Newton-Schulz
+    iteration X <- a X + (b X X^T + c (X X^T)^2) X from X = matrix / ||matrix||_F."""
+    a, b, c = NS_COEFFICIENTS
+    tall = matrix.size(0) > matrix.size(1)
+    x = matrix.T if tall else matrix
+    x = x.to(torch.bfloat16 if x.is_cuda else torch.float32)
+    x = x / x.norm().clamp(min=eps)
+    for _ in range(steps):
+        gram = x @ x.T
+        x = torch.addmm(x, torch.addmm(gram, gram, gram, beta=b, alpha=c), x, beta=a)
+    return (x.T if tall else x).to(matrix.dtype)
+
+
+class Muon(torch.optim.Optimizer):
+    """Muon over weight matrices and kernels (ndim >= 2), with decoupled weight decay as AdamW's."""
+
+    def __init__(self, params, lr: float, momentum: float = 0.95, weight_decay: float = 0.0, ns_steps: int = 5):
+        super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "ns_steps": ns_steps})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            lr, momentum = group["lr"], group["momentum"]
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                state = self.state[param]
+                if not state:
+                    state["momentum_buffer"] = torch.zeros_like(param)
+                buffer = state["momentum_buffer"]
+                buffer.lerp_(param.grad, 1 - momentum)
+                nesterov = param.grad.lerp(buffer, momentum)
+                update = orthogonalize(nesterov.flatten(1), group["ns_steps"]).view_as(param)
+                param.mul_(1 - lr * group["weight_decay"])
+                param.add_(update, alpha=-lr * 0.2 * max(update.flatten(1).shape) ** 0.5)
+
+
+def hidden_matrices(model: torch.nn.Module) -> set[int]:
+    """The ids of the weights Muon trains: of every Linear, convolution and recurrent layer, except the output
+    layer (the model's last Linear) and any weight tied to an embedding table."""
+    layers = (torch.nn.Linear, torch.nn.modules.conv._ConvNd, torch.nn.RNNBase, torch.nn.RNNCellBase)
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    tables = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    output = {id(linears[-1].weight)} if linears else set()
+    return (
+        {
+            id(p)
+            for m in model.modules()
+            if isinstance(m, layers)
+            for name, p in m.named_parameters(recurse=False)
+            if name.startswith("weight") and p.ndim >= 2 and p.requires_grad
+        }
+        - tables
+        - output
+    )
+
+
+class Together(torch.optim.Optimizer):
+    """Optimizers over disjoint parameters stepped as one: one schedule sets all their groups' learning rates,
+    and one state dict holds all their states."""
+
+    def __init__(self, *parts: torch.optim.Optimizer):
+        self.parts = parts
+        super().__init__([group for part in parts for group in part.param_groups], {})
+
+    def step(self, closure=None):
+        for part in self.parts:
+            part.step()
+
+    def state_dict(self) -> dict:
+        return {"parts": [part.state_dict() for part in self.parts]}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        for part, saved in zip(self.parts, state_dict["parts"], strict=True):
+            part.load_state_dict(saved)
+        self.param_groups = [group for part in self.parts for group in part.param_groups]  # loading made new ones

@@ -1,0 +1,114 @@
+"""Muon (landmarks/muon.py): the Newton-Schulz orthogonalisation and the step against PyTorch's torch.optim.Muon,
+which parameters it trains, one schedule and one checkpoint for Muon and AdamW together."""
+
+import copy
+
+import pytest
+import torch
+from landmarks.models import create_model
+from omegaconf import OmegaConf
+
+from landmarks.muon import Muon, orthogonalize
+from landmarks.optim import build_optimizer, build_schedule
+
+MUON = {"name": "muon", "lr": 1e-2, "momentum": 0.95, "betas": [0.9, 0.99], "eps": 1e-8, "weight_decay": 0.1}
+
+
+@pytest.mark.parametrize("shape", [(16, 48), (48, 16)])
+def test_orthogonalize_equalises_the_singular_values_as_pytorchs_does(shape):
+    from torch.optim._muon import _zeropower_via_newtonschulz
+
+    matrix = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    matrix = matrix * torch.logspace(-1, 1, shape[1])  # singular values over two decades
+    ours = orthogonalize(matrix)
+    singular = torch.linalg.svdvals(ours)
+    assert singular.min() > 0.6 and singular.max() < 1.3, singular
+    reference = _zeropower_via_newtonschulz(matrix, (3.4445, -4.7750, 2.0315), 5, 1e-7).float()  # in bfloat16
+    assert (ours - reference).norm() < 0.02 * reference.norm()
+    assert ours.dtype == torch.float32
+
+
+def test_muon_steps_as_pytorchs_muon_with_adamw_matched_update_size():
+    weight = torch.randn(24, 40, generator=torch.Generator().manual_seed(0))
+    ours, theirs = torch.nn.Parameter(weight.clone()), torch.nn.Parameter(weight.clone())
+    optimizers = [
+        Muon([ours], lr=0.02, momentum=0.9, weight_decay=0.1),
+        torch.optim.Muon([theirs], lr=0.02, momentum=0.9, weight_decay=0.1, adjust_lr_fn="match_rms_adamw"),
+    ]
+    for step in range(3):
+        grad = torch.randn(24, 40, generator=torch.Generator().manual_seed(step + 1))
+        for param, optimizer in zip((ours, theirs), optimizers):
+            param.grad = grad.clone()
+            optimizer.step()
+    moved = (theirs - weight).norm()
+    assert moved > 0.1
+    assert (ours - theirs).norm() < 0.02 * moved  # theirs orthogonalises in bfloat16
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, hidden, not_hidden",
+    [
+        (
+            "gpt_tiny",
+            {"vocab_size": 65},
+            ["blocks.0.attn.c_attn.weight", "blocks.3.mlp.c_proj.weight"],
+            ["wte.weight", "wpe.weight"],
+        ),
+        (
+            "vit_tiny_patch7",
+            {},
+            ["patch_embed.proj.weight", "blocks.0.attn.qkv.weight"],
+            ["head.weight", "cls_token", "pos_embedding"],
+        ),
+        (
+            "seq2seq_tiny",
+            {"src_vocab_size": 20, "tgt_vocab_size": 20},
+            ["encoder.weight_hh_l0_reverse", "decoder.weight_ih", "W_s.weight"],
+            ["W_o.weight", "src_embed.weight"],
+        ),
+        ("resnet20", {}, ["conv1.weight", "layer3.2.conv2.weight"], ["fc.weight", "bn1.weight"]),
+    ],
+)
+def test_muon_trains_the_hidden_matrices_and_adamw_the_rest(name, kwargs, hidden, not_hidden):
+    model = create_model(name, **kwargs)
+    optimizer = build_optimizer(OmegaConf.create(MUON), model, torch.device("cpu"))
+    muon, adamw = optimizer.parts
+    params = dict(model.named_parameters())
+    in_muon = {id(p) for group in muon.param_groups for p in group["params"]}
+    in_adamw = {id(p) for group in adamw.param_groups for p in group["params"]}
+    assert in_muon.isdisjoint(in_adamw) and in_muon | in_adamw == {id(p) for p in params.values()}
+    assert all(id(params[n]) in in_muon for n in hidden)
+    assert all(id(params[n]) in in_adamw for n in not_hidden)
+    assert all(params[n].ndim >= 2 for n in hidden)
+
+
+def test_one_schedule_and_one_checkpoint_drive_muon_and_adamw():
+    torch.manual_seed(0)
+    model = create_model("gpt_tiny", vocab_size=11, n_layer=1, block_size=8)
+    cfg = OmegaConf.create(MUON | {"schedule": "onecycle", "warmup": 0.25})
+    tokens = torch.randint(0, 11, (4, 9), generator=torch.Generator().manual_seed(0))
+
+    def train(model, optimizer, schedule, steps):
+        for _ in range(steps):
+            logits = model(tokens[:, :-1])
+            torch.nn.functional.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten()).backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            schedule.step()
+            assert len({group["lr"] for group in optimizer.param_groups}) == 1  # every group on the schedule
+
+    optimizer = build_optimizer(cfg, model, torch.device("cpu"))
+    schedule = build_schedule(cfg, optimizer, total_steps=8)
+    train(model, optimizer, schedule, 3)
+    saved = copy.deepcopy((model.state_dict(), optimizer.state_dict(), schedule.state_dict()))
+    train(model, optimizer, schedule, 3)
+
+    restored = create_model("gpt_tiny", vocab_size=11, n_layer=1, block_size=8)
+    restored.load_state_dict(saved[0])
+    optimizer2 = build_optimizer(cfg, restored, torch.device("cpu"))
+    schedule2 = build_schedule(cfg, optimizer2, total_steps=8)
+    optimizer2.load_state_dict(saved[1])
+    schedule2.load_state_dict(saved[2])
+    train(restored, optimizer2, schedule2, 3)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(restored.state_dict()[key], value, atol=0, rtol=0)
