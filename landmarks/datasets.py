@@ -148,7 +148,7 @@ def verify(spec: DatasetSpec, directory: Path) -> None:
 
 def download(spec: DatasetSpec, directory: Path) -> None:
     """Download every missing file of `spec` into `directory`, verify it, and move it into place."""
-    from torchvision.datasets.utils import download_url  # imported here: torchvision takes 1-2 s to import
+    from torchvision.datasets.utils import download_url  # imported here: only a download needs torchvision
 
     directory.mkdir(parents=True, exist_ok=True)
     for resource in spec.resources:

@@ -3,11 +3,11 @@ momentum whose update of each weight matrix is orthogonalised by five Newton-Sch
 direction of the matrix moves by about the same amount. It trains the hidden layers' matrices (conv kernels
 flattened to out_channels x fan_in); embedding tables, the output layer, biases and normalisation parameters
 stay with AdamW, as in the modded-nanogpt speedruns. The step is scaled to AdamW's update size, 0.2 sqrt(max(A,
-B)) for an A x B matrix (Liu et al. 2025, "Muon is scalable for LLM training", Sec. 2.2), so one learning rate
-serves both optimizers.
+B)) for an A x B matrix (Liu et al. 2025, "Muon is scalable for LLM training"), so one learning rate serves
+both optimizers.
 
 torch.optim.Muon computes the iterations in bfloat16, which is about 100x slower than float32 on the CPUs
-this project runs on; here they run in bfloat16 on CUDA only, as in Jordan's code."""
+this project runs on; here they run in bfloat16 on CUDA, as in Jordan's code, and in float32 elsewhere."""
 
 import torch
 
@@ -15,7 +15,7 @@ NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)  # the quintic's (a, b, c), Jordan e
 
 
 def orthogonalize(matrix: torch.Tensor, steps: int = 5, eps: float = 1e-7) -> torch.Tensor:
-    """About U V^T of matrix = U S V^T (singular values end in roughly [0.7, 1.2]), by the quintic Newton-Schulz
+    """About U V^T of matrix = U S V^T (the singular values end between about 0.5 and 1.5), by the quintic Newton-Schulz
     iteration X <- a X + (b X X^T + c (X X^T)^2) X from X = matrix / ||matrix||_F."""
     a, b, c = NS_COEFFICIENTS
     tall = matrix.size(0) > matrix.size(1)
