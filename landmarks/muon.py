@@ -15,8 +15,8 @@ NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)  # the quintic's (a, b, c), Jordan e
 
 
 def orthogonalize(matrix: torch.Tensor, steps: int = 5, eps: float = 1e-7) -> torch.Tensor:
-    """About U V^T of matrix = U S V^T (the singular values end between about 0.5 and 1.5), by the quintic Newton-Schulz
-    iteration X <- a X + (b X X^T + c (X X^T)^2) X from X = matrix / ||matrix||_F."""
+    """About U V^T of matrix = U S V^T (the singular values end between about 0.5 and 1.5), by the quintic
+    Newton-Schulz iteration X <- a X + (b X X^T + c (X X^T)^2) X from X = matrix / ||matrix||_F."""
     a, b, c = NS_COEFFICIENTS
     tall = matrix.size(0) > matrix.size(1)
     x = matrix.T if tall else matrix

@@ -33,6 +33,10 @@ def build_optimizer(cfg, model: torch.nn.Module, device: torch.device) -> torch.
     muon = None
     if cfg.name == "muon":
         hidden = hidden_matrices(model)
+        if not hidden:
+            raise ValueError(
+                f"optim=muon: {type(model).__name__} has no hidden weight matrices to train; use optim=adamw"
+            )
         muon = Muon([p for p in decay if id(p) in hidden], cfg.lr, cfg.momentum, cfg.weight_decay)
         groups[0]["params"] = [p for p in decay if id(p) not in hidden]
     fused = device.type in ("cuda", "cpu")

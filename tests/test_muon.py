@@ -112,3 +112,8 @@ def test_one_schedule_and_one_checkpoint_drive_muon_and_adamw():
     train(restored, optimizer2, schedule2, 3)
     for key, value in model.state_dict().items():
         torch.testing.assert_close(restored.state_dict()[key], value, atol=0, rtol=0)
+
+
+def test_a_model_without_hidden_matrices_names_the_fix():
+    with pytest.raises(ValueError, match="optim=muon: Linear has no hidden weight matrices to train; use optim=adamw"):
+        build_optimizer(OmegaConf.create(MUON), torch.nn.Linear(4, 2), torch.device("cpu"))
