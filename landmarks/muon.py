@@ -46,10 +46,10 @@ class Muon(torch.optim.Optimizer):
                     state["momentum_buffer"] = torch.zeros_like(param)
                 buffer = state["momentum_buffer"]
                 buffer.lerp_(param.grad, 1 - momentum)
-                nesterov = param.grad.lerp(buffer, momentum)
-                update = orthogonalize(nesterov.flatten(1), group["ns_steps"]).view_as(param)
+                nesterov = param.grad.lerp(buffer, momentum).flatten(1)  # conv kernels: out_channels x fan_in
+                update = orthogonalize(nesterov, group["ns_steps"]).view_as(param)
                 param.mul_(1 - lr * group["weight_decay"])
-                param.add_(update, alpha=-lr * 0.2 * max(update.flatten(1).shape) ** 0.5)
+                param.add_(update, alpha=-lr * 0.2 * max(nesterov.shape) ** 0.5)
 
 
 def hidden_matrices(model: torch.nn.Module) -> set[int]:
@@ -59,17 +59,14 @@ def hidden_matrices(model: torch.nn.Module) -> set[int]:
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     tables = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
     output = {id(linears[-1].weight)} if linears else set()
-    return (
-        {
-            id(p)
-            for m in model.modules()
-            if isinstance(m, layers)
-            for name, p in m.named_parameters(recurse=False)
-            if name.startswith("weight") and p.ndim >= 2 and p.requires_grad
-        }
-        - tables
-        - output
-    )
+    weights = {
+        id(p)
+        for m in model.modules()
+        if isinstance(m, layers)
+        for name, p in m.named_parameters(recurse=False)
+        if name.startswith("weight") and p.ndim >= 2 and p.requires_grad
+    }
+    return weights - tables - output
 
 
 class Together(torch.optim.Optimizer):

@@ -13,8 +13,8 @@ def build_optimizer(cfg, model: torch.nn.Module, device: torch.device) -> torch.
     """SGD with Nesterov momentum, AdamW (Loshchilov and Hutter 2019), or Muon on the hidden layers' matrices
     with AdamW on the rest (landmarks/muon.py); weight decay only on matrices and kernels, never on biases,
     normalisation parameters or what the model's `no_weight_decay()` names (ViT's class token and position
-    embeddings). `optim.norm_lr_scale` multiplies the learning rate of the
-    normalisation parameters, in a group of their own (airbench trains its BatchNorm biases at 64x)."""
+    embeddings). `optim.norm_lr_scale` multiplies the learning rate of the normalisation parameters, in a group
+    of their own (airbench trains its BatchNorm biases at 64x)."""
     exempt = model.no_weight_decay() if hasattr(model, "no_weight_decay") else set()
     scaled = set()
     if cfg.get("norm_lr_scale", 1) != 1:  # absent from the configs of runs saved before it

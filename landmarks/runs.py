@@ -45,7 +45,7 @@ class TrainedRun:
             logits = multi_view_logits(
                 self.model, images, lambda x: (x - mean) / std, exported["tta_flip"], exported.get("tta_translate", 0)
             )
-        return [self.exported["classes"][i] for i in logits.argmax(dim=1).tolist()]
+        return [exported["classes"][i] for i in logits.argmax(dim=1).tolist()]
 
     def translate(self, sentences: list[str], beam_size: int | None = None) -> list[str]:
         """Translations of `sentences`, by beam search of the run's test-time width (greedy with width 1)."""
