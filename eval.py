@@ -21,7 +21,7 @@ USAGE = "usage: python eval.py run=<run dir or glob> [run=...] | ckpt=<checkpoin
 
 def parse_paths(argv: list[str]) -> list[str]:
     """The checkpoints named by run=/ckpt= arguments; a glob keeps only the run dirs that hold a checkpoint."""
-    from landmarks.checkpoint import CHECKPOINT_NAME
+    from landmarks.engine.checkpoint import CHECKPOINT_NAME
 
     paths = []
     for arg in argv:
@@ -45,8 +45,8 @@ def evaluate(path: str) -> dict:
     from omegaconf import OmegaConf
 
     from landmarks.build import build_model, build_task, pick_device
-    from landmarks.checkpoint import load_checkpoint, resolve_checkpoint
-    from landmarks.loop import autocast_context
+    from landmarks.engine.checkpoint import load_checkpoint, resolve_checkpoint
+    from landmarks.engine.loop import autocast_context
 
     checkpoint = resolve_checkpoint(path)
     state = load_checkpoint(checkpoint)
@@ -91,7 +91,7 @@ def print_table(rows: list[dict]) -> None:
 
 
 def main() -> None:
-    from landmarks.checkpoint import CheckpointError
+    from landmarks.engine.checkpoint import CheckpointError
 
     try:
         rows = [evaluate(path) for path in parse_paths(sys.argv[1:])]

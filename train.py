@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 def resumed_config(cfg: DictConfig, overrides: list[str]) -> tuple[DictConfig, Path, dict]:
     """A resumed run keeps its saved config and run dir; of the command line's overrides only trainer.* apply.
     Returns the config, the run dir and the checkpoint to continue from."""
-    from landmarks.checkpoint import load_checkpoint
+    from landmarks.engine.checkpoint import load_checkpoint
 
     run_dir = Path(cfg.trainer.resume).expanduser().resolve()
     state = load_checkpoint(run_dir)
@@ -34,8 +34,8 @@ def resumed_config(cfg: DictConfig, overrides: list[str]) -> tuple[DictConfig, P
 
 def opening_lines(cfg: DictConfig, model, task, device, run_dir: Path) -> str:
     """What is about to run: the recipe (or that none is tuned for this pair), model, data, device, length."""
-    from landmarks import distributed
-    from landmarks.loop import run_length
+    from landmarks.engine import distributed
+    from landmarks.engine.loop import run_length
 
     recipe = (
         f"recipe {cfg.recipe} (configs/recipe/{cfg.recipe}.yaml)"
@@ -57,11 +57,11 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dic
     final report and return the metrics. Under torchrun every process runs it; rank 0 reports."""
     import torch
 
-    from landmarks import distributed
     from landmarks.build import build_model, build_task, model_kwargs, pick_device, seed_everything, write_environment
-    from landmarks.checkpoint import save_checkpoint
     from landmarks.config import validate
-    from landmarks.loop import fit
+    from landmarks.engine import distributed
+    from landmarks.engine.checkpoint import save_checkpoint
+    from landmarks.engine.loop import fit
     from landmarks.runs import MODEL_FILE
 
     validate(cfg)
@@ -114,8 +114,8 @@ def discard_unstarted(run_dir: Path) -> None:
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from landmarks.checkpoint import CheckpointError
     from landmarks.datasets import DatasetError
+    from landmarks.engine.checkpoint import CheckpointError
 
     state, run_dir = None, Path(HydraConfig.get().runtime.output_dir)
     try:

@@ -42,7 +42,7 @@ def interleaved_seconds(
 
 
 def machine() -> str:
-    from landmarks.flops import device_name
+    from landmarks.engine.flops import device_name
 
     if torch.cuda.is_available():
         return device_name(torch.device("cuda"))
@@ -66,7 +66,7 @@ def plain_training_run(overrides: list[str], steps: int):
 def landmarks_loop_seconds(cfg, task, device: torch.device) -> float:
     """Train a fresh model with the Landmarks loop as train.py does; the loop's own seconds (no setup or final eval)."""
     from landmarks.build import build_model, seed_everything
-    from landmarks.loop import fit
+    from landmarks.engine.loop import fit
 
     seed_everything(cfg.seed)
     model = build_model(cfg, device, task)

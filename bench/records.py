@@ -19,7 +19,7 @@ RECORDS = Path(__file__).with_name("records.json")
 
 
 def matmul_gflops() -> float:
-    from landmarks.flops import peak_flops
+    from landmarks.engine.flops import peak_flops
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return peak_flops(device, "fp32")[0] / 1e9

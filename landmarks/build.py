@@ -11,16 +11,16 @@ import torch
 from omegaconf import OmegaConf
 
 from landmarks.datasets import REPO_ROOT
-from landmarks.flops import device_name
+from landmarks.engine.flops import device_name
 from landmarks.models import create_model, model_task
 from landmarks.models.vit import patch_size_for
-from landmarks.task import Task
+from landmarks.tasks.base import Task
 
-# Each task: the class that implements landmarks.task.Task for it. A new task is one file and one line here.
+# Each task: the class that implements landmarks.tasks.base.Task for it. A new task is one file and one line here.
 TASKS = {
-    "image_classification": "landmarks.image_classification:ImageClassification",
-    "translation": "landmarks.translation:Translation",
-    "language_modeling": "landmarks.language_modeling:LanguageModeling",
+    "image_classification": "landmarks.tasks.image_classification.task:ImageClassification",
+    "translation": "landmarks.tasks.translation.task:Translation",
+    "language_modeling": "landmarks.tasks.language_modeling.task:LanguageModeling",
 }
 
 

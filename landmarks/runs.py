@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from landmarks.checkpoint import CheckpointError, load_checkpoint
+from landmarks.engine.checkpoint import CheckpointError, load_checkpoint
 from landmarks.models import create_model
 
 MODEL_FILE = "model.pt"
@@ -31,12 +31,12 @@ class TrainedRun:
     model: torch.nn.Module
     config: DictConfig
     metrics: dict  # metrics.json; empty for a run that has not finished
-    exported: dict  # the task's export (landmarks.task.Task.export)
+    exported: dict  # the task's export (landmarks.tasks.base.Task.export)
     device: torch.device
 
     def classify(self, images: torch.Tensor) -> list[str]:
         """The class names of images (B, C, H, W) with values in [0, 1], at the size the model trained on."""
-        from landmarks.data import multi_view_logits
+        from landmarks.tasks.image_classification.data import multi_view_logits
 
         exported = self.exported
         mean, std = exported["mean"].to(self.device), exported["std"].to(self.device)
@@ -49,9 +49,9 @@ class TrainedRun:
 
     def translate(self, sentences: list[str], beam_size: int | None = None) -> list[str]:
         """Translations of `sentences`, by beam search of the run's test-time width (greedy with width 1)."""
-        from landmarks.decoding import translate_ids
+        from landmarks.tasks.translation.decoding import translate_ids
+        from landmarks.tasks.translation.tokenizers import BOS, EOS, PAD, tokenizer_from_state
         from landmarks.text import normalize
-        from landmarks.tokenizers import BOS, EOS, PAD, tokenizer_from_state
 
         tokenizer = tokenizer_from_state(self.exported["tokenizer"])
         rows = [torch.tensor(tokenizer.encode(normalize(sentence))) for sentence in sentences]
@@ -61,7 +61,7 @@ class TrainedRun:
 
     def generate(self, prompt: str, length: int, top_k: int | None = 40, seed: int = 0) -> str:
         """The prompt and `length` generated characters (or bytes), sampled with top-k, reproducible for a seed."""
-        from landmarks.token_stream import Codec
+        from landmarks.tasks.language_modeling.data import Codec
 
         codec = Codec(self.exported["alphabet"])
         idx = torch.tensor([codec.encode(prompt)], device=self.device)

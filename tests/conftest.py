@@ -19,7 +19,7 @@ from landmarks.models import create_model
 from PIL import Image
 
 from landmarks import datasets
-from landmarks.task import Task
+from landmarks.tasks.base import Task
 
 CONFIGS = str(Path(__file__).resolve().parents[1] / "configs")
 

@@ -7,9 +7,9 @@ from landmarks.models import create_model
 from landmarks.models.airbench import Conv
 from omegaconf import OmegaConf
 
-from landmarks.data import multi_view_logits, shifted
-from landmarks.lookahead import Lookahead
-from landmarks.optim import build_optimizer, build_schedule
+from landmarks.engine.lookahead import Lookahead
+from landmarks.engine.optimizers import build_optimizer, build_schedule
+from landmarks.tasks.image_classification.data import multi_view_logits, shifted
 
 
 def smooth_images(n: int, channels: int, size: int = 16) -> torch.Tensor:

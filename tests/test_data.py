@@ -5,7 +5,7 @@ import torch
 from omegaconf import OmegaConf
 
 from landmarks import datasets
-from landmarks.data import load_image_data, random_crop_flip
+from landmarks.tasks.image_classification.data import load_image_data, random_crop_flip
 from tests.conftest import CONFIGS, patch_spec, write_cifar10_format, write_idx, write_mnist_format
 
 

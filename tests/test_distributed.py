@@ -8,9 +8,9 @@ import socket
 import torch
 import torch.multiprocessing as mp
 
-import landmarks.loop
+import landmarks.engine.loop
 from landmarks.build import build_task
-from landmarks.image_classification import ImageClassification
+from landmarks.tasks.image_classification.task import ImageClassification
 from tests.conftest import compose_config
 from train import run
 
@@ -37,7 +37,7 @@ def worker(rank: int, world_size: int, port: int, tmp_path) -> None:
     os.environ.update(
         WORLD_SIZE=str(world_size), RANK=str(rank), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
     )
-    fit, loss, labels_seen = landmarks.loop.fit, ImageClassification.loss, []
+    fit, loss, labels_seen = landmarks.engine.loop.fit, ImageClassification.loss, []
 
     def loss_noting_the_labels(self, model, batch):
         labels_seen.append(batch[1])
@@ -54,8 +54,11 @@ def worker(rank: int, world_size: int, port: int, tmp_path) -> None:
         torch.save(saw, tmp_path / f"rank{rank}.pt")
         return results
 
-    ImageClassification.loss, landmarks.loop.fit = loss_noting_the_labels, fit_keeping_what_it_saw
-    landmarks.loop.measure_efficiency = lambda *args: (1.0, (1.0, "not counted"))  # no loss calls before training
+    ImageClassification.loss, landmarks.engine.loop.fit = loss_noting_the_labels, fit_keeping_what_it_saw
+    landmarks.engine.loop.measure_efficiency = lambda *args: (
+        1.0,
+        (1.0, "not counted"),
+    )  # no loss calls before training
     run(compose_config(*OVERRIDES), tmp_path / f"run{rank}")  # as if Hydra's clock gave each process its own dir
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import landmarks.loop
-from landmarks.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, unwrap
-from landmarks.image_classification import ImageClassification
-from landmarks.loop import NonFiniteLossError
+import landmarks.engine.loop
+from landmarks.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, unwrap
+from landmarks.engine.loop import NonFiniteLossError
+from landmarks.tasks.image_classification.task import ImageClassification
 from tests.conftest import compose_config, tiny_run_overrides
 from train import run
 
@@ -78,7 +78,7 @@ def test_non_finite_loss_stops_and_names_the_last_checkpoint(tiny_fashion_mnist,
         return (loss * float("nan") if nan else loss), metrics
 
     monkeypatch.setattr(ImageClassification, "loss", loss_turning_nan)
-    monkeypatch.setattr(landmarks.loop, "measure_efficiency", lambda *args: (1.0, (1.0, "not counted")))
+    monkeypatch.setattr(landmarks.engine.loop, "measure_efficiency", lambda *args: (1.0, (1.0, "not counted")))
     cfg = compose_config(*tiny_run_overrides(tiny_fashion_mnist))
     with pytest.raises(
         NonFiniteLossError, match=rf"loss is nan at step 8; the last good checkpoint is {tmp_path / 'run'}"

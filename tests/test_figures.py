@@ -3,8 +3,8 @@ names and counts, attention rollout its colours over the image's own."""
 
 import torch
 
-from landmarks.figures import confusion_matrix_figure, labelled_heatmap
-from landmarks.pictures import overlay
+from landmarks.tasks.image_classification.pictures import overlay
+from landmarks.tasks.translation.pictures import confusion_matrix_figure, labelled_heatmap
 
 
 def tick_texts(labels) -> list[str]:

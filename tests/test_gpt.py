@@ -7,9 +7,9 @@ import pytest
 import torch
 from landmarks.models import create_model, list_models
 
-from landmarks.checkpoint import load_checkpoint
+from landmarks.engine.checkpoint import load_checkpoint
+from landmarks.tasks.language_modeling.data import load_token_stream
 from landmarks.text import TextError
-from landmarks.token_stream import load_token_stream
 from tests.conftest import compose_config, write_text
 from train import resumed_config, run
 

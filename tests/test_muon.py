@@ -8,8 +8,8 @@ import torch
 from landmarks.models import create_model
 from omegaconf import OmegaConf
 
-from landmarks.muon import Muon, orthogonalize
-from landmarks.optim import build_optimizer, build_schedule
+from landmarks.engine.muon import Muon, orthogonalize
+from landmarks.engine.optimizers import build_optimizer, build_schedule
 
 MUON = {"name": "muon", "lr": 1e-2, "momentum": 0.95, "betas": [0.9, 0.99], "eps": 1e-8, "weight_decay": 0.1}
 

@@ -104,7 +104,7 @@ def test_vit_patch_comes_from_the_data_unless_a_recipe_fixes_it():
 
 
 def test_a_step_budget_sets_the_schedule_whatever_the_epochs(tiny_fashion_mnist, tmp_path):
-    from landmarks.loop import run_length
+    from landmarks.engine.loop import run_length
 
     cfg = compose_config(
         f"data.root={tiny_fashion_mnist}", "data.val_size=128", "trainer.steps=7", "trainer.epochs=100"

@@ -7,8 +7,8 @@ import torch
 from landmarks.models import create_model
 from omegaconf import OmegaConf
 
-from landmarks.optim import build_optimizer
-from landmarks.tokenizers import PAD
+from landmarks.engine.optimizers import build_optimizer
+from landmarks.tasks.translation.tokenizers import PAD
 from tests.conftest import small
 
 

@@ -6,7 +6,7 @@ import torch
 
 from landmarks import load_run
 from landmarks.build import build_task
-from landmarks.checkpoint import CheckpointError
+from landmarks.engine.checkpoint import CheckpointError
 from tests.conftest import compose_config, tiny_run_overrides, write_text
 from train import run
 

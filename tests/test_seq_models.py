@@ -9,8 +9,8 @@ from landmarks.models import create_model, list_models
 from landmarks.models.attention import attention
 from landmarks.models.transformer import Transformer
 
-from landmarks.decoding import beam_search, greedy_decode, lp
-from landmarks.tokenizers import BOS, EOS, PAD
+from landmarks.tasks.translation.decoding import beam_search, greedy_decode, lp
+from landmarks.tasks.translation.tokenizers import BOS, EOS, PAD
 from tests.conftest import VOCAB, small
 
 

@@ -10,11 +10,11 @@ import torch
 from landmarks.models import create_model
 from omegaconf import OmegaConf
 
-from landmarks import flops
-from landmarks.flops import peak_flops, train_flops_per_sample
-from landmarks.image_classification import ImageClassification
-from landmarks.loop import Target
-from landmarks.translation import Translation
+from landmarks.engine import flops
+from landmarks.engine.flops import peak_flops, train_flops_per_sample
+from landmarks.engine.loop import Target
+from landmarks.tasks.image_classification.task import ImageClassification
+from landmarks.tasks.translation.task import Translation
 from tests.conftest import RegressionTask, compose_config, tiny_run_overrides
 from train import run
 

@@ -7,11 +7,11 @@ from landmarks.models import create_model
 from omegaconf import OmegaConf
 
 from landmarks import datasets
-from landmarks.synthetic import generate_pairs
+from landmarks.tasks.translation.data import length_grouped_batches, load_translation_data
+from landmarks.tasks.translation.synthetic import generate_pairs
+from landmarks.tasks.translation.task import Translation
+from landmarks.tasks.translation.tokenizers import EOS, UNK, Vocab, split_pieces, tokenizer_from_state, train_tokenizer
 from landmarks.text import TextError, normalize, read_tsv
-from landmarks.tokenizers import EOS, UNK, Vocab, split_pieces, tokenizer_from_state, train_tokenizer
-from landmarks.translation import Translation
-from landmarks.translation_data import length_grouped_batches, load_translation_data
 from tests.conftest import CONFIGS, compose_config, write_tarball
 
 

@@ -13,10 +13,10 @@ import torch
 from landmarks.models import create_model
 from omegaconf import OmegaConf
 
-from landmarks import distributed
-from landmarks.checkpoint import load_checkpoint
-from landmarks.loop import fit, micro_batches, train_step
-from landmarks.translation import Translation
+from landmarks.engine import distributed
+from landmarks.engine.checkpoint import load_checkpoint
+from landmarks.engine.loop import fit, micro_batches, train_step
+from landmarks.tasks.translation.task import Translation
 from tests.conftest import RegressionTask, compose_config, tiny_run_overrides
 from train import resumed_config, run
 

@@ -5,7 +5,7 @@ import torch
 import torchvision
 from landmarks.models import create_model
 
-from landmarks.pictures import attention_rollout
+from landmarks.tasks.image_classification.pictures import attention_rollout
 
 
 def test_torchvision_mapping_is_strict():

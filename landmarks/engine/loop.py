@@ -18,12 +18,12 @@ import torch
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
-from landmarks import distributed
-from landmarks.checkpoint import CHECKPOINT_NAME, save_checkpoint, unwrap
-from landmarks.flops import peak_flops, train_flops_per_sample
-from landmarks.lookahead import Lookahead
-from landmarks.optim import build_optimizer, build_schedule
-from landmarks.task import Task
+from landmarks.engine import distributed
+from landmarks.engine.checkpoint import CHECKPOINT_NAME, save_checkpoint, unwrap
+from landmarks.engine.flops import peak_flops, train_flops_per_sample
+from landmarks.engine.lookahead import Lookahead
+from landmarks.engine.optimizers import build_optimizer, build_schedule
+from landmarks.tasks.base import Task
 
 
 class NonFiniteLossError(RuntimeError):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from landmarks.datasets import load_arrays
-from landmarks.image_folder import FolderImages, load_image_folder
+from landmarks.tasks.image_classification.image_folder import FolderImages, load_image_folder
 
 STATISTICS_SAMPLE = 10_000  # training images whose mean and std normalise a folder streamed from disk
 

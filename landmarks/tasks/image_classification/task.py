@@ -6,10 +6,16 @@ import itertools
 import torch
 import torch.nn.functional as F
 
-from landmarks.checkpoint import unwrap
-from landmarks.data import ImageData, epoch_permutation, load_image_data, multi_view_logits, random_crop_flip
-from landmarks.pictures import attention_rollout, overlay
-from landmarks.task import EpochOrder, Task, check_batch_size, evaluating
+from landmarks.engine.checkpoint import unwrap
+from landmarks.tasks.base import EpochOrder, Task, check_batch_size, evaluating
+from landmarks.tasks.image_classification.data import (
+    ImageData,
+    epoch_permutation,
+    load_image_data,
+    multi_view_logits,
+    random_crop_flip,
+)
+from landmarks.tasks.image_classification.pictures import attention_rollout, overlay
 
 
 class ImageClassification(Task):
@@ -130,7 +136,7 @@ class ImageClassification(Task):
         attention rollout over test images (`attention_maps`) and the first layer's filters (`first_layer_filters`)."""
         from torchvision.utils import make_grid
 
-        from landmarks.figures import confusion_matrix_figure
+        from landmarks.tasks.translation.pictures import confusion_matrix_figure
 
         images, labels = self.data.test.read(slice(1000)), self.data.test.labels[:1000]
         plain = unwrap(model)

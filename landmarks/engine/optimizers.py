@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from landmarks.muon import Muon, Together, hidden_matrices
+from landmarks.engine.muon import Muon, Together, hidden_matrices
 
 NORMS = (torch.nn.modules.batchnorm._NormBase, torch.nn.LayerNorm, torch.nn.GroupNorm)
 

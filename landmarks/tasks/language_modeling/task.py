@@ -1,5 +1,5 @@
 """Language modelling: next-token cross-entropy on random windows of a token stream (landmarks/token_stream.py),
-as nanoGPT trains. Implements landmarks.task.Task.
+as nanoGPT trains. Implements landmarks.tasks.base.Task.
 
 A training batch is B windows of block_size + 1 tokens at offsets drawn from a generator seeded by (seed,
 step): deterministic, and a resumed run draws the same. Validation ("val") averages over a fixed set of
@@ -13,9 +13,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from landmarks.checkpoint import unwrap
-from landmarks.task import Task, check_batch_size, evaluating
-from landmarks.token_stream import TokenStream, load_token_stream
+from landmarks.engine.checkpoint import unwrap
+from landmarks.tasks.base import Task, check_batch_size, evaluating
+from landmarks.tasks.language_modeling.data import TokenStream, load_token_stream
 
 
 class LanguageModeling(Task):

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import torch
 
 from landmarks.datasets import load_multi30k
-from landmarks.synthetic import generate_pairs
+from landmarks.tasks.translation.synthetic import generate_pairs
+from landmarks.tasks.translation.tokenizers import BOS, PAD, train_tokenizer
 from landmarks.text import normalize, read_tsv
-from landmarks.tokenizers import BOS, PAD, train_tokenizer
 
 
 @dataclass
@@ -40,7 +40,7 @@ class TranslationData:
     train: SentenceSplit
     val: SentenceSplit
     test: SentenceSplit
-    tokenizer: object  # landmarks.tokenizers: encode(text), decode(ids), piece(id), len()
+    tokenizer: object  # landmarks.tasks.translation.tokenizers: encode(text), decode(ids), piece(id), len()
 
 
 def load_pairs(cfg) -> dict[str, list[tuple[str, str]]]:

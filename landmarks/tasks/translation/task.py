@@ -1,20 +1,20 @@
 """The translation task: teacher-forced cross-entropy on the target tokens (padding ignored, optional label
 smoothing), and evaluation by decoding: token accuracy, perplexity, exact match and standard corpus BLEU
 (sacreBLEU: cased, on the decoded text against the references as read, its signature in metrics.json), beside
-the BLEU of copying the source, the baseline any model must beat. Implements landmarks.task.Task."""
+the BLEU of copying the source, the baseline any model must beat. Implements landmarks.tasks.base.Task."""
 
 import math
 
 import torch
 import torch.nn.functional as F
 
-from landmarks.checkpoint import unwrap
-from landmarks.data import epoch_generator
-from landmarks.decoding import translate_ids
-from landmarks.task import EpochOrder, Task, check_batch_size, evaluating
+from landmarks.engine.checkpoint import unwrap
+from landmarks.tasks.base import EpochOrder, Task, check_batch_size, evaluating
+from landmarks.tasks.image_classification.data import epoch_generator
+from landmarks.tasks.translation.data import TranslationData, length_grouped_batches, load_translation_data
+from landmarks.tasks.translation.decoding import translate_ids
+from landmarks.tasks.translation.tokenizers import BOS, EOS, PAD
 from landmarks.text import normalize
-from landmarks.tokenizers import BOS, EOS, PAD
-from landmarks.translation_data import TranslationData, length_grouped_batches, load_translation_data
 
 
 class Translation(Task):
@@ -137,7 +137,7 @@ class Translation(Task):
             self._log_alignments(writer, plain, step, src, tgt)
 
     def _log_alignments(self, writer, plain, step: int, src: torch.Tensor, tgt: torch.Tensor) -> None:
-        from landmarks.figures import labelled_heatmap
+        from landmarks.tasks.translation.pictures import labelled_heatmap
 
         test, tokenizer = self.data.test, self.data.tokenizer
         if hasattr(plain, "alignments"):
