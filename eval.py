@@ -44,16 +44,18 @@ def evaluate(path: str) -> dict:
     """Load the checkpoint at `path` (a run dir or a file), evaluate it on the test split, update metrics.json."""
     from omegaconf import OmegaConf
 
-    from landmarks.build import build_model, build_task, pick_device
+    from landmarks.build import build_model, build_task
+    from landmarks.config import validate
     from landmarks.engine.checkpoint import load_checkpoint, resolve_checkpoint
-    from landmarks.engine.loop import autocast_context
+    from landmarks.engine.device import autocast_context, pick_device
 
     checkpoint = resolve_checkpoint(path)
     state = load_checkpoint(checkpoint)
     cfg = OmegaConf.create(state["config"])
-    device = pick_device(cfg.trainer.device)
-    task = build_task(cfg, device)
-    model = build_model(cfg, device, task)
+    run = validate(cfg)
+    device = pick_device(run.trainer.device)
+    task = build_task(run, device)
+    model = build_model(run, task, device)
     model.load_state_dict(state["model"])
     start = time.perf_counter()
     with autocast_context(device, cfg.trainer.precision):
@@ -65,7 +67,7 @@ def evaluate(path: str) -> dict:
     reached = saved.get("target_reached")
     return {
         "run": str(checkpoint.parent),
-        "model": cfg.model.name,
+        "model": cfg.model.get("_target_") or cfg.model.name,
         "params": f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M",
         "data": cfg.data.name,
         "steps": state["step"],

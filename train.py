@@ -32,24 +32,29 @@ def resumed_config(cfg: DictConfig, overrides: list[str]) -> tuple[DictConfig, P
     return OmegaConf.merge(OmegaConf.create(state["config"]), OmegaConf.from_dotlist(trainer_overrides)), run_dir, state
 
 
-def opening_lines(cfg: DictConfig, model, task, device, run_dir: Path) -> str:
+def opening_lines(run, model, task, device, run_dir: Path) -> str:
     """What is about to run: the recipe (or that none is tuned for this pair), model, data, device, length."""
     from landmarks.engine import distributed
     from landmarks.engine.loop import run_length
 
     recipe = (
-        f"recipe {cfg.recipe} (configs/recipe/{cfg.recipe}.yaml)"
-        if cfg.get("recipe")
-        else f"no tuned recipe for {cfg.model.name} on {cfg.data.name}: generic defaults (configs/train.yaml)"
+        f"recipe {run.recipe} (configs/recipe/{run.recipe}.yaml)"
+        if run.recipe
+        else f"no tuned recipe for {model_name(run)} on {run.data.name}: generic defaults (configs/train.yaml)"
     )
     params = sum(p.numel() for p in model.parameters()) / 1e6
     processes = f" x {distributed.world_size()} processes" if distributed.world_size() > 1 else ""
-    steps, stop = run_length(cfg.trainer, task)
+    steps, stop = run_length(run.trainer, task)
     length = f"{steps} steps ({steps / task.steps_per_epoch:.3g} epochs)" + (
         f", stop at {stop}" if stop < steps else ""
     )
-    what = f"{cfg.model.name} ({params:.2f}M params) on {cfg.data.name}, {device}{processes}, {length}"
+    what = f"{model_name(run)} ({params:.2f}M params) on {run.data.name}, {device}{processes}, {length}"
     return f"{recipe}\n{what}, run dir {run_dir}"
+
+
+def model_name(run) -> str:
+    """A registered model's name, or the import path of a user's own class."""
+    return run.model.get("_target_") or run.model["name"]
 
 
 def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dict:
@@ -57,32 +62,34 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dic
     final report and return the metrics. Under torchrun every process runs it; rank 0 reports."""
     import torch
 
-    from landmarks.build import build_model, build_task, model_kwargs, pick_device, seed_everything, write_environment
+    from landmarks.build import build_model, build_task, model_kwargs, seed_everything, write_environment
     from landmarks.config import validate
     from landmarks.engine import distributed
     from landmarks.engine.checkpoint import save_checkpoint
+    from landmarks.engine.device import pick_device
     from landmarks.engine.loop import fit
     from landmarks.runs import MODEL_FILE
 
-    validate(cfg)
-    if cfg.trainer.num_threads:
-        torch.set_num_threads(cfg.trainer.num_threads)
-    seed_everything(cfg.seed)
-    device = distributed.setup(pick_device(cfg.trainer.device))
+    run = validate(cfg)
+    if run.trainer.num_threads:
+        torch.set_num_threads(run.trainer.num_threads)
+    seed_everything(run.seed)
+    device = distributed.setup(pick_device(run.trainer.device))
     run_dir = Path(distributed.broadcast(str(run_dir), device))  # rank 0's: Hydra's clock may differ per process
-    task = build_task(cfg, device)
-    model = build_model(cfg, device, task)
-    distributed.seed_process(cfg.seed)
+    task = build_task(run, device)
+    model = build_model(run, task, device)
+    distributed.seed_process(run.seed)
     main = distributed.is_main()
     if main:
         write_environment(run_dir)
-        save_checkpoint(run_dir / MODEL_FILE, {"model_kwargs": model_kwargs(cfg, task), "task": task.export()})
-        print(opening_lines(cfg, model, task, device, run_dir))
+        save_checkpoint(run_dir / MODEL_FILE, {"model_kwargs": model_kwargs(run, task), "task": task.export()})
+        print(opening_lines(run, model, task, device, run_dir))
 
-    results = fit(cfg, model, task, run_dir, device, resume_state)
+    places = {"run_dir": run_dir, "device": device, "config": run.resolved, "resume_state": resume_state}
+    results = fit(model, task, run.trainer, run.optim, **places)
     if main and "interrupted" not in results:
         print(
-            f"\n{cfg.model.name} on {cfg.data.name}: {results['step']} steps in "
+            f"\n{model_name(run)} on {run.data.name}: {results['step']} steps in "
             f"{results['train_time_s']:.1f} s on {device}, MFU {results['mfu']:.1%}"
         )
         if "target_reached" in results:

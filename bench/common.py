@@ -54,7 +54,8 @@ def plain_training_run(overrides: list[str], steps: int):
     without augmentation or validation: the work that both sides of a loop comparison do alike."""
     from hydra import compose, initialize_config_dir
 
-    from landmarks.build import build_task, pick_device
+    from landmarks.build import build_task
+    from landmarks.engine.device import pick_device
 
     fixed = ["trainer.eval_every=0", "trainer.progress=false", "data.augment.flip=false", "data.augment.crop_padding=0"]
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
@@ -66,9 +67,12 @@ def plain_training_run(overrides: list[str], steps: int):
 def landmarks_loop_seconds(cfg, task, device: torch.device) -> float:
     """Train a fresh model with the Landmarks loop as train.py does; the loop's own seconds (no setup or final eval)."""
     from landmarks.build import build_model, seed_everything
+    from landmarks.config import validate
     from landmarks.engine.loop import fit
 
     seed_everything(cfg.seed)
-    model = build_model(cfg, device, task)
+    run = validate(cfg)
+    model = build_model(run, task, device)
     with tempfile.TemporaryDirectory() as run_dir:
-        return fit(cfg, model, task, Path(run_dir), device)["train_time_s"]
+        places = {"run_dir": Path(run_dir), "device": device, "config": run.resolved}
+        return fit(model, task, run.trainer, run.optim, **places)["train_time_s"]

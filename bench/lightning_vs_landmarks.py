@@ -17,6 +17,7 @@ from common import interleaved_seconds, landmarks_loop_seconds, machine, plain_t
 from torch.utils.data import DataLoader, TensorDataset
 
 from landmarks.build import build_model, seed_everything
+from landmarks.config import validate
 
 
 class Classifier(L.LightningModule):
@@ -56,7 +57,7 @@ class LoopTimer(L.Callback):
 def lightning_seconds(cfg, task, device: torch.device, steps: int, root: str) -> float:
     seed_everything(cfg.seed)
     module = Classifier(
-        build_model(cfg, device, task),
+        build_model(validate(cfg), task, device),
         cfg.optim.lr,
         cfg.optim.weight_decay,
         round(cfg.trainer.epochs * task.steps_per_epoch),

@@ -13,12 +13,13 @@ import torch.nn.functional as F
 from common import interleaved_seconds, landmarks_loop_seconds, machine, plain_training_run, synchronize
 
 from landmarks.build import build_model, seed_everything
+from landmarks.config import validate
 
 
 def bare_loop_seconds(cfg, task, device: torch.device, steps: int) -> float:
     """The loop people write by hand: shuffled slices of the resident tensors, AdamW, one-cycle, nothing else."""
     seed_everything(cfg.seed)
-    model = build_model(cfg, device, task)
+    model = build_model(validate(cfg), task, device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     total = round(cfg.trainer.epochs * task.steps_per_epoch)
     schedule = torch.optim.lr_scheduler.OneCycleLR(

@@ -1,6 +1,9 @@
-"""From a composed config to the objects the loop needs: device, data, task and model."""
+"""From a validated config (landmarks/config.py's RunConfig) to the objects the loop needs: task and model.
+A model is a registered name (`model.name`) or a user's own class (`model._target_=my_pkg.nets.TinyNet`), built
+with model.*'s set values and the sizes that only the data knows (the task's `model_sizes`)."""
 
 import importlib
+import inspect
 import json
 import platform
 import random
@@ -8,31 +11,13 @@ import subprocess
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig
 
+from landmarks.config import RunConfig, validate
 from landmarks.datasets import REPO_ROOT
 from landmarks.engine.flops import device_name
-from landmarks.models import create_model, model_task
-from landmarks.models.vit import patch_size_for
+from landmarks.models import create_model
 from landmarks.tasks.base import Task
-
-# Each task: the class that implements landmarks.tasks.base.Task for it. A new task is one file and one line here.
-TASKS = {
-    "image_classification": "landmarks.tasks.image_classification.task:ImageClassification",
-    "translation": "landmarks.tasks.translation.task:Translation",
-    "language_modeling": "landmarks.tasks.language_modeling.task:LanguageModeling",
-}
-
-
-def pick_device(name: str) -> torch.device:
-    """ "auto" picks cuda, then mps, then cpu."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
@@ -40,35 +25,54 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # seeds CUDA too
 
 
-def build_task(cfg, device: torch.device) -> Task:
-    """The task of `cfg.data`, after checking that the model was built for it."""
-    task_name, model_name = cfg.data.task, cfg.model.name
-    if task_name not in TASKS:
-        raise ValueError(f"data.task={task_name!r} is not one of {tuple(TASKS)}")
-    if model_task(model_name) != task_name:
+def build_task(run: RunConfig | DictConfig, device: torch.device | str) -> Task:
+    """The task of the run's data (a composed config is validated first), its data loaded onto `device`."""
+    run = run if isinstance(run, RunConfig) else validate(run)
+    return run.task.from_config(run.data, trainer=run.trainer, seed=run.seed, device=torch.device(device))
+
+
+def model_kwargs(run: RunConfig, task: Task) -> dict:
+    """What builds the model: model.*'s set values and the task's sizes from the data, which win."""
+    return {**run.model, **task.model_kwargs()}
+
+
+def import_class(path: str) -> type:
+    """`my_pkg.nets.TinyNet` -> the class; a ValueError naming the path and the fix if it cannot be imported."""
+    module, _, name = path.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module), name) if module else None
+    except (ImportError, AttributeError) as error:
         raise ValueError(
-            f"model.name={model_name} is a {model_task(model_name)} model but data={cfg.data.name} is "
-            f"{task_name} data; pick data of the model's task, or a model of the data's "
-            f"(python -c 'from landmarks.models import list_models; print(list_models(\"{task_name}\"))')"
-        )
-    module, _, name = TASKS[task_name].partition(":")
-    return getattr(importlib.import_module(module), name).from_config(cfg, device)  # imported late: one task a run
+            f"model._target_={path}: cannot import it ({type(error).__name__}: {error}); put the folder that holds "
+            "its package on PYTHONPATH (or pip install it)"
+        ) from None
+    if not isinstance(found, type) or not issubclass(found, torch.nn.Module):
+        raise ValueError(f"model._target_={path}: expected an importable nn.Module class, e.g. my_pkg.nets.TinyNet")
+    return found
 
 
-def model_kwargs(cfg, task: Task) -> dict:
-    """The constructor arguments of `cfg.model`: its set values (null leaves the registered variant's own),
-    the sizes that only the data knows (from the task), and ViT's patch size for the data when none is set."""
-    kwargs = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if v is not None}
-    if "patch_size" in cfg.model and cfg.model.patch_size is None:
-        kwargs["patch_size"] = patch_size_for(cfg.data.image_size)
-    return {**kwargs, **task.model_kwargs()}
+def instantiate(kwargs: dict) -> torch.nn.Module:
+    """The model that `kwargs` describe: `_target_` (a class's import path) or `name` (a registered model), and
+    the constructor's keyword arguments. A constructor that refuses them raises one line naming the fix."""
+    kwargs = dict(kwargs)
+    target, name = kwargs.pop("_target_", None), kwargs.pop("name", None)
+    if target is None:
+        return create_model(name, **kwargs)
+    cls = import_class(target)
+    try:
+        inspect.signature(cls).bind(**kwargs)
+    except TypeError as error:
+        raise ValueError(
+            f"model._target_={target} does not accept the arguments {sorted(kwargs)} ({error}); its constructor "
+            "takes the task's sizes from the data (docs/extending.md) and each +model.<key>=<value>"
+        ) from None
+    return cls(**kwargs)
 
 
-def build_model(cfg, device: torch.device, task: Task) -> torch.nn.Module:
-    """The model of `cfg.model` for the data of `task`, on `device`."""
-    kwargs = model_kwargs(cfg, task)
-    model = create_model(kwargs.pop("name"), **kwargs).to(device)
-    if cfg.data.get("channels_last"):
+def build_model(run: RunConfig, task: Task, device: torch.device) -> torch.nn.Module:
+    """The model of `run.model` for the data of `task`, on `device`."""
+    model = instantiate(model_kwargs(run, task)).to(device)
+    if getattr(run.data, "channels_last", False):
         model = model.to(memory_format=torch.channels_last)
     return model
 

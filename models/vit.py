@@ -216,9 +216,13 @@ def patch_size_for(image_size: int, grid: int = 8) -> int:
 
 
 def _vit(sizes: tuple[int, int, int, int, int], **kwargs) -> VisionTransformer:
-    """sizes = (patch_size P, hidden size D, layers L, heads h, MLP size); keyword arguments override any of them."""
-    names = ("patch_size", "dim", "depth", "heads", "mlp_dim")
-    return VisionTransformer(**{**dict(zip(names, sizes)), **kwargs})
+    """sizes = (patch_size P, hidden size D, layers L, heads h, MLP size); keyword arguments override any of them.
+    patch_size="fit" picks the P that cuts the images into about 8x8 patches (`patch_size_for`), for data whose
+    images the variant's own P does not divide."""
+    arguments = {**dict(zip(("patch_size", "dim", "depth", "heads", "mlp_dim"), sizes)), **kwargs}
+    if arguments["patch_size"] == "fit":
+        arguments["patch_size"] = patch_size_for(arguments.get("image_size", 224))
+    return VisionTransformer(**arguments)
 
 
 # Table 1 (Base, Large, Huge) and DeiT's Ti and S; the suffix is the patch size P, at 224 px.

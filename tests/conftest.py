@@ -19,8 +19,14 @@ from landmarks.models import create_model
 from PIL import Image
 
 from landmarks import datasets
+from landmarks.config import validate
+from landmarks.engine.loop import fit
 from landmarks.tasks.base import Task
+from landmarks.tasks.image_classification.datasets import DATASETS as IMAGE_DATASETS
+from landmarks.tasks.image_classification.datasets.fashion_mnist import DownloadedImages
+from landmarks.tasks.translation.datasets import DATASETS as TRANSLATION_DATASETS
 
+IMAGE_DATASETS.names(), TRANSLATION_DATASETS.names()  # every dataset registers its files in datasets.SPECS
 CONFIGS = str(Path(__file__).resolve().parents[1] / "configs")
 
 if os.environ.get("PYTEST_XDIST_WORKER"):  # README's `pytest -n 2`: one thread per worker, not two competing
@@ -38,7 +44,7 @@ def write_idx(path: Path, tensor: torch.Tensor) -> None:
 def tiny_fashion_mnist(tmp_path, monkeypatch) -> Path:
     """The first 640 training and 128 test images of the real Fashion-MNIST, written as IDX files whose
     checksums the dataset spec is patched to accept."""
-    real = datasets.load_arrays("fashion_mnist")
+    real = image_arrays("fashion_mnist")
     sizes = {"train": 640, "t10k": 128}
     for prefix, split in (("train", "train"), ("t10k", "test")):
         images, labels = real[split]
@@ -46,6 +52,11 @@ def tiny_fashion_mnist(tmp_path, monkeypatch) -> Path:
         write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", labels[: sizes[prefix]].to(torch.uint8))
     patch_spec(monkeypatch, "fashion_mnist", tmp_path)
     return tmp_path
+
+
+def image_arrays(name: str, root: str | None = None, download: bool = False) -> dict:
+    """A downloadable image dataset's splits, read through its registered loader."""
+    return IMAGE_DATASETS[name](DownloadedImages(name=name, source=name, root=root, download=download), 0)
 
 
 def patch_spec(monkeypatch, name: str, directory: Path, urls: tuple[str, ...] | None = None, algorithm="md5") -> None:
@@ -133,6 +144,12 @@ def write_text(path: Path, sentences: int = 400) -> Path:
     return path
 
 
+def fit_config(cfg, model, task, run_dir: Path, **kwargs) -> dict:
+    """The loop on a composed config, with its typed parts as train.py passes them."""
+    run = validate(cfg)
+    return fit(model, task, run.trainer, run.optim, run_dir=run_dir, device=torch.device("cpu"), config=run.resolved)
+
+
 def compose_config(*overrides: str):
     with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
         return compose(config_name="train", overrides=list(overrides))
@@ -157,6 +174,13 @@ def tiny_run_overrides(data_root: Path, *extra: str) -> list[str]:
 
 class RegressionTask(Task):
     """A task with no images: the loop must not care what a batch is."""
+
+    @classmethod
+    def from_config(cls, data, *, trainer, seed, device):
+        return cls()
+
+    def model_kwargs(self):
+        return {}
 
     steps_per_epoch = 3
     eval_metrics = ("loss",)

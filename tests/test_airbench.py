@@ -5,10 +5,11 @@ import torch
 import torch.nn.functional as F
 from landmarks.models import create_model
 from landmarks.models.airbench import Conv
-from omegaconf import OmegaConf
 
 from landmarks.engine.lookahead import Lookahead
-from landmarks.engine.optimizers import build_optimizer, build_schedule
+from landmarks.engine.optimizers import build_optimizer
+from landmarks.engine.optimizers.sgd import SGDConfig
+from landmarks.engine.schedules import build_schedule
 from landmarks.tasks.image_classification.data import multi_view_logits, shifted
 
 
@@ -47,10 +48,10 @@ def test_airbench94_has_the_papers_size_and_frozen_batchnorm_scales():
 
 def test_batchnorm_biases_train_at_the_scaled_learning_rate_through_the_schedule():
     model = create_model("airbench_tiny")
-    cfg = OmegaConf.create(
-        {"name": "sgd", "lr": 0.5, "momentum": 0.85, "nesterov": True, "weight_decay": 1e-3}
-        | {"norm_lr_scale": 64, "schedule": "onecycle", "warmup": 0.25}
+    cfg = SGDConfig(
+        name="sgd", lr=0.5, momentum=0.85, nesterov=True, weight_decay=1e-3, norm_lr_scale=64, schedule="onecycle"
     )
+    cfg.warmup = 0.25
     optimizer = build_optimizer(cfg, model, torch.device("cpu"))
     schedule = build_schedule(cfg, optimizer, total_steps=8)
     biases = {id(m.bias) for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)}

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
 from landmarks.config import ConfigError, validate
-from landmarks.text import TextError, read_tsv
+from landmarks.datasets import TextError
+from landmarks.tasks.translation.datasets.tsv import read_tsv
 from tests.conftest import CONFIGS, compose_config
 
 REPO = Path(CONFIGS).parent
@@ -33,7 +34,10 @@ REPO = Path(CONFIGS).parent
         (["trainer.batch_size=abc"], "trainer.batch_size='abc': expected an integer"),
         (["trainer.steps=1.5"], "trainer.steps=1.5: expected an integer, or null"),
         (["optim.lr=0"], "optim.lr=0: expected a learning rate > 0"),
-        (["optim.schedule=linear"], "optim.schedule='linear': expected cosine, onecycle, constant or inverse_sqrt"),
+        (
+            ["optim.schedule=linear"],
+            "optim.schedule='linear': expected one of constant, cosine, inverse_sqrt, onecycle",
+        ),
         (["model.widths=[16,0]"], "model.widths=[16, 0]: expected a list of sizes > 0"),
         (["model=vit", "model.dropout=1.5"], "model.dropout=1.5: expected a probability in [0, 1)"),
         (["model.name=resnet9"], "model.name='resnet9': expected a registered model"),

@@ -6,11 +6,12 @@ from omegaconf import OmegaConf
 
 from landmarks import datasets
 from landmarks.tasks.image_classification.data import load_image_data, random_crop_flip
-from tests.conftest import CONFIGS, patch_spec, write_cifar10_format, write_idx, write_mnist_format
+from landmarks.tasks.image_classification.datasets.idx import read_idx
+from tests.conftest import CONFIGS, image_arrays, patch_spec, write_cifar10_format, write_idx, write_mnist_format
 
 
 def test_vendored_fashion_mnist_verifies_and_has_the_documented_shapes():
-    arrays = datasets.load_arrays("fashion_mnist")
+    arrays = image_arrays("fashion_mnist")
     images, labels = arrays["train"]
     assert images.shape == (60000, 1, 28, 28) and images.dtype == torch.uint8
     assert labels.shape == (60000,) and set(labels.unique().tolist()) == set(range(10))
@@ -21,7 +22,7 @@ def test_vendored_fashion_mnist_verifies_and_has_the_documented_shapes():
 def test_idx_round_trip(tmp_path):
     tensor = torch.randint(0, 256, (5, 3, 4), dtype=torch.uint8)
     write_idx(tmp_path / "x.gz", tensor)
-    assert torch.equal(datasets.read_idx(tmp_path / "x.gz"), tensor)
+    assert torch.equal(read_idx(tmp_path / "x.gz"), tensor)
 
 
 def test_truncated_idx_is_named(tmp_path):
@@ -32,10 +33,10 @@ def test_truncated_idx_is_named(tmp_path):
     with gzip.open(tmp_path / "y.gz", "wb") as f:
         f.write(data[:-7])
     with pytest.raises(datasets.DatasetError, match="truncated"):
-        datasets.read_idx(tmp_path / "y.gz")
+        read_idx(tmp_path / "y.gz")
     (tmp_path / "z").write_bytes(b"PK\x03\x04 not idx")
     with pytest.raises(datasets.DatasetError, match="not an IDX file"):
-        datasets.read_idx(tmp_path / "z")
+        read_idx(tmp_path / "z")
 
 
 def mnist_source(tmp_path, monkeypatch, server: str):
@@ -50,8 +51,8 @@ def test_mnist_downloads_through_mirrors_verifies_and_loads(tmp_path, monkeypatc
     mnist_source(tmp_path, monkeypatch, http_server)
     root = tmp_path / "cache"
     with pytest.raises(datasets.DatasetError, match=rf"python -m landmarks.datasets mnist --root {root}"):
-        datasets.load_arrays("mnist", str(root))
-    arrays = datasets.load_arrays("mnist", str(root), download_missing=True)
+        image_arrays("mnist", str(root))
+    arrays = image_arrays("mnist", str(root), download=True)
     assert sorted(path.name for path in root.iterdir()) == sorted(r.filename for r in datasets.SPECS["mnist"].resources)
     assert arrays["train"][0].shape == (12, 1, 28, 28)
     assert arrays["test"][1].tolist() == [0, 1, 2, 3]
@@ -63,13 +64,13 @@ def test_corrupted_file_fails_its_checksum_with_the_fix(tmp_path, monkeypatch, h
     datasets.download(spec, root)
     (root / "t10k-labels-idx1-ubyte.gz").write_bytes(b"garbage")
     with pytest.raises(datasets.DatasetError, match=r"t10k-labels-idx1-ubyte.gz fails its checksum.*Delete it and run"):
-        datasets.load_arrays("mnist", str(root))
+        image_arrays("mnist", str(root))
 
 
 def test_cifar10_reads_the_python_pickle_batches(tmp_path, monkeypatch):
     expected = write_cifar10_format(tmp_path, per_batch=3)
     patch_spec(monkeypatch, "cifar10", tmp_path)
-    arrays = datasets.load_arrays("cifar10", str(tmp_path))
+    arrays = image_arrays("cifar10", str(tmp_path))
     images, labels = arrays["train"]
     assert images.shape == (15, 3, 32, 32)
     assert torch.equal(images[:3].reshape(3, -1), expected["data_batch_1"][0])  # rows are R, G, B planes of 32x32

@@ -43,8 +43,8 @@ def worker(rank: int, world_size: int, port: int, tmp_path) -> None:
         labels_seen.append(batch[1])
         return loss(self, model, batch)
 
-    def fit_keeping_what_it_saw(cfg, model, *args, **kwargs):
-        results = fit(cfg, model, *args, **kwargs)
+    def fit_keeping_what_it_saw(model, *args, **kwargs):
+        results = fit(model, *args, **kwargs)
         saw = {
             "model": model.state_dict(),
             "history": results["history"],

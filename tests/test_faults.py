@@ -11,8 +11,9 @@ import pytest
 import torch
 
 import landmarks.engine.loop
-from landmarks.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, unwrap
-from landmarks.engine.loop import NonFiniteLossError
+from landmarks.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from landmarks.engine.parts import NonFiniteLossError
+from landmarks.tasks.base import unwrap
 from landmarks.tasks.image_classification.task import ImageClassification
 from tests.conftest import compose_config, tiny_run_overrides
 from train import run

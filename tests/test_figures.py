@@ -3,8 +3,8 @@ names and counts, attention rollout its colours over the image's own."""
 
 import torch
 
-from landmarks.tasks.image_classification.pictures import overlay
-from landmarks.tasks.translation.pictures import confusion_matrix_figure, labelled_heatmap
+from landmarks.tasks.image_classification.pictures import confusion_matrix_figure, overlay
+from landmarks.tasks.translation.pictures import labelled_heatmap
 
 
 def tick_texts(labels) -> list[str]:

@@ -7,9 +7,11 @@ import pytest
 import torch
 from landmarks.models import create_model, list_models
 
+from landmarks.config import validate
+from landmarks.datasets import TextError
 from landmarks.engine.checkpoint import load_checkpoint
+from landmarks.schema import ConfigError
 from landmarks.tasks.language_modeling.data import load_token_stream
-from landmarks.text import TextError
 from tests.conftest import compose_config, write_text
 from train import resumed_config, run
 
@@ -123,8 +125,8 @@ def test_bad_text_files_are_named(tmp_path, content, message):
 
 def test_a_word_level_language_model_names_the_levels_it_reads(tmp_path):
     path = write_text(tmp_path / "corpus.txt")
-    with pytest.raises(TextError, match=r"data.level='word': a language model reads char or byte tokens"):
-        load_token_stream(text_config(path, "data.level=word").data, "cpu")
+    with pytest.raises(ConfigError, match=r"^data.level='word': expected char or byte$"):
+        validate(text_config(path, "data.level=word"))
 
 
 def test_byte_level_takes_any_language(tmp_path):

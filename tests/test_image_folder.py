@@ -9,7 +9,7 @@ import torch
 from landmarks import load_run
 from landmarks.build import build_task
 from landmarks.datasets import DatasetError
-from landmarks.tasks.image_classification.image_folder import FolderImages
+from landmarks.tasks.image_classification.datasets.image_folder import FolderImages
 from tests.conftest import compose_config, write_images
 from train import run
 

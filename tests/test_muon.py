@@ -6,12 +6,12 @@ import copy
 import pytest
 import torch
 from landmarks.models import create_model
-from omegaconf import OmegaConf
 
-from landmarks.engine.muon import Muon, orthogonalize
-from landmarks.engine.optimizers import build_optimizer, build_schedule
+from landmarks.engine.optimizers import build_optimizer
+from landmarks.engine.optimizers.muon import Muon, MuonConfig, orthogonalize
+from landmarks.engine.schedules import build_schedule
 
-MUON = {"name": "muon", "lr": 1e-2, "momentum": 0.95, "betas": [0.9, 0.99], "eps": 1e-8, "weight_decay": 0.1}
+MUON = {"name": "muon", "lr": 1e-2, "momentum": 0.95, "betas": (0.9, 0.99), "eps": 1e-8, "weight_decay": 0.1}
 
 
 @pytest.mark.parametrize("shape", [(16, 48), (48, 16)])
@@ -71,7 +71,7 @@ def test_muon_steps_as_pytorchs_muon_with_adamw_matched_update_size():
 )
 def test_muon_trains_the_hidden_matrices_and_adamw_the_rest(name, kwargs, hidden, not_hidden):
     model = create_model(name, **kwargs)
-    optimizer = build_optimizer(OmegaConf.create(MUON), model, torch.device("cpu"))
+    optimizer = build_optimizer(MuonConfig(**MUON), model, torch.device("cpu"))
     muon, adamw = optimizer.parts
     params = dict(model.named_parameters())
     in_muon = {id(p) for group in muon.param_groups for p in group["params"]}
@@ -85,7 +85,7 @@ def test_muon_trains_the_hidden_matrices_and_adamw_the_rest(name, kwargs, hidden
 def test_one_schedule_and_one_checkpoint_drive_muon_and_adamw():
     torch.manual_seed(0)
     model = create_model("gpt_tiny", vocab_size=11, n_layer=1, block_size=8)
-    cfg = OmegaConf.create(MUON | {"schedule": "onecycle", "warmup": 0.25})
+    cfg = MuonConfig(**MUON, schedule="onecycle", warmup=0.25)
     tokens = torch.randint(0, 11, (4, 9), generator=torch.Generator().manual_seed(0))
 
     def train(model, optimizer, schedule, steps):
@@ -116,4 +116,4 @@ def test_one_schedule_and_one_checkpoint_drive_muon_and_adamw():
 
 def test_a_model_without_hidden_matrices_names_the_fix():
     with pytest.raises(ValueError, match="optim=muon: Linear has no hidden weight matrices to train; use optim=adamw"):
-        build_optimizer(OmegaConf.create(MUON), torch.nn.Linear(4, 2), torch.device("cpu"))
+        build_optimizer(MuonConfig(**MUON), torch.nn.Linear(4, 2), torch.device("cpu"))

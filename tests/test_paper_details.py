@@ -5,9 +5,9 @@ error for a source of padding only."""
 import pytest
 import torch
 from landmarks.models import create_model
-from omegaconf import OmegaConf
 
 from landmarks.engine.optimizers import build_optimizer
+from landmarks.engine.optimizers.adamw import AdamWConfig
 from landmarks.tasks.translation.tokenizers import PAD
 from tests.conftest import small
 
@@ -47,7 +47,7 @@ def test_vit_drops_the_attention_output_and_not_the_attention_weights_as_the_ref
 
 def test_vit_class_token_and_position_embeddings_get_no_weight_decay():
     model = create_model("vit_tiny_patch7")
-    optim = OmegaConf.create({"name": "adamw", "lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.05})
+    optim = AdamWConfig(name="adamw", lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05)
     decay, no_decay = build_optimizer(optim, model, torch.device("cpu")).param_groups
     assert decay["weight_decay"] == 0.05 and no_decay["weight_decay"] == 0.0
     exempt = {id(p) for p in no_decay["params"]}

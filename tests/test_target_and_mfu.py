@@ -10,11 +10,11 @@ import torch
 from landmarks.models import create_model
 from omegaconf import OmegaConf
 
+from landmarks.build import build_task
 from landmarks.engine import flops
 from landmarks.engine.flops import peak_flops, train_flops_per_sample
-from landmarks.engine.loop import Target
+from landmarks.engine.parts import Target
 from landmarks.tasks.image_classification.task import ImageClassification
-from landmarks.tasks.translation.task import Translation
 from tests.conftest import RegressionTask, compose_config, tiny_run_overrides
 from train import run
 
@@ -95,7 +95,7 @@ def test_flops_and_the_peak_are_measured_without_a_trace_on_the_model(tmp_path):
 def test_flops_are_the_mean_over_batches_of_unequal_padded_lengths():
     cfg = compose_config("model=transformer", "data.train_size=64", "data.val_size=8", "data.test_size=8")
     cfg.trainer.batch_size = 8
-    task = Translation.from_config(cfg, torch.device("cpu"))
+    task = build_task(cfg, "cpu")
     order = task.data.train.src_lengths.argsort()
     short, long = (task.data.train.batch(order[index]) for index in (slice(0, 2), slice(-6, None)))
     model = create_model("transformer_tiny", **task.model_kwargs())

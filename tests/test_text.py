@@ -7,11 +7,21 @@ from landmarks.models import create_model
 from omegaconf import OmegaConf
 
 from landmarks import datasets
+from landmarks.build import build_task
+from landmarks.datasets import TextError
 from landmarks.tasks.translation.data import length_grouped_batches, load_translation_data
-from landmarks.tasks.translation.synthetic import generate_pairs
-from landmarks.tasks.translation.task import Translation
-from landmarks.tasks.translation.tokenizers import EOS, UNK, Vocab, split_pieces, tokenizer_from_state, train_tokenizer
-from landmarks.text import TextError, normalize, read_tsv
+from landmarks.tasks.translation.datasets import multi30k
+from landmarks.tasks.translation.datasets.synthetic import generate_pairs
+from landmarks.tasks.translation.datasets.tsv import read_tsv
+from landmarks.tasks.translation.tokenizers import (
+    EOS,
+    UNK,
+    Vocab,
+    normalize,
+    split_pieces,
+    tokenizer_from_state,
+    train_tokenizer,
+)
 from tests.conftest import CONFIGS, compose_config, write_tarball
 
 
@@ -148,7 +158,9 @@ def test_multi30k_downloads_verifies_and_reads_the_tarballs(tmp_path, monkeypatc
         "multi30k",
         datasets.DatasetSpec("multi30k", (http_server + "nonexistent/", http_server + "mirror/"), resources),
     )
-    splits = datasets.load_multi30k(str(tmp_path / "cache"), download_missing=True)
+    splits = multi30k.load(
+        multi30k.Multi30kConfig(name="multi30k", source="multi30k", root=str(tmp_path / "cache"), download=True)
+    )
     assert splits["val"] == [
         ("A dog runs in the val.", "Ein Hund rennt im val."),
         ("Two men talk.", "Zwei Männer reden."),
@@ -158,7 +170,7 @@ def test_multi30k_downloads_verifies_and_reads_the_tarballs(tmp_path, monkeypatc
         datasets.DatasetError,
         match=r"training.tar.gz fails its checksum \(sha256 .*python -m landmarks.datasets multi30k",
     ):
-        datasets.load_multi30k(str(tmp_path / "cache"), download_missing=False)
+        multi30k.load(multi30k.Multi30kConfig(name="multi30k", source="multi30k", root=str(tmp_path / "cache")))
 
 
 def test_length_grouped_batches_cover_an_epoch_with_similar_lengths():
@@ -179,7 +191,7 @@ def test_bleu_is_standard_sacrebleu_on_the_text_as_written(tmp_path, caplog):
     path.write_text("".join(f"Sentence {i}, here.\tSatz Nummer {i}, hier.\n" for i in range(300)), encoding="utf-8")
     cfg = compose_config("model=transformer", "data=tsv", f"data.path={path}", "data.val_size=20", "data.test_size=120")
     cfg.data.vocab_size = 300
-    task = Translation.from_config(cfg, torch.device("cpu"))
+    task = build_task(cfg, "cpu")
     model = create_model("transformer_tiny", **task.model_kwargs())
     test = task.data.test
     rows = iter(test.tgt[:, 1:].tolist())  # the oracle: each reference's own ids, in the order asked
@@ -187,5 +199,5 @@ def test_bleu_is_standard_sacrebleu_on_the_text_as_written(tmp_path, caplog):
     metrics = task.evaluate(model, "test")
     assert metrics["bleu"] == pytest.approx(100.0) and metrics["exact_match"] == 1.0
     assert 0 < metrics["copy_bleu"] < 30  # the English sources share only the numbers and commas
-    assert task.notes["bleu_signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:")
+    assert task.notes()["bleu_signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:")
     assert "detokenize" not in caplog.text

@@ -13,11 +13,11 @@ import torch
 from landmarks.models import create_model
 from omegaconf import OmegaConf
 
+from landmarks.build import build_task
 from landmarks.engine import distributed
 from landmarks.engine.checkpoint import load_checkpoint
-from landmarks.engine.loop import fit, micro_batches, train_step
-from landmarks.tasks.translation.task import Translation
-from tests.conftest import RegressionTask, compose_config, tiny_run_overrides
+from landmarks.engine.loop import micro_batches, train_step
+from tests.conftest import RegressionTask, compose_config, fit_config, tiny_run_overrides
 from train import resumed_config, run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,7 +95,7 @@ def test_gradient_accumulation_matches_one_big_batch(tmp_path, grad_accum):
         torch.manual_seed(0)
         model = torch.nn.Linear(5, 2)
         cfg = compose_config("optim=adamw", f"trainer.grad_accum={accum}", "trainer.epochs=1", "trainer.progress=false")
-        fit(cfg, model, RegressionTask(), tmp_path / str(accum), torch.device("cpu"))
+        fit_config(cfg, model, RegressionTask(), tmp_path / str(accum))
         weights.append(model.weight.detach().clone())
     torch.testing.assert_close(weights[0], weights[1])
 
@@ -103,7 +103,7 @@ def test_gradient_accumulation_matches_one_big_batch(tmp_path, grad_accum):
 def test_accumulation_that_does_not_divide_the_batch_is_refused(tmp_path):
     cfg = compose_config("trainer.batch_size=10", "trainer.grad_accum=4")
     with pytest.raises(ValueError, match="trainer.batch_size=10 must be divisible by trainer.grad_accum=4"):
-        fit(cfg, torch.nn.Linear(5, 2), RegressionTask(), tmp_path, torch.device("cpu"))
+        fit_config(cfg, torch.nn.Linear(5, 2), RegressionTask(), tmp_path)
 
 
 def test_cli_sweep_lands_in_named_run_dirs_and_eval_compares_them(tmp_path):
@@ -149,7 +149,7 @@ def test_accumulation_over_micro_batches_of_unequal_lengths_equals_one_big_batch
     """Translation batches hold sentences of unequal lengths: each micro-batch weighs by its target tokens."""
     cfg = compose_config("model=transformer", "data.train_size=64", "data.val_size=8", "data.test_size=8")
     cfg.trainer.batch_size = 8
-    task = Translation.from_config(cfg, torch.device("cpu"))
+    task = build_task(cfg, "cpu")
     order = task.data.train.tgt_lengths.argsort()
     batch = task.data.train.batch(torch.cat([order[:4], order[-4:]]))  # four short pairs, then four long ones
     halves = micro_batches(batch, 2)

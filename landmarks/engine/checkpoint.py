@@ -15,14 +15,6 @@ class CheckpointError(RuntimeError):
     """A checkpoint that is missing, truncated or not one of ours."""
 
 
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The plain module under torch.compile's and DistributedDataParallel's wrappers, so that saved keys
-    carry no `_orig_mod.` or `module.` prefix."""
-    while hasattr(model, "_orig_mod") or hasattr(model, "module"):
-        model = getattr(model, "_orig_mod", None) or model.module
-    return model
-
-
 def save_checkpoint(path: Path, state: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

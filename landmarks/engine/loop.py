@@ -1,176 +1,70 @@
 """The training loop, the same for every model: precision, optional torch.compile, optimizer and schedule,
 gradient accumulation and clipping, logging and evaluation at intervals, checkpoint and resume.
-It knows nothing of images or tokens: the task says what a batch means (landmarks/task.py).
+It knows nothing of images or tokens: the task says what a batch means (landmarks/tasks/base.py).
 
-`fit` is the step loop; the parts it calls each do one job: `restore` a checkpoint, a `Clock` that keeps
-training and validation time apart, `train_step`, `TrainLog` for the scalars, a `Target` for speedruns, and
-`finish` for the final evaluation and report."""
+`fit` is the step loop; it reads the trainer's settings (`TrainerConfig`, below) and the optimizer's, and calls
+parts that each do one job: `restore` a checkpoint, `train_step`, and from landmarks/engine/parts.py a `Clock`,
+`TrainLog` for the scalars, a `Target` for speedruns; `finish` evaluates and reports."""
 
 import contextlib
 import json
 import math
-import signal
-import time
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from landmarks.engine import distributed
-from landmarks.engine.checkpoint import CHECKPOINT_NAME, save_checkpoint, unwrap
+from landmarks.engine.checkpoint import CHECKPOINT_NAME, save_checkpoint
+from landmarks.engine.device import autocast_context, device_available, resolve_precision
 from landmarks.engine.flops import peak_flops, train_flops_per_sample
 from landmarks.engine.lookahead import Lookahead
-from landmarks.engine.optimizers import build_optimizer, build_schedule
-from landmarks.tasks.base import Task
-
-
-class NonFiniteLossError(RuntimeError):
-    pass
-
-
-class StopOnSignal:
-    """SIGINT (Ctrl-C) or SIGTERM asks the loop to stop after the current step and save a checkpoint;
-    a second signal interrupts at once."""
-
-    def __enter__(self):
-        self.requested = None
-        self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = signal.Signals(signum).name
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
-def resolve_precision(device: torch.device, precision: str) -> str:
-    """ "auto" is bf16 autocast on CUDA and fp32 elsewhere (bf16 matmul is ~100x slower on many CPUs)."""
-    if precision == "auto":
-        return "bf16" if device.type == "cuda" else "fp32"
-    return precision
-
-
-def autocast_context(device: torch.device, precision: str):
-    if resolve_precision(device, precision) == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+from landmarks.engine.optimizers import OptimConfig, build_optimizer
+from landmarks.engine.parts import Clock, Progress, Silent, StopOnSignal, Target, TrainLog
+from landmarks.engine.schedules import build_schedule
+from landmarks.schema import at_least_zero, fraction, positive, rule
+from landmarks.tasks.base import Task, unwrap
 
 
 @dataclass
-class Target:
-    """trainer.target="acc:0.91": stop as soon as a validation metric reaches a value (from below, or from
-    above for a loss, perplexity or bits per character), as in a speedrun's time-to-target."""
+class TrainerConfig:
+    """`trainer.*`: how the loop runs, the same keys for every model (configs/train.yaml says each one's use)."""
 
-    metric: str
-    value: float
-
-    LOWER_IS_BETTER = ("loss", "ppl", "bpc")
-
-    @classmethod
-    def for_run(cls, trainer, metrics: tuple[str, ...]) -> "Target | None":
-        """trainer.target's target, which needs validation during training (trainer.eval_every > 0)."""
-        target = cls.parse(trainer.target, metrics)
-        if target and not trainer.eval_every:
-            raise ValueError(
-                f"trainer.target={trainer.target} needs validation during training: set trainer.eval_every > 0"
-            )
-        return target
-
-    @classmethod
-    def parse(cls, spec: str | None, metrics: tuple[str, ...]) -> "Target | None":
-        if spec is None:
-            return None
-        name, _, value = str(spec).removeprefix("val/").rpartition(":")
-        try:
-            target = cls(name, float(value))
-        except ValueError:
-            target = None
-        if target is None or name not in metrics:
-            raise ValueError(
-                f"trainer.target={spec!r}; write <metric>:<value> with a validation "
-                f"metric of this task {metrics}, e.g. trainer.target={metrics[-1]}:0.9"
-            )
-        return target
-
-    def reached(self, metrics: dict[str, float]) -> bool:
-        value = metrics[self.metric]
-        return value <= self.value if self.metric in self.LOWER_IS_BETTER else value >= self.value
+    device: str = rule(
+        lambda name: isinstance(name, str) and device_available(name),
+        "a device this machine has: auto, cpu, cuda, cuda:N or mps",
+        default="auto",
+    )
+    precision: str = rule(lambda p: p in ("auto", "bf16", "fp32"), "auto, bf16 or fp32", default="auto")
+    compile: bool = False
+    num_threads: int | None = rule(positive, "a number of threads > 0, or null for PyTorch's choice", default=None)
+    epochs: float | None = rule(positive, "a number of passes > 0 (fractions allowed), e.g. trainer.epochs=3", 10.0)
+    steps: int | None = rule(positive, "a number of steps > 0, or null to count the run in trainer.epochs", None)
+    max_steps: int | None = rule(positive, "a number of steps > 0, or null to run the whole schedule", None)
+    batch_size: int = rule(positive, "a number of samples > 0, e.g. trainer.batch_size=128", default=128)
+    grad_accum: int = rule(positive, "a number of micro-batches > 0 that divides trainer.batch_size", default=1)
+    grad_clip: float | None = rule(positive, "a gradient norm > 0, or null for no clipping", default=None)
+    label_smoothing: float = rule(fraction, "a value in [0, 1), e.g. trainer.label_smoothing=0.1", default=0.0)
+    lookahead: float | None = rule(
+        lambda d: positive(d) and d < 1, "a decay in (0, 1), e.g. 0.95, or null for none", default=None
+    )
+    log_every: int = rule(positive, "a number of steps > 0, e.g. trainer.log_every=50", default=50)
+    eval_every: int = rule(at_least_zero, "a number of steps >= 0 (0 = validate only at the end)", default=200)
+    ckpt_every: int = rule(at_least_zero, "a number of steps >= 0 (0 = a checkpoint only at the end)", default=500)
+    target: str | None = rule(
+        lambda t: re.fullmatch(r"(val/)?\w+:[-+.\deE]+", str(t)), "<metric>:<value>, e.g. acc:0.91", default=None
+    )
+    peak_flops: float | None = rule(positive, "the device's peak FLOP/s > 0, or null to measure it", default=None)
+    resume: str | None = None
+    progress: bool = True
 
 
-@dataclass
-class Progress:
-    """Where a run stands when its steps end, for `finish`."""
-
-    step: int
-    first_step: int  # where this process started (a resumed run's checkpoint step)
-    clock: "Clock"
-    target: Target | None
-    hit: "Hit | None"
-    flops_per_sample: float
-    peak: tuple[float, str]  # FLOP/s and where the number came from
-    history: list
-
-
-@dataclass
-class Hit:
-    """When a run reached its target: the step, the seconds of training alone and with validation, and (in the
-    process that validated) the validation metrics that reached it, which the final report reuses."""
-
-    step: int
-    train_s: float
-    wall_s: float
-    val: dict[str, float] | None = None
-
-
-class Clock:
-    """Training and validation time kept apart, continuing a resumed run's totals: time to target and MFU
-    count training alone, as nanoGPT and airbench do; samples/s is measured over training time between logs."""
-
-    def __init__(self, wall_before: float = 0.0, eval_before: float = 0.0):
-        self.wall_before, self.eval_before, self.eval_s = wall_before, eval_before, eval_before
-        self.start = self.last_lap = time.perf_counter()
-
-    @contextlib.contextmanager
-    def validating(self):
-        begin = time.perf_counter()
-        yield
-        spent = time.perf_counter() - begin
-        self.eval_s += spent
-        self.last_lap += spent
-
-    @property
-    def wall_s(self) -> float:
-        return self.wall_before + time.perf_counter() - self.start
-
-    @property
-    def train_s(self) -> float:
-        return self.wall_s - self.eval_s
-
-    @property
-    def session_train_s(self) -> float:
-        """Training seconds since this process started or resumed the run."""
-        return self.train_s - (self.wall_before - self.eval_before)
-
-    def lap(self) -> float:
-        """Training seconds since the previous lap."""
-        now = time.perf_counter()
-        seconds, self.last_lap = now - self.last_lap, now
-        return seconds
-
-    def hit(self, step: int, val: dict[str, float] | None = None) -> Hit:
-        return Hit(step, self.train_s, self.wall_s, val)
-
-
-def run_length(trainer, task: Task) -> tuple[int, int]:
+def run_length(trainer: TrainerConfig, task: Task) -> tuple[int, int]:
     """The schedule's length in steps (trainer.steps, else trainer.epochs passes) and the step to stop at
     (trainer.max_steps cuts a run short; the schedule keeps its length)."""
-    total = trainer.get("steps") or max(1, round(trainer.epochs * task.steps_per_epoch))
+    total = trainer.steps or max(1, round(trainer.epochs * task.steps_per_epoch))
     return total, min(total, trainer.max_steps or total)
 
 
@@ -193,7 +87,7 @@ def restore(state: dict | None, model, optimizer, scheduler, device: torch.devic
     return state["step"], state["elapsed_s"], state.get("eval_s", 0.0)
 
 
-def save(path: Path, cfg, model, optimizer, scheduler, lookahead, step: int, clock: Clock, device) -> None:
+def save(path: Path, config: dict, model, optimizer, scheduler, lookahead, step: int, clock: Clock, device) -> None:
     rng = distributed.gather(  # each process's random state: under torchrun they draw different dropout masks
         {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None}
     )
@@ -204,7 +98,7 @@ def save(path: Path, cfg, model, optimizer, scheduler, lookahead, step: int, clo
         state |= {
             "elapsed_s": clock.wall_s,
             "eval_s": clock.eval_s,
-            "config": OmegaConf.to_container(cfg, resolve=True),
+            "config": config,
         }
         save_checkpoint(path, state)
 
@@ -239,54 +133,6 @@ def train_step(task: Task, model, batch: tuple, optimizer, scheduler, trainer, a
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     return {**sums, "grad_norm": grad_norm, "lr": lr}
-
-
-def check_finite(loss: float, step: int, checkpoint_path: Path) -> None:
-    if not math.isfinite(loss):
-        raise NonFiniteLossError(
-            f"loss is {loss} at step {step}; the last good checkpoint is "
-            f"{checkpoint_path if checkpoint_path.exists() else 'none yet'}. "
-            f"Try a lower optim.lr or trainer.grad_clip, then trainer.resume=<run dir>."
-        )
-
-
-class TrainLog:
-    """Sums each step's scalars on the device and writes their means every trainer.log_every steps: the only
-    host sync of the hot loop. Keeps (step, loss) of each log as the run's history."""
-
-    def __init__(self, writer, checkpoint_path: Path, flops_per_sample: float, peak: float, batch_size: int):
-        self.writer, self.checkpoint_path = writer, checkpoint_path
-        self.flops_per_sample, self.peak, self.batch_size = (
-            flops_per_sample,
-            peak * distributed.world_size(),
-            batch_size,
-        )
-        self.sums, self.steps, self.history = {}, 0, []
-
-    def add(self, scalars: dict) -> None:
-        for name, value in scalars.items():
-            self.sums[name] = self.sums.get(name, 0) + value
-        self.steps += 1
-
-    def flush(self, step: int, seconds: float) -> dict[str, float]:
-        means = distributed.mean_over_processes({k: torch.as_tensor(v).float() for k, v in self.sums.items()})
-        logs = {name: value.item() / self.steps for name, value in means.items()}
-        check_finite(logs["loss"], step, self.checkpoint_path)
-        samples_per_s = self.steps * self.batch_size / max(seconds, 1e-9)
-        logs |= {"samples_per_s": samples_per_s, "mfu": self.flops_per_sample * samples_per_s / self.peak}
-        for name, value in logs.items():
-            group = "throughput" if name in ("samples_per_s", "mfu") else "train"
-            self.writer.add_scalar(f"{group}/{name}", value, step)
-        self.history.append((step, logs["loss"]))
-        self.sums, self.steps = {}, 0
-        return logs
-
-
-class Silent:
-    """Stands in for the TensorBoard writer in the processes that must not write (ranks other than 0)."""
-
-    def __getattr__(self, name):
-        return lambda *args, **kwargs: None
 
 
 def check_batch_split(trainer, world: int) -> None:
@@ -326,18 +172,29 @@ def wrap(model, compile_model: bool, world: int):
     return train_model, eval_model
 
 
-def fit(cfg, model: torch.nn.Module, task: Task, run_dir: Path, device: torch.device, resume_state=None) -> dict:
-    """Train `model` on `task` as `cfg.trainer` and `cfg.optim` say, continuing from `resume_state` (a loaded
-    checkpoint) if given; return the final metrics. Under torchrun every process calls it."""
-    trainer, world, main = cfg.trainer, distributed.world_size(), distributed.is_main()
+def fit(
+    model: torch.nn.Module,
+    task: Task,
+    trainer: TrainerConfig,
+    optim: OptimConfig,
+    *,
+    run_dir: Path,
+    device: torch.device,
+    config: dict,
+    resume_state: dict | None = None,
+) -> dict:
+    """Train `model` on `task` as `trainer` and `optim` say, continuing from `resume_state` (a loaded checkpoint)
+    if given; return the final metrics. `config` is the run's whole resolved config, kept in every checkpoint and
+    set against the final metrics in TensorBoard's HPARAMS. Under torchrun every process calls it."""
+    world, main = distributed.world_size(), distributed.is_main()
     check_batch_split(trainer, world)
     target = Target.for_run(trainer, task.eval_metrics)
     total_steps, stop_step = run_length(trainer, task)
     task.init_model(model)
-    optimizer = build_optimizer(cfg.optim, model, device)
-    scheduler = build_schedule(cfg.optim, optimizer, total_steps)
+    optimizer = build_optimizer(optim, model, device)
+    scheduler = build_schedule(optim, optimizer, total_steps)
     step, wall_before, eval_before = restore(resume_state, model, optimizer, scheduler, device, run_dir)
-    lookahead = Lookahead.for_run(trainer.get("lookahead"), model, total_steps, resume_state)
+    lookahead = Lookahead.for_run(trainer.lookahead, model, total_steps, resume_state)
     autocast, checkpoint_path = autocast_context(device, trainer.precision), run_dir / CHECKPOINT_NAME
     flops_per_sample, peak = measure_efficiency(model, task, step, trainer, device, autocast)
     train_model, eval_model = wrap(model, trainer.compile, world)
@@ -366,14 +223,14 @@ def fit(cfg, model: torch.nn.Module, task: Task, run_dir: Path, device: torch.de
                     reaching = main and validate(task, eval_model, writer, step, target, autocast)
                 hit = clock.hit(step, reaching or None) if distributed.any_process(bool(reaching), device) else None
             if checkpoint_due:
-                save(checkpoint_path, cfg, model, optimizer, scheduler, lookahead, step, clock, device)
+                save(checkpoint_path, config, model, optimizer, scheduler, lookahead, step, clock, device)
             if world == 1 or log_due:  # processes agree on a signal at log steps, a sync point anyway
                 stopping = distributed.any_process(bool(stop.requested), device)
             stopping = stopping or hit is not None
     bar.close()
     if log.steps:  # steps since the last log (after a signal): their loss must be finite too
         log.flush(step, clock.lap())
-    save(checkpoint_path, cfg, model, optimizer, scheduler, lookahead, step, clock, device)
+    save(checkpoint_path, config, model, optimizer, scheduler, lookahead, step, clock, device)
     interrupted = stopping and hit is None
     if interrupted or not main:
         writer.close()
@@ -383,7 +240,7 @@ def fit(cfg, model: torch.nn.Module, task: Task, run_dir: Path, device: torch.de
             )
         return {"step": step, "interrupted": interrupted, "history": log.history}
     progress = Progress(step, first_step, clock, target, hit, flops_per_sample, peak, log.history)
-    return finish(cfg, task, model, eval_model, writer, run_dir, autocast, progress)
+    return finish(trainer, config, task, model, eval_model, writer, run_dir, autocast, progress)
 
 
 def validate(task: Task, model, writer, step: int, target: Target | None, autocast) -> dict[str, float]:
@@ -396,7 +253,9 @@ def validate(task: Task, model, writer, step: int, target: Target | None, autoca
     return metrics if target is not None and target.reached(metrics) else {}
 
 
-def finish(cfg, task: Task, model, eval_model, writer, run_dir: Path, autocast, progress: Progress) -> dict:
+def finish(
+    trainer: TrainerConfig, config: dict, task: Task, model, eval_model, writer, run_dir: Path, autocast, progress
+) -> dict:
     """The end of a run: validation and test metrics, pictures, the target's record, hparams against the final
     metrics in TensorBoard, and metrics.json."""
     step, clock, target, hit = progress.step, progress.clock, progress.target, progress.hit
@@ -415,7 +274,7 @@ def finish(cfg, task: Task, model, eval_model, writer, run_dir: Path, autocast, 
         writer.add_scalar("target/steps", hit.step, hit.step)
         writer.add_scalar("target/train_s", hit.train_s, hit.step)
         summary |= {"final/steps_to_target": hit.step, "final/time_to_target_s": hit.train_s}
-    samples_per_s = (step - progress.first_step) * cfg.trainer.batch_size / max(clock.session_train_s, 1e-9)
+    samples_per_s = (step - progress.first_step) * trainer.batch_size / max(clock.session_train_s, 1e-9)
     peak, peak_source = progress.peak
     results = {
         **final,
@@ -426,14 +285,14 @@ def finish(cfg, task: Task, model, eval_model, writer, run_dir: Path, autocast, 
         "flops_per_sample": progress.flops_per_sample,
         "mfu": progress.flops_per_sample * samples_per_s / (peak * distributed.world_size()),
         "peak_flops": f"{peak:.3g} ({peak_source})",
-        **({"target": cfg.trainer.target, "target_reached": hit is not None} if target else {}),
+        **({"target": trainer.target, "target_reached": hit is not None} if target else {}),
         **({"steps_to_target": hit.step, "time_to_target_s": round(hit.train_s, 2)} if hit else {}),
         **({"wall_to_target_s": round(hit.wall_s, 2)} if hit else {}),
-        **task.notes,
+        **task.notes(),
         "history": progress.history,
         "report": report,
     }
-    hparams = {k: v for k, v in flatten(OmegaConf.to_container(cfg, resolve=True)).items() if "resume" not in k}
+    hparams = {k: v for k, v in flatten(config).items() if "resume" not in k}
     writer.add_hparams(hparams, summary, run_name=".")
     writer.close()
     saved = {k: v for k, v in results.items() if k not in ("history", "report")}

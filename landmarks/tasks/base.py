@@ -1,39 +1,51 @@
-"""The task contract: the loop's only view of what a batch means. A task is one file (image_classification.py,
-translation.py, language_modeling.py) whose class subclasses `Task` and is named in landmarks/build.py's TASKS.
+"""The task contract: the loop's only view of what a batch means. A task is one package under landmarks/tasks/
+(its task, data, datasets, pictures and predictor) whose `Task` subclass is named in landmarks/tasks/__init__.py.
+Beside the contract, the pieces every task shares: `evaluating`, `EpochOrder`, `unwrap`, `new_figure`.
 
 A batch is a tuple of tensors whose dim 0 counts samples, so that the loop may split it into micro-batches
 (gradient accumulation) or shards (one per process under torchrun) without knowing what it holds.
 """
 
+import abc
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Protocol, runtime_checkable
 
 import torch
 
+from landmarks.registry import Registry
 
-@runtime_checkable
-class Task(Protocol):
-    """What the loop calls. `cfg` below is the composed config (configs/train.yaml)."""
+
+class Task(abc.ABC):
+    """What the loop calls. A subclass implements the abstract methods and may override the others, whose
+    bodies here are the defaults. It is an abstract class rather than a Protocol so that the defaults live in
+    one place and a task missing a method fails when it is built, not at the first step that calls it."""
 
     eval_metrics: tuple[str, ...]  # the names `evaluate` returns, valid in trainer.target
     steps_per_epoch: int  # optimizer steps in one pass over the training split
-    notes: dict[str, str] = {}  # kept beside the metrics in metrics.json, e.g. the BLEU signature; never mutated
+    data_config: type  # the schema of its `data.*` keys that every dataset shares (landmarks/schema.py)
+    datasets: Registry  # its datasets: data.source -> loader, each with its own schema
+    model_sizes: tuple[str, ...]  # the constructor arguments that `model_kwargs` passes, documented for users
+    predictor: type  # what load_run offers for a trained model: (model, exported, device) -> classify, ...
 
     @classmethod
-    def from_config(cls, cfg, device: torch.device) -> "Task":
-        """Load the data of `cfg.data` onto `device` and build the task."""
+    @abc.abstractmethod
+    def from_config(cls, data, *, trainer, seed: int, device: torch.device) -> "Task":
+        """Load the data of `data` (the typed `data.*` config) onto `device` and build the task; `trainer` is the
+        loop's TrainerConfig (batch size, label smoothing)."""
 
+    @abc.abstractmethod
     def model_kwargs(self) -> dict:
-        """Constructor arguments that only the data knows (e.g. a vocabulary's size), passed to create_model."""
+        """The constructor arguments that only the data knows (`model_sizes`: a vocabulary's size, the classes)."""
 
     def init_model(self, model: torch.nn.Module) -> None:
         """Initialise what a model sets from data, before the first step (airbench's patch whitening); nothing by
         default. A resumed run then loads its checkpoint over it."""
 
+    @abc.abstractmethod
     def train_batch(self, step: int) -> tuple[torch.Tensor, ...]:
         """The global batch of optimizer step `step`, a function of (seed, step) only: resume draws the same."""
 
+    @abc.abstractmethod
     def loss(self, model: torch.nn.Module, batch: tuple) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The scalar loss to minimise, a mean over the batch's `loss_weight` terms, and detached per-batch
         metrics (e.g. accuracy), all on the device."""
@@ -43,8 +55,13 @@ class Task(Protocol):
         loop weighs micro-batches and processes by it, so that accumulation equals one big batch."""
         return len(batch[0])
 
+    @abc.abstractmethod
     def evaluate(self, model: torch.nn.Module, split: str) -> dict[str, float]:
         """The `eval_metrics` over a whole split ("val" or "test"), in eval mode, without gradients."""
+
+    def notes(self) -> dict[str, str]:
+        """Text kept beside the metrics in metrics.json, e.g. the BLEU signature; none by default."""
+        return {}
 
     def log_samples(self, writer, model: torch.nn.Module, step: int) -> None:
         """Cheap samples for TensorBoard at each validation (translations, generated text); none by default."""
@@ -57,9 +74,18 @@ class Task(Protocol):
         """Pictures and samples for TensorBoard at the end of a run (attention maps, alignments, mistakes)."""
 
     def export(self) -> dict:
-        """What a trained model needs to be used without the data (landmarks.runs.load_run): the normalisation
-        and class names, the tokenizer, or the alphabet. Plain values and tensors."""
+        """What a trained model needs to be used without the data (the task's Predictor, through
+        landmarks.runs.load_run): the normalisation and class names, the tokenizer, or the alphabet. Plain
+        values and tensors."""
         return {}
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The plain module under torch.compile's and DistributedDataParallel's wrappers, so that saved keys
+    carry no `_orig_mod.` or `module.` prefix."""
+    while hasattr(model, "_orig_mod") or hasattr(model, "module"):
+        model = getattr(model, "_orig_mod", None) or model.module
+    return model
 
 
 @contextlib.contextmanager
@@ -92,3 +118,16 @@ class EpochOrder:
         if epoch != self._epoch:
             self._epoch, self._batches = epoch, self.draw(epoch)
         return self._batches[index]
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The CPU generator of one epoch's batch order, a function of (seed, epoch) only: resume draws the same."""
+    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+
+
+def new_figure(width: float, height: float):
+    """A matplotlib Figure outside pyplot's global state (no display, no backend to choose), for
+    SummaryWriter.add_figure."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")

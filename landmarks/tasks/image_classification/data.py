@@ -1,6 +1,6 @@
 """Small datasets live whole on the device as uint8 tensors; a batch is a slice of a seeded permutation,
 and augmentation (random crop with padding, horizontal flip) runs batched on the device, as in airbench.
-An image folder too large for memory is read batch by batch instead (landmarks/image_folder.py).
+An image folder too large for memory is read batch by batch instead (datasets/image_folder.py).
 
 Every random choice is a function of (seed, epoch) or (seed, step), so a resumed run draws the same
 batches and the same augmentations as the uninterrupted one.
@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import torch
 
-from landmarks.datasets import load_arrays
-from landmarks.tasks.image_classification.image_folder import FolderImages, load_image_folder
+from landmarks.tasks.base import epoch_generator
+from landmarks.tasks.image_classification.datasets import DATASETS, ImageDataConfig
+from landmarks.tasks.image_classification.datasets.image_folder import FolderImages
 
 STATISTICS_SAMPLE = 10_000  # training images whose mean and std normalise a folder streamed from disk
 
@@ -49,14 +50,11 @@ class ImageData:
         return (images.float() / 255 - self.mean) / self.std
 
 
-def load_image_data(cfg, *, seed: int, device) -> ImageData:
-    """Load the dataset of `cfg` (configs/data/*.yaml) and hold out `val_size` seeded training images for
+def load_image_data(cfg: ImageDataConfig, *, seed: int, device) -> ImageData:
+    """Load the dataset `cfg.source` (configs/data/*.yaml) and hold out `val_size` seeded training images for
     validation (the test split stays unseen until the end); `test_size` keeps only the first test images."""
     name, val_size, test_size = cfg.name, cfg.val_size, cfg.test_size
-    if name == "image_folder":
-        arrays = load_image_folder(cfg, seed)
-    else:
-        arrays = load_arrays(name, cfg.root, cfg.download)
+    arrays = DATASETS[cfg.source](cfg, seed)
     images, labels = arrays["train"]
     if not 0 <= val_size < len(labels):
         raise ValueError(f"data.val_size={val_size} must be in [0, {len(labels)}) for {name}")
@@ -80,11 +78,6 @@ def load_image_data(cfg, *, seed: int, device) -> ImageData:
         mean=mean.to(device),
         std=std.to(device),
     )
-
-
-def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """The CPU generator of one epoch's batch order, a function of (seed, epoch) only: resume draws the same."""
-    return torch.Generator().manual_seed(seed * 100_003 + epoch)
 
 
 def epoch_permutation(n: int, seed: int, epoch: int, device) -> torch.Tensor:

@@ -1,13 +1,12 @@
 """Image classification: cross-entropy (with optional label smoothing, Szegedy et al. 2016) and top-1
-accuracy on images resident on the device (or read ahead from disk), augmented in batches there (landmarks/data.py)."""
+accuracy on images resident on the device (or read ahead from disk), augmented in batches there (data.py)."""
 
 import itertools
 
 import torch
 import torch.nn.functional as F
 
-from landmarks.engine.checkpoint import unwrap
-from landmarks.tasks.base import EpochOrder, Task, check_batch_size, evaluating
+from landmarks.tasks.base import EpochOrder, Task, check_batch_size, evaluating, unwrap
 from landmarks.tasks.image_classification.data import (
     ImageData,
     epoch_permutation,
@@ -15,13 +14,17 @@ from landmarks.tasks.image_classification.data import (
     multi_view_logits,
     random_crop_flip,
 )
-from landmarks.tasks.image_classification.pictures import attention_rollout, overlay
+from landmarks.tasks.image_classification.datasets import DATASETS, ImageDataConfig
+from landmarks.tasks.image_classification.pictures import attention_rollout, confusion_matrix_figure, overlay
+from landmarks.tasks.image_classification.predict import ImagePredictor
 
 
 class ImageClassification(Task):
-    """The task of (image, label) data."""
+    """The task of (image, label) data. Models get `num_classes` and `in_chans` from the data."""
 
     eval_metrics = ("loss", "acc")
+    data_config, datasets, model_sizes = ImageDataConfig, DATASETS, ("num_classes", "in_chans")
+    predictor = ImagePredictor  # what load_run's run offers: classify, translate or generate
 
     def __init__(
         self,
@@ -53,25 +56,23 @@ class ImageClassification(Task):
         self._read_ahead, self._next_step = iter(()), None
 
     @classmethod
-    def from_config(cls, cfg, device: torch.device) -> "ImageClassification":
-        data_cfg = cfg.data
-        data = load_image_data(data_cfg, seed=cfg.seed, device=device)
-        augment = data_cfg.augment
+    def from_config(cls, data: ImageDataConfig, *, trainer, seed: int, device: torch.device) -> "ImageClassification":
+        augment = data.augment
         return cls(
-            data,
-            batch_size=cfg.trainer.batch_size,
-            seed=cfg.seed,
-            label_smoothing=cfg.trainer.label_smoothing,
+            load_image_data(data, seed=seed, device=device),
+            batch_size=trainer.batch_size,
+            seed=seed,
+            label_smoothing=trainer.label_smoothing,
             crop_padding=augment.crop_padding,
             flip=augment.flip,
             tta_flip=augment.tta_flip,
-            tta_translate=augment.get("tta_translate", 0),  # absent from runs saved before it
-            channels_last=data_cfg.channels_last,
+            tta_translate=augment.tta_translate,
+            channels_last=data.channels_last,
         )
 
     def model_kwargs(self) -> dict:
-        """The number of classes found in the data (the model configs interpolate in_chans and image_size)."""
-        return {"num_classes": len(self.data.classes)}
+        """The number of classes found in the data and the images' channels."""
+        return {"num_classes": len(self.data.classes), "in_chans": self.data.mean.shape[1]}
 
     def _draw_epoch(self, epoch: int) -> torch.Tensor:
         order = epoch_permutation(len(self.data.train), self.seed, epoch, self.data.train.labels.device)
@@ -135,8 +136,6 @@ class ImageClassification(Task):
         """Misclassified test images with their 'true -> predicted' labels; and, for models that expose them,
         attention rollout over test images (`attention_maps`) and the first layer's filters (`first_layer_filters`)."""
         from torchvision.utils import make_grid
-
-        from landmarks.tasks.translation.pictures import confusion_matrix_figure
 
         images, labels = self.data.test.read(slice(1000)), self.data.test.labels[:1000]
         plain = unwrap(model)

@@ -1,21 +1,16 @@
 """A text corpus as one stream of token ids resident on the device, for language modelling.
 
-Sources: "shakespeare_char", tiny Shakespeare (vendored in data/tinyshakespeare, sha256-verified) with
-nanoGPT's character vocabulary and split, so that validation losses compare with nanoGPT's; and "text", any
-UTF-8 file at character level (the sorted characters of the whole file, as nanoGPT does) or byte level
-(256 ids: any language, any file). The first (1 - val_fraction) of the stream trains, the rest validates.
+The text comes from the corpus that `data.source` names (datasets/: shakespeare_char, text), read at character
+level (the sorted characters of the whole file, as nanoGPT does) or byte level (256 ids: any language, any
+file). The first (1 - val_fraction) of the stream trains, the rest validates.
 """
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-from landmarks.datasets import REPO_ROOT, DatasetError, file_hash
-from landmarks.text import TextError, read_utf8
-
-SHAKESPEARE = REPO_ROOT / "data" / "tinyshakespeare" / "input.txt"
-SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+from landmarks.datasets import TextError
+from landmarks.tasks.language_modeling.datasets import DATASETS, TextDataConfig
 
 
 class Codec:
@@ -53,26 +48,9 @@ class TokenStream:
     codec: Codec
 
 
-def read_corpus(cfg) -> str:
-    """The text of `cfg` (configs/data/shakespeare_char.yaml or text.yaml)."""
-    if cfg.source == "shakespeare_char":
-        if file_hash(SHAKESPEARE, "sha256") != SHAKESPEARE_SHA256:
-            raise DatasetError(f"{SHAKESPEARE} fails its sha256 checksum; restore it with `git checkout {SHAKESPEARE}`")
-        return SHAKESPEARE.read_text(encoding="utf-8")
-    path = Path(cfg.path).expanduser()
-    if not path.is_file():
-        raise TextError(f"data.path={cfg.path}: no such file; point it at a UTF-8 text file")
-    text = read_utf8(path)
-    if not text.strip():
-        raise TextError(f"data.path={cfg.path} holds no text; point it at a non-empty UTF-8 text file")
-    return text
-
-
-def load_token_stream(cfg, device) -> TokenStream:
+def load_token_stream(cfg: TextDataConfig, device) -> TokenStream:
     """Encode the corpus once and split it: the first (1 - data.val_fraction) trains, the rest validates."""
-    if cfg.level not in ("char", "byte"):
-        raise TextError(f"data.level={cfg.level!r}: a language model reads char or byte tokens; set data.level=char")
-    text = read_corpus(cfg)
+    text = DATASETS[cfg.source](cfg)
     codec = Codec(None if cfg.level == "byte" else "".join(sorted(set(text))))
     ids = torch.tensor(codec.encode(text), dtype=torch.long)
     split = int(len(ids) * (1 - cfg.val_fraction))

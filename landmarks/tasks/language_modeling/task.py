@@ -1,5 +1,5 @@
-"""Language modelling: next-token cross-entropy on random windows of a token stream (landmarks/token_stream.py),
-as nanoGPT trains. Implements landmarks.tasks.base.Task.
+"""Language modelling: next-token cross-entropy on random windows of a token stream (data.py), as nanoGPT
+trains.
 
 A training batch is B windows of block_size + 1 tokens at offsets drawn from a generator seeded by (seed,
 step): deterministic, and a resumed run draws the same. Validation ("val") averages over a fixed set of
@@ -13,13 +13,18 @@ import math
 import torch
 import torch.nn.functional as F
 
-from landmarks.engine.checkpoint import unwrap
-from landmarks.tasks.base import Task, check_batch_size, evaluating
+from landmarks.tasks.base import Task, check_batch_size, evaluating, unwrap
 from landmarks.tasks.language_modeling.data import TokenStream, load_token_stream
+from landmarks.tasks.language_modeling.datasets import DATASETS, TextDataConfig
+from landmarks.tasks.language_modeling.predict import TextPredictor
 
 
 class LanguageModeling(Task):
+    """The task of a token stream. Models get `vocab_size` and `block_size` (the context) from the data."""
+
     eval_metrics = ("loss", "ppl", "bpc")
+    data_config, datasets, model_sizes = TextDataConfig, DATASETS, ("vocab_size", "block_size")
+    predictor = TextPredictor  # what load_run's run offers: classify, translate or generate
 
     def __init__(
         self,
@@ -45,15 +50,15 @@ class LanguageModeling(Task):
         self.prompt = torch.tensor([data.codec.encode(prompt)], device=data.val.device)
 
     @classmethod
-    def from_config(cls, cfg, device: torch.device) -> "LanguageModeling":
+    def from_config(cls, data: TextDataConfig, *, trainer, seed: int, device: torch.device) -> "LanguageModeling":
         return cls(
-            load_token_stream(cfg.data, device),
-            batch_size=cfg.trainer.batch_size,
-            block_size=cfg.data.block_size,
-            seed=cfg.seed,
-            val_windows=cfg.data.val_windows,
-            sample_prompt=cfg.data.sample_prompt,
-            sample_length=cfg.data.sample_length,
+            load_token_stream(data, device),
+            batch_size=trainer.batch_size,
+            block_size=data.block_size,
+            seed=seed,
+            val_windows=data.val_windows,
+            sample_prompt=data.sample_prompt,
+            sample_length=data.sample_length,
         )
 
     def model_kwargs(self) -> dict:

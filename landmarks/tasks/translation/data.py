@@ -1,20 +1,15 @@
 """Sentence pairs as resident token-id tensors, and batches of similar lengths.
 
-Sources: "synthetic" (landmarks/synthetic.py, generated offline), "tsv" (a file of source<TAB>target lines,
-deduplicated and split with a seed so that no held-out source sentence is trained on) and "multi30k" (en-de
-image captions in their official splits, downloaded and checksum-verified by landmarks/datasets.py). One
-tokenizer (landmarks/tokenizers.py) trained on both sides of the training split serves both languages.
+The pairs come from the dataset that `data.source` names (datasets/: synthetic, tsv, multi30k). One tokenizer
+(tokenizers.py) trained on both sides of the training split serves both languages.
 """
 
-import random
 from dataclasses import dataclass
 
 import torch
 
-from landmarks.datasets import load_multi30k
-from landmarks.tasks.translation.synthetic import generate_pairs
-from landmarks.tasks.translation.tokenizers import BOS, PAD, train_tokenizer
-from landmarks.text import normalize, read_tsv
+from landmarks.tasks.translation.datasets import DATASETS, TranslationDataConfig
+from landmarks.tasks.translation.tokenizers import BOS, PAD, normalize, train_tokenizer
 
 
 @dataclass
@@ -43,46 +38,6 @@ class TranslationData:
     tokenizer: object  # landmarks.tasks.translation.tokenizers: encode(text), decode(ids), piece(id), len()
 
 
-def load_pairs(cfg) -> dict[str, list[tuple[str, str]]]:
-    """The raw sentence pairs of each split, as `cfg` (configs/data/*.yaml) says."""
-    if cfg.source == "synthetic":
-        pairs = generate_pairs(cfg.train_size + cfg.val_size + cfg.test_size, cfg.generator_seed)
-        return {
-            "train": pairs[: cfg.train_size],
-            "val": pairs[cfg.train_size : cfg.train_size + cfg.val_size],
-            "test": pairs[-cfg.test_size :],
-        }
-    if cfg.source == "tsv":
-        return clean_split(read_tsv(cfg.path), cfg.val_size, cfg.test_size, cfg.split_seed, cfg.path)
-    if cfg.source == "multi30k":
-        return load_multi30k(cfg.root, cfg.download, tuple(cfg.languages))
-    raise ValueError(f"data.source={cfg.source!r}; use synthetic, tsv or multi30k")
-
-
-def clean_split(
-    pairs: list[tuple[str, str]], val_size: int, test_size: int, seed: int, path
-) -> dict[str, list[tuple[str, str]]]:
-    """Test, validation and training pairs of a corpus, clean: repeated pairs kept once; the held-out pairs drawn
-    with `seed`, one per source sentence; every pair whose source is held out left out of training (sources
-    compared after normalisation, ignoring case), so no test sentence is trained on under another translation."""
-    unique = list(dict.fromkeys((source.strip(), target.strip()) for source, target in pairs))
-    random.Random(seed).shuffle(unique)
-    keys = [normalize(source).casefold() for source, _ in unique]
-    held_out, held_sources = [], set()
-    for pair, key in zip(unique, keys):
-        if len(held_out) < val_size + test_size and key not in held_sources:
-            held_out.append(pair)
-            held_sources.add(key)
-    train = [pair for pair, key in zip(unique, keys) if key not in held_sources]
-    if len(held_out) < val_size + test_size or not train:
-        raise ValueError(
-            f"{path} holds {len(unique)} distinct pairs of {len(set(keys))} distinct source sentences: too few "
-            f"for data.val_size={val_size} and data.test_size={test_size} held-out sources and a training split; "
-            "lower them"
-        )
-    return {"test": held_out[:test_size], "val": held_out[test_size:], "train": train}
-
-
 def to_split(pairs: list[tuple[str, str]], ids: list[tuple[list[int], list[int]]], device) -> SentenceSplit:
     """`pairs` as text and as ids -> a resident split of padded ids."""
     src = [torch.tensor(s) for s, _ in ids]
@@ -97,11 +52,11 @@ def to_split(pairs: list[tuple[str, str]], ids: list[tuple[list[int], list[int]]
     )
 
 
-def load_translation_data(cfg, device) -> TranslationData:
+def load_translation_data(cfg: TranslationDataConfig, device) -> TranslationData:
     """Train the tokenizer on both sides of the training split, encode every split (normalised: NFKC, single
     spaces), drop training pairs longer than `cfg.max_len` tokens on either side (the evaluation splits stay
     whole), and move the splits to `device`."""
-    splits = load_pairs(cfg)
+    splits = DATASETS[cfg.source](cfg)
     tokenizer = train_tokenizer(
         [normalize(side) for pair in splits["train"] for side in pair],
         cfg.level,

@@ -8,17 +8,22 @@ import math
 import torch
 import torch.nn.functional as F
 
-from landmarks.engine.checkpoint import unwrap
-from landmarks.tasks.base import EpochOrder, Task, check_batch_size, evaluating
-from landmarks.tasks.image_classification.data import epoch_generator
+from landmarks.tasks.base import EpochOrder, Task, check_batch_size, epoch_generator, evaluating, unwrap
 from landmarks.tasks.translation.data import TranslationData, length_grouped_batches, load_translation_data
+from landmarks.tasks.translation.datasets import DATASETS, TranslationDataConfig
 from landmarks.tasks.translation.decoding import translate_ids
-from landmarks.tasks.translation.tokenizers import BOS, EOS, PAD
-from landmarks.text import normalize
+from landmarks.tasks.translation.predict import TranslationPredictor
+from landmarks.tasks.translation.tokenizers import BOS, EOS, PAD, normalize
 
 
 class Translation(Task):
+    """The task of sentence pairs. Models get `src_vocab_size`, `tgt_vocab_size` (one joint vocabulary) and
+    `pad_id` from the data."""
+
     eval_metrics = ("loss", "ppl", "acc", "exact_match", "bleu", "copy_bleu")  # what `evaluate` returns
+    data_config, datasets = TranslationDataConfig, DATASETS
+    predictor = TranslationPredictor  # what load_run's run offers: classify, translate or generate
+    model_sizes = ("src_vocab_size", "tgt_vocab_size", "pad_id")
 
     def __init__(
         self,
@@ -34,19 +39,20 @@ class Translation(Task):
         self.data, self.batch_size, self.seed = data, batch_size, seed
         self.label_smoothing, self.beam_size, self.eval_batch_size = label_smoothing, beam_size, eval_batch_size
         self.steps_per_epoch = len(data.train) // batch_size
+        self.bleu_signature = None  # sacreBLEU's, once a split is evaluated
         self.batch_index = EpochOrder(
             lambda epoch: length_grouped_batches(data.train.src_lengths, batch_size, epoch_generator(seed, epoch)),
             self.steps_per_epoch,
         )
 
     @classmethod
-    def from_config(cls, cfg, device: torch.device) -> "Translation":
+    def from_config(cls, data: TranslationDataConfig, *, trainer, seed: int, device: torch.device) -> "Translation":
         return cls(
-            load_translation_data(cfg.data, device),
-            batch_size=cfg.trainer.batch_size,
-            seed=cfg.seed,
-            label_smoothing=cfg.trainer.label_smoothing,
-            beam_size=cfg.data.beam_size,
+            load_translation_data(data, device),
+            batch_size=trainer.batch_size,
+            seed=seed,
+            label_smoothing=trainer.label_smoothing,
+            beam_size=data.beam_size,
         )
 
     def model_kwargs(self) -> dict:
@@ -104,7 +110,7 @@ class Translation(Task):
         sources, references = (list(side) for side in zip(*data.pairs))
         bleu, loss = BLEU(), total_loss / tokens
         score = bleu.corpus_score(hypotheses, [references]).score
-        self.notes = {"bleu_signature": bleu.get_signature().format()}
+        self.bleu_signature = bleu.get_signature().format()
         return {
             "loss": loss,
             "ppl": math.exp(min(loss, 50.0)),
@@ -113,6 +119,9 @@ class Translation(Task):
             "bleu": score,
             "copy_bleu": BLEU().corpus_score(sources, [references]).score,
         }
+
+    def notes(self) -> dict[str, str]:
+        return {"bleu_signature": self.bleu_signature} if self.bleu_signature else {}
 
     def log_samples(self, writer, model, step: int, samples: int = 8) -> None:
         """Sample test translations as a text table."""

@@ -15,12 +15,19 @@ text (for the axes of alignment pictures); `state()` what `tokenizer_from_state`
 """
 
 import re
+import unicodedata
 from collections import Counter
 
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 PAD, BOS, EOS, UNK = range(4)
 JOINER = "￭"  # U+FFED: no space before this piece
 LEVELS = ("subword", "word", "char")
+
+
+def normalize(text: str) -> str:
+    """Unicode NFKC and single spaces, nothing else: the text keeps its case and punctuation, as standard BLEU
+    scores it (Post 2018)."""
+    return " ".join(unicodedata.normalize("NFKC", text).split())
 
 
 def split_pieces(text: str, level: str) -> list[str]:

@@ -9,7 +9,13 @@ both optimizers.
 torch.optim.Muon computes the iterations in bfloat16, which is about 100x slower than float32 on the CPUs
 this project runs on; here they run in bfloat16 on CUDA, as in Jordan's code, and in float32 elsewhere."""
 
+from dataclasses import dataclass
+
 import torch
+
+from landmarks.engine.optimizers import OPTIMIZERS
+from landmarks.engine.optimizers.adamw import AdamWConfig, adamw_over
+from landmarks.schema import fraction, rule
 
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)  # the quintic's (a, b, c), Jordan et al. 2024
 
@@ -88,3 +94,20 @@ class Together(torch.optim.Optimizer):
         for part, saved in zip(self.parts, state_dict["parts"], strict=True):
             part.load_state_dict(saved)
         self.param_groups = [group for part in self.parts for group in part.param_groups]  # loading made new ones
+
+
+@dataclass
+class MuonConfig(AdamWConfig):
+    momentum: float = rule(fraction, "a value in [0, 1), e.g. optim.momentum=0.95", default=0.95)  # Muon's
+
+
+@OPTIMIZERS.register("muon", config=MuonConfig)
+def muon(cfg: MuonConfig, groups: list[dict], model, device) -> torch.optim.Optimizer:
+    """Muon on the hidden matrices of the decayed group, AdamW on the rest (betas, eps: AdamW's)."""
+    hidden = hidden_matrices(model)
+    if not hidden:
+        raise ValueError(f"optim=muon: {type(model).__name__} has no hidden weight matrices to train; use optim=adamw")
+    decay = groups[0]["params"]
+    matrices = Muon([p for p in decay if id(p) in hidden], cfg.lr, cfg.momentum, cfg.weight_decay)
+    groups[0]["params"] = [p for p in decay if id(p) not in hidden]
+    return Together(matrices, adamw_over(groups, cfg, device))

@@ -12,11 +12,14 @@ naming them and the fix.
 """
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from landmarks.datasets import DatasetError
+from landmarks.schema import integer, open_fraction, positive, rule
+from landmarks.tasks.image_classification.datasets import DATASETS, ImageDataConfig
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".webp")
 
@@ -87,13 +90,22 @@ class FolderImages(torch.utils.data.Dataset):
         return torch.cat(list(self.stream(chunks, torch.device("cpu"))))
 
 
+@dataclass
+class ImageFolderConfig(ImageDataConfig):
+    path: str = rule(lambda path: isinstance(path, str) and path.strip(), "a folder of <class>/<image> files")
+    test_fraction: float = rule(open_fraction, "a fraction in (0, 1), e.g. data.test_fraction=0.2", default=0.2)
+    max_memory_gb: float = rule(positive, "a number of gigabytes > 0, e.g. data.max_memory_gb=4", default=4.0)
+    num_workers: int = rule(integer(0), "a number of worker processes >= 0 (0 decodes here)", default=2)
+
+
 def read_split(files: list[tuple[Path, int]], cfg, stream: bool) -> tuple[torch.Tensor | FolderImages, torch.Tensor]:
     images = FolderImages([file for file, _ in files], cfg.in_chans, cfg.image_size, cfg.num_workers)
     return images if stream else images.load(), torch.tensor([label for _, label in files])
 
 
-def load_image_folder(cfg, seed: int) -> dict:
-    """{"train": (images, labels), "test": (images, labels), "classes": [...]}, as landmarks.datasets.load_arrays."""
+@DATASETS.register("image_folder", config=ImageFolderConfig)
+def load_image_folder(cfg: ImageFolderConfig, seed: int) -> dict:
+    """The train and test splits of the folder, and its class names (the folders' names, sorted)."""
     root = Path(cfg.path).expanduser()
     if not root.is_dir():
         raise DatasetError(f"data.path={cfg.path} is not a folder; point it at <folder>/<class>/<image> files")

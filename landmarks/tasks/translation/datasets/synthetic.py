@@ -13,6 +13,10 @@ subject's number sets the verb's last suffix, a dozen words later; lengths run f
 """
 
 import random
+from dataclasses import dataclass
+
+from landmarks.schema import integer, rule
+from landmarks.tasks.translation.datasets import DATASETS, TranslationDataConfig
 
 NOUNS = {  # singular -> plural
     "cat": "cats",
@@ -127,3 +131,19 @@ def generate_pairs(count: int, seed: int) -> list[tuple[str, str]]:
             seen.add(pair[0])
             pairs.append(pair)
     return pairs
+
+
+@dataclass
+class SyntheticConfig(TranslationDataConfig):
+    generator_seed: int = rule(integer(0), "an integer >= 0", default=1234)  # the sentences and the splits
+    train_size: int = rule(integer(1), "a number of samples >= 1", default=20000)
+
+
+@DATASETS.register("synthetic", config=SyntheticConfig)
+def load(cfg: SyntheticConfig) -> dict[str, list[tuple[str, str]]]:
+    pairs = generate_pairs(cfg.train_size + cfg.val_size + cfg.test_size, cfg.generator_seed)
+    return {
+        "train": pairs[: cfg.train_size],
+        "val": pairs[cfg.train_size : cfg.train_size + cfg.val_size],
+        "test": pairs[-cfg.test_size :],
+    }

@@ -1,0 +1,190 @@
+"""The parts the loop calls, each with one job: `StopOnSignal` turns Ctrl-C and SIGTERM into a clean stop, a
+`Target` says when a speedrun is done, a `Clock` keeps training and validation time apart, `TrainLog` sums the
+scalars on the device and writes them at intervals, `Silent` stands in for the writer off rank 0."""
+
+import contextlib
+import math
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from landmarks.engine import distributed
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+class StopOnSignal:
+    """SIGINT (Ctrl-C) or SIGTERM asks the loop to stop after the current step and save a checkpoint;
+    a second signal interrupts at once."""
+
+    def __enter__(self):
+        self.requested = None
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+@dataclass
+class Target:
+    """trainer.target="acc:0.91": stop as soon as a validation metric reaches a value (from below, or from
+    above for a loss, perplexity or bits per character), as in a speedrun's time-to-target."""
+
+    metric: str
+    value: float
+
+    LOWER_IS_BETTER = ("loss", "ppl", "bpc")
+
+    @classmethod
+    def for_run(cls, trainer, metrics: tuple[str, ...]) -> "Target | None":
+        """trainer.target's target, which needs validation during training (trainer.eval_every > 0)."""
+        target = cls.parse(trainer.target, metrics)
+        if target and not trainer.eval_every:
+            raise ValueError(
+                f"trainer.target={trainer.target} needs validation during training: set trainer.eval_every > 0"
+            )
+        return target
+
+    @classmethod
+    def parse(cls, spec: str | None, metrics: tuple[str, ...]) -> "Target | None":
+        if spec is None:
+            return None
+        name, _, value = str(spec).removeprefix("val/").rpartition(":")
+        try:
+            target = cls(name, float(value))
+        except ValueError:
+            target = None
+        if target is None or name not in metrics:
+            raise ValueError(
+                f"trainer.target={spec!r}; write <metric>:<value> with a validation "
+                f"metric of this task {metrics}, e.g. trainer.target={metrics[-1]}:0.9"
+            )
+        return target
+
+    def reached(self, metrics: dict[str, float]) -> bool:
+        value = metrics[self.metric]
+        return value <= self.value if self.metric in self.LOWER_IS_BETTER else value >= self.value
+
+
+@dataclass
+class Progress:
+    """Where a run stands when its steps end, for `finish`."""
+
+    step: int
+    first_step: int  # where this process started (a resumed run's checkpoint step)
+    clock: "Clock"
+    target: Target | None
+    hit: "Hit | None"
+    flops_per_sample: float
+    peak: tuple[float, str]  # FLOP/s and where the number came from
+    history: list
+
+
+@dataclass
+class Hit:
+    """When a run reached its target: the step, the seconds of training alone and with validation, and (in the
+    process that validated) the validation metrics that reached it, which the final report reuses."""
+
+    step: int
+    train_s: float
+    wall_s: float
+    val: dict[str, float] | None = None
+
+
+class Clock:
+    """Training and validation time kept apart, continuing a resumed run's totals: time to target and MFU
+    count training alone, as nanoGPT and airbench do; samples/s is measured over training time between logs."""
+
+    def __init__(self, wall_before: float = 0.0, eval_before: float = 0.0):
+        self.wall_before, self.eval_before, self.eval_s = wall_before, eval_before, eval_before
+        self.start = self.last_lap = time.perf_counter()
+
+    @contextlib.contextmanager
+    def validating(self):
+        begin = time.perf_counter()
+        yield
+        spent = time.perf_counter() - begin
+        self.eval_s += spent
+        self.last_lap += spent
+
+    @property
+    def wall_s(self) -> float:
+        return self.wall_before + time.perf_counter() - self.start
+
+    @property
+    def train_s(self) -> float:
+        return self.wall_s - self.eval_s
+
+    @property
+    def session_train_s(self) -> float:
+        """Training seconds since this process started or resumed the run."""
+        return self.train_s - (self.wall_before - self.eval_before)
+
+    def lap(self) -> float:
+        """Training seconds since the previous lap."""
+        now = time.perf_counter()
+        seconds, self.last_lap = now - self.last_lap, now
+        return seconds
+
+    def hit(self, step: int, val: dict[str, float] | None = None) -> Hit:
+        return Hit(step, self.train_s, self.wall_s, val)
+
+
+def check_finite(loss: float, step: int, checkpoint_path: Path) -> None:
+    if not math.isfinite(loss):
+        raise NonFiniteLossError(
+            f"loss is {loss} at step {step}; the last good checkpoint is "
+            f"{checkpoint_path if checkpoint_path.exists() else 'none yet'}. "
+            f"Try a lower optim.lr or trainer.grad_clip, then trainer.resume=<run dir>."
+        )
+
+
+class TrainLog:
+    """Sums each step's scalars on the device and writes their means every trainer.log_every steps: the only
+    host sync of the hot loop. Keeps (step, loss) of each log as the run's history."""
+
+    def __init__(self, writer, checkpoint_path: Path, flops_per_sample: float, peak: float, batch_size: int):
+        self.writer, self.checkpoint_path = writer, checkpoint_path
+        self.flops_per_sample, self.peak, self.batch_size = (
+            flops_per_sample,
+            peak * distributed.world_size(),
+            batch_size,
+        )
+        self.sums, self.steps, self.history = {}, 0, []
+
+    def add(self, scalars: dict) -> None:
+        for name, value in scalars.items():
+            self.sums[name] = self.sums.get(name, 0) + value
+        self.steps += 1
+
+    def flush(self, step: int, seconds: float) -> dict[str, float]:
+        means = distributed.mean_over_processes({k: torch.as_tensor(v).float() for k, v in self.sums.items()})
+        logs = {name: value.item() / self.steps for name, value in means.items()}
+        check_finite(logs["loss"], step, self.checkpoint_path)
+        samples_per_s = self.steps * self.batch_size / max(seconds, 1e-9)
+        logs |= {"samples_per_s": samples_per_s, "mfu": self.flops_per_sample * samples_per_s / self.peak}
+        for name, value in logs.items():
+            group = "throughput" if name in ("samples_per_s", "mfu") else "train"
+            self.writer.add_scalar(f"{group}/{name}", value, step)
+        self.history.append((step, logs["loss"]))
+        self.sums, self.steps = {}, 0
+        return logs
+
+
+class Silent:
+    """Stands in for the TensorBoard writer in the processes that must not write (ranks other than 0)."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
