@@ -1,4 +1,4 @@
-"""Samples/s of the Landmarks loop (landmarks/loop.py, as train.py runs it) against a bare twenty-line PyTorch
+"""Samples/s of the Landmarks loop (landmarks/engine/loop.py, as train.py runs it) against a bare twenty-line PyTorch
 loop training the same model on the same resident data with the same optimizer and schedule: the cost of
 the loop's logging, checks, metrics and checkpoint. Both skip augmentation and validation.
 

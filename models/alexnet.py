@@ -43,7 +43,7 @@ class LocalResponseNorm(nn.Module):
         return a * torch.exp(-self.beta * torch.log(d))
 
     def train_flops(self, a: torch.Tensor) -> int:
-        """What the window sum computes, for MFU (landmarks/flops.py), not the banded matrix's C x C products:
+        """What the window sum computes, for MFU (landmarks/engine/flops.py), not the banded matrix's C x C products:
         n multiply-adds per element forward and as many backward, as a width-n convolution would be counted."""
         return 2 * 2 * self.n * a.numel()
 

@@ -1,5 +1,5 @@
-"""Muon (landmarks/muon.py): the Newton-Schulz orthogonalisation and the step against PyTorch's torch.optim.Muon,
-which parameters it trains, one schedule and one checkpoint for Muon and AdamW together."""
+"""Muon (landmarks/engine/optimizers/muon.py): the Newton-Schulz orthogonalisation and the step against PyTorch's
+torch.optim.Muon, which parameters it trains, one schedule and one checkpoint for Muon and AdamW together."""
 
 import copy
 
