@@ -172,17 +172,8 @@ def wrap(model, compile_model: bool, world: int):
     return train_model, eval_model
 
 
-def fit(
-    model: torch.nn.Module,
-    task: Task,
-    trainer: TrainerConfig,
-    optim: OptimConfig,
-    *,
-    run_dir: Path,
-    device: torch.device,
-    config: dict,
-    resume_state: dict | None = None,
-) -> dict:
+def fit(model, task: Task, trainer: TrainerConfig, optim: OptimConfig, *, run_dir: Path, device, config: dict,
+        resume_state: dict | None = None) -> dict:  # fmt: skip
     """Train `model` on `task` as `trainer` and `optim` say, continuing from `resume_state` (a loaded checkpoint)
     if given; return the final metrics. `config` is the run's whole resolved config, kept in every checkpoint and
     set against the final metrics in TensorBoard's HPARAMS. Under torchrun every process calls it."""
@@ -198,9 +189,7 @@ def fit(
     autocast, checkpoint_path = autocast_context(device, trainer.precision), run_dir / CHECKPOINT_NAME
     flops_per_sample, peak = measure_efficiency(model, task, step, trainer, device, autocast)
     train_model, eval_model = wrap(model, trainer.compile, world)
-    from torch.utils.tensorboard import SummaryWriter  # imported late: it is slow to import
-
-    writer = SummaryWriter(str(run_dir), purge_step=step or None) if main else Silent()
+    writer = open_writer(run_dir, step) if main else Silent()
     log = TrainLog(writer, checkpoint_path, flops_per_sample, peak[0], trainer.batch_size)
     bar = tqdm(total=stop_step, initial=step, disable=not (trainer.progress and main), dynamic_ncols=True, desc="train")
     clock, first_step, hit, stopping = Clock(wall_before, eval_before), step, None, False  # set-up not counted
@@ -241,6 +230,13 @@ def fit(
         return {"step": step, "interrupted": interrupted, "history": log.history}
     progress = Progress(step, first_step, clock, target, hit, flops_per_sample, peak, log.history)
     return finish(trainer, config, task, model, eval_model, writer, run_dir, autocast, progress)
+
+
+def open_writer(run_dir: Path, step: int):
+    """The run's TensorBoard writer; a resumed run's events from after `step` are purged."""
+    from torch.utils.tensorboard import SummaryWriter  # imported late: it is slow to import
+
+    return SummaryWriter(str(run_dir), purge_step=step or None)
 
 
 def validate(task: Task, model, writer, step: int, target: Target | None, autocast) -> dict[str, float]:

@@ -20,7 +20,7 @@ from landmarks.engine.loop import micro_batches, train_step
 from tests.conftest import RegressionTask, compose_config, fit_config, tiny_run_overrides
 from train import resumed_config, run
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_loss_falls_on_real_images(tiny_fashion_mnist, tmp_path):

@@ -18,7 +18,7 @@ from landmarks.tasks.image_classification.task import ImageClassification
 from tests.conftest import compose_config, tiny_run_overrides
 from train import run
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 QUICK = ["trainer.batch_size=16", "data.val_size=100", "data.test_size=100", "trainer.progress=false"]
 
 
