@@ -179,16 +179,13 @@ from dataclasses import dataclass
 import torch
 
 from landmarks.registry import Registry
-from landmarks.tasks.base import Task, evaluating
+from landmarks.tasks.base import DataConfig, Task, evaluating
 
 DATASETS = Registry("toy dataset", "data.source")
 
 
 @dataclass
-class ToyData:
-    name: str = "toy"
-    task: str = "regression"
-    source: str = "line"
+class ToyData(DataConfig):
     size: int = 64
 
 

@@ -9,10 +9,21 @@ A batch is a tuple of tensors whose dim 0 counts samples, so that the loop may s
 import abc
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
+from omegaconf import MISSING
 
 from landmarks.registry import Registry
+
+
+@dataclass
+class DataConfig:
+    """The `data.*` keys of every dataset of every task; each task's schema extends it with its own."""
+
+    name: str = MISSING  # shown in the opening line and the report
+    task: str = MISSING  # a key of landmarks.tasks.TASKS
+    source: str = MISSING  # a name in the task's `datasets`
 
 
 class Task(abc.ABC):
@@ -22,7 +33,7 @@ class Task(abc.ABC):
 
     eval_metrics: tuple[str, ...]  # the names `evaluate` returns, valid in trainer.target
     steps_per_epoch: int  # optimizer steps in one pass over the training split
-    data_config: type  # the schema of its `data.*` keys that every dataset shares (landmarks/schema.py)
+    data_config: type  # the schema of its `data.*` keys that every dataset shares: a DataConfig
     datasets: Registry  # its datasets: data.source -> loader, each with its own schema
     model_sizes: tuple[str, ...]  # the constructor arguments that `model_kwargs` passes, documented for users
     predictor: type  # what load_run offers for a trained model: (model, exported, device) -> classify, ...

@@ -5,10 +5,9 @@ folder's files, decoded when read), labels int64 (N,). A new dataset is one file
 
 from dataclasses import dataclass, field
 
-from omegaconf import MISSING
-
 from landmarks.registry import Registry
 from landmarks.schema import integer, rule
+from landmarks.tasks.base import DataConfig
 
 DATASETS = Registry("image dataset", "data.source", package=__name__)
 
@@ -24,12 +23,10 @@ class Augment:
 
 
 @dataclass
-class ImageDataConfig:
+class ImageDataConfig(DataConfig):
     """The `data.*` keys every image dataset reads (configs/data/*.yaml says each one's use)."""
 
-    name: str = MISSING
     task: str = "image_classification"
-    source: str = MISSING  # a name in DATASETS
     num_classes: int | None = rule(integer(2), "an integer >= 2", default=None)
     in_chans: int = rule(integer(1), "an integer >= 1", default=3)
     image_size: int = rule(integer(1), "an integer >= 1", default=32)

@@ -4,21 +4,18 @@ data.py encodes it. A new corpus is one file here and one configs/data/ file."""
 
 from dataclasses import dataclass
 
-from omegaconf import MISSING
-
 from landmarks.registry import Registry
 from landmarks.schema import integer, open_fraction, rule
+from landmarks.tasks.base import DataConfig
 
 DATASETS = Registry("text corpus", "data.source", package=__name__)
 
 
 @dataclass
-class TextDataConfig:
+class TextDataConfig(DataConfig):
     """The `data.*` keys every corpus reads (configs/data/*.yaml says each one's use)."""
 
-    name: str = MISSING
     task: str = "language_modeling"
-    source: str = MISSING  # a name in DATASETS
     level: str = rule(lambda level: level in ("char", "byte"), "char or byte", default="char")
     val_fraction: float = rule(open_fraction, "a fraction in (0, 1), e.g. data.val_fraction=0.1", default=0.1)
     block_size: int = rule(integer(1), "a context length >= 1, e.g. data.block_size=64", default=64)

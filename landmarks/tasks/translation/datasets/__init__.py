@@ -5,21 +5,18 @@ is one file here and one configs/data/ file."""
 
 from dataclasses import dataclass
 
-from omegaconf import MISSING
-
 from landmarks.registry import Registry
 from landmarks.schema import integer, rule
+from landmarks.tasks.base import DataConfig
 
 DATASETS = Registry("translation dataset", "data.source", package=__name__)
 
 
 @dataclass
-class TranslationDataConfig:
+class TranslationDataConfig(DataConfig):
     """The `data.*` keys every translation dataset reads (configs/data/*.yaml says each one's use)."""
 
-    name: str = MISSING
     task: str = "translation"
-    source: str = MISSING  # a name in DATASETS
     level: str = rule(lambda level: level in ("subword", "word", "char"), "subword, word or char", default="subword")
     vocab_size: int = rule(integer(260), "a number of subword pieces >= 260 (256 bytes and 4 specials)", default=8000)
     min_freq: int = rule(integer(1), "a count >= 1", default=1)
