@@ -66,7 +66,7 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dic
     from landmarks.config import validate
     from landmarks.engine import distributed
     from landmarks.engine.checkpoint import save_checkpoint
-    from landmarks.engine.device import pick_device
+    from landmarks.engine.device import configure, pick_device
     from landmarks.engine.loop import fit
     from landmarks.runs import MODEL_FILE
 
@@ -75,8 +75,10 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dic
         torch.set_num_threads(run.trainer.num_threads)
     seed_everything(run.seed)
     device = distributed.setup(pick_device(run.trainer.device))
+    configure(device, run.trainer.precision)
     run_dir = Path(distributed.broadcast(str(run_dir), device))  # rank 0's: Hydra's clock may differ per process
-    task = build_task(run, device)
+    with distributed.local_main_first():  # downloads and extractions happen once per machine
+        task = build_task(run, device)
     model = build_model(run, task, device)
     distributed.seed_process(run.seed)
     main = distributed.is_main()

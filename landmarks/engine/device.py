@@ -26,10 +26,38 @@ def device_available(name: str) -> bool:
 
 
 def resolve_precision(device: torch.device, precision: str) -> str:
-    """ "auto" is bf16 autocast on CUDA and fp32 elsewhere (bf16 matmul is ~100x slower on many CPUs)."""
+    """ "auto" is bf16 autocast on GPUs with bf16 tensor cores (compute capability 8.0 on: A100, H100, RTX 30 on)
+    and fp32 elsewhere: on older GPUs (T4, V100) bf16 is emulated, and bf16 matmul is ~100x slower on many CPUs."""
     if precision == "auto":
-        return "bf16" if device.type == "cuda" else "fp32"
+        return "bf16" if device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0) else "fp32"
     return precision
+
+
+def configure(device: torch.device, precision: str) -> None:
+    """The GPU's fast paths: cuDNN picks the fastest convolution for each shape (only convolutions use it), and
+    fp32 matmuls run on TF32 tensor cores (torch.set_float32_matmul_precision("high"))."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        if resolve_precision(device, precision) == "fp32":
+            torch.set_float32_matmul_precision("high")
+
+
+def rng_state(device: torch.device) -> dict:
+    """The random state of the host and of `device` (its own index: cuda:1's, not the current device's)."""
+    state = {"torch": torch.get_rng_state(), "cuda": None, "mps": None}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    elif device.type == "mps":
+        state["mps"] = torch.mps.get_rng_state()
+    return state
+
+
+def set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and state.get("cuda") is not None:
+        torch.cuda.set_rng_state(state["cuda"], device)
+    elif device.type == "mps" and state.get("mps") is not None:
+        torch.mps.set_rng_state(state["mps"])
 
 
 def autocast_context(device: torch.device, precision: str):

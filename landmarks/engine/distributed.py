@@ -6,6 +6,7 @@ The global batch is trainer.batch_size whatever the number of processes, so a re
 as it scales out; each process computes batch_size / world_size samples per step.
 """
 
+import contextlib
 import datetime
 import os
 
@@ -30,6 +31,18 @@ def setup(device: torch.device) -> torch.device:
     return device
 
 
+@contextlib.contextmanager
+def local_main_first():
+    """The first process of each machine (LOCAL_RANK 0) runs the block first, the others after it: a download,
+    an extraction or a tokenizer written to a shared cache is prepared once, then read by the rest."""
+    first = int(os.environ.get("LOCAL_RANK", 0)) == 0
+    if not first and dist.is_initialized():
+        dist.barrier()
+    yield
+    if first and dist.is_initialized():
+        dist.barrier()
+
+
 def world_size() -> int:
     return dist.get_world_size() if dist.is_initialized() else 1
 
@@ -49,8 +62,19 @@ def shard(batch: tuple) -> tuple:
     return tuple(tensor.chunk(world_size())[rank()] for tensor in batch)
 
 
-def mean_over_processes(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The mean of each scalar over all processes (identity in one process)."""
+def check_on_device(values: dict[str, torch.Tensor], device: torch.device) -> None:
+    """Raise ValueError unless every value is a tensor on `device`: NCCL reduces CUDA tensors only, and a
+    collective over tensors of two devices fails (checked in one process too, so that CPU tests catch it)."""
+    for name, value in values.items():
+        on = value.device if isinstance(value, torch.Tensor) else None
+        if on is None or on.type != device.type or None not in (on.index, device.index) and on.index != device.index:
+            where = on or f"the host ({type(value).__name__})"
+            raise ValueError(f"{name} is on {where}, not on the run's device {device}: a collective would fail")
+
+
+def mean_over_processes(values: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """The mean of each scalar over all processes (identity in one process); every value a tensor on `device`."""
+    check_on_device(values, torch.device(device))
     if world_size() == 1 or not values:
         return values
     stacked = torch.stack([value.float() for value in values.values()])

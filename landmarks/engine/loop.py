@@ -8,7 +8,6 @@ parts that each do one job: `restore` a checkpoint, `train_step`, and from landm
 
 import contextlib
 import json
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from tqdm import tqdm
 
 from landmarks.engine import distributed
 from landmarks.engine.checkpoint import CHECKPOINT_NAME, save_checkpoint
-from landmarks.engine.device import autocast_context, device_available, resolve_precision
+from landmarks.engine.device import autocast_context, device_available, resolve_precision, rng_state, set_rng_state
 from landmarks.engine.flops import peak_flops, train_flops_per_sample
 from landmarks.engine.lookahead import Lookahead
 from landmarks.engine.optimizers import OptimConfig, build_optimizer
@@ -79,18 +78,14 @@ def restore(state: dict | None, model, optimizer, scheduler, device: torch.devic
     rngs = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]  # one per process; one before 0.2
     rng = rngs[distributed.rank()] if distributed.rank() < len(rngs) else None
     if rng is not None:  # a process the checkpoint did not know keeps its seed_process stream
-        torch.set_rng_state(rng["torch"])
-        if device.type == "cuda" and rng["cuda"] is not None:
-            torch.cuda.set_rng_state(rng["cuda"])
+        set_rng_state(rng, device)
     if distributed.is_main():
         print(f"resumed from {run_dir / CHECKPOINT_NAME} at step {state['step']}")
     return state["step"], state["elapsed_s"], state.get("eval_s", 0.0)
 
 
 def save(path: Path, config: dict, model, optimizer, scheduler, lookahead, step: int, clock: Clock, device) -> None:
-    rng = distributed.gather(  # each process's random state: under torchrun they draw different dropout masks
-        {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None}
-    )
+    rng = distributed.gather(rng_state(device))  # each process's: under torchrun they draw different dropout masks
     if distributed.is_main():
         state = {"model": unwrap(model).state_dict(), "optimizer": optimizer.state_dict()}
         state |= {"scheduler": scheduler.state_dict(), "step": step, "rng": rng}
@@ -116,8 +111,9 @@ def train_step(task: Task, model, batch: tuple, optimizer, scheduler, trainer, a
     and metrics, the gradient norm and the learning rate it used, as device tensors or floats (no host sync)."""
     micros = micro_batches(distributed.shard(batch), trainer.grad_accum)
     weights = [task.loss_weight(micro) for micro in micros]
-    total = distributed.sum_over_processes(sum(weights), micros[0][0].device)
-    scale = distributed.world_size() / total  # DDP averages the processes' gradients
+    world, local = distributed.world_size(), sum(weights)  # samples (equal in every process) or tokens (a tensor)
+    total = local * world if isinstance(local, int) else distributed.sum_over_processes(local, local.device)
+    scale = world / total  # DDP averages the processes' gradients
     sums = {}
     for index, (micro, weight) in enumerate(zip(micros, weights)):
         last = index == len(micros) - 1
@@ -127,7 +123,10 @@ def train_step(task: Task, model, batch: tuple, optimizer, scheduler, trainer, a
         (loss * share).backward()
         for name, value in {"loss": loss, **metrics}.items():
             sums[name] = sums.get(name, 0) + value.detach() * share
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), trainer.grad_clip or math.inf)
+    if trainer.grad_clip:
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), trainer.grad_clip)
+    else:  # the norm alone: clipping at infinity would rescale every gradient by 1
+        grad_norm = torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
     lr = optimizer.param_groups[0]["lr"]
     optimizer.step()
     scheduler.step()
@@ -190,13 +189,15 @@ def fit(model, task: Task, trainer: TrainerConfig, optim: OptimConfig, *, run_di
     flops_per_sample, peak = measure_efficiency(model, task, step, trainer, device, autocast)
     train_model, eval_model = wrap(model, trainer.compile, world)
     writer = open_writer(run_dir, step) if main else Silent()
-    log = TrainLog(writer, checkpoint_path, flops_per_sample, peak[0], trainer.batch_size)
+    log = TrainLog(writer, checkpoint_path, flops_per_sample, peak[0], trainer.batch_size, device)
     bar = tqdm(total=stop_step, initial=step, disable=not (trainer.progress and main), dynamic_ncols=True, desc="train")
-    clock, first_step, hit, stopping = Clock(wall_before, eval_before), step, None, False  # set-up not counted
+    clock, first_step, hit, stopping = Clock(device, wall_before, eval_before), step, None, False  # set-up not counted
     model.train()
     with StopOnSignal() as stop:
         while step < stop_step and not stopping:
-            log.add(train_step(task, train_model, task.train_batch(step), optimizer, scheduler, trainer, autocast))
+            compiling = trainer.compile and step == first_step  # the first step compiles: its time is set aside
+            with clock.set_aside() if compiling else contextlib.nullcontext():
+                log.add(train_step(task, train_model, task.train_batch(step), optimizer, scheduler, trainer, autocast))
             step += 1
             if lookahead:
                 lookahead.step(model, step)
@@ -213,10 +214,10 @@ def fit(model, task: Task, trainer: TrainerConfig, optim: OptimConfig, *, run_di
                 hit = clock.hit(step, reaching or None) if distributed.any_process(bool(reaching), device) else None
             if checkpoint_due:
                 save(checkpoint_path, config, model, optimizer, scheduler, lookahead, step, clock, device)
-            if world == 1 or log_due:  # processes agree on a signal at log steps, a sync point anyway
-                stopping = distributed.any_process(bool(stop.requested), device)
-            stopping = stopping or hit is not None
+            # processes agree on a signal every step: torchrun kills its workers 30 s after forwarding one
+            stopping = distributed.any_process(bool(stop.requested), device) or hit is not None
     bar.close()
+    clock.stop()  # the final checkpoint, evaluation and pictures are not training
     if log.steps:  # steps since the last log (after a signal): their loss must be finite too
         log.flush(step, clock.lap())
     save(checkpoint_path, config, model, optimizer, scheduler, lookahead, step, clock, device)
@@ -240,9 +241,10 @@ def open_writer(run_dir: Path, step: int):
 
 
 def validate(task: Task, model, writer, step: int, target: Target | None, autocast) -> dict[str, float]:
-    """A validation pass and the task's samples, logged; its metrics if they reached the target, else {}."""
+    """A validation pass (in fp32, so that GPU and CPU records compare) and the task's samples, logged; its
+    metrics if they reached the target, else {}."""
+    metrics = task.evaluate(model, "val")
     with autocast:
-        metrics = task.evaluate(model, "val")
         task.log_samples(writer, model, step)
     for name, value in metrics.items():
         writer.add_scalar(f"val/{name}", value, step)
@@ -255,10 +257,11 @@ def finish(
     """The end of a run: validation and test metrics, pictures, the target's record, hparams against the final
     metrics in TensorBoard, and metrics.json."""
     step, clock, target, hit = progress.step, progress.clock, progress.target, progress.hit
-    with autocast:  # validation only if the pass that reached the target (at this step) did not just measure it
-        splits = {"val": hit.val if hit and hit.val else task.evaluate(eval_model, "val")}
-        splits["test"] = task.evaluate(eval_model, "test")
-        final = {f"{split}/{k}": v for split, metrics in splits.items() for k, v in metrics.items()}
+    # metrics in fp32; validation only if the pass that reached the target (at this step) did not just measure it
+    splits = {"val": hit.val if hit and hit.val else task.evaluate(eval_model, "val")}
+    splits["test"] = task.evaluate(eval_model, "test")
+    final = {f"{split}/{k}": v for split, metrics in splits.items() for k, v in metrics.items()}
+    with autocast:
         task.log_pictures(writer, eval_model, step)
         report = task.report(eval_model)
     if target and hit is None and target.reached({k.removeprefix("val/"): v for k, v in final.items()}):

@@ -105,23 +105,51 @@ class Hit:
 
 class Clock:
     """Training and validation time kept apart, continuing a resumed run's totals: time to target and MFU
-    count training alone, as nanoGPT and airbench do; samples/s is measured over training time between logs."""
+    count training alone, as nanoGPT and airbench do; samples/s is measured over training time between logs.
+    On a GPU the clock waits for the work queued so far at every reading (`sync`), so that a lap, a validation
+    or a hit counts the work it asked for; `stop` freezes it when the steps end, before the final evaluation;
+    `set_aside` keeps a span (torch.compile's first step) out of both."""
 
-    def __init__(self, wall_before: float = 0.0, eval_before: float = 0.0):
-        self.wall_before, self.eval_before, self.eval_s = wall_before, eval_before, eval_before
-        self.start = self.last_lap = time.perf_counter()
+    def __init__(self, device: torch.device, wall_before: float = 0.0, eval_before: float = 0.0):
+        self.device, self.wall_before, self.eval_before = device, wall_before, eval_before
+        self.eval_s, self.aside_s, self.stopped = eval_before, 0.0, None
+        self.start = self.last_lap = self.now()
+
+    def now(self) -> float:
+        """The host clock once the device has done the work queued so far."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        elif self.device.type == "mps":
+            torch.mps.synchronize()
+        return time.perf_counter()
 
     @contextlib.contextmanager
     def validating(self):
-        begin = time.perf_counter()
-        yield
-        spent = time.perf_counter() - begin
-        self.eval_s += spent
-        self.last_lap += spent
+        with self._apart() as span:
+            yield
+        self.eval_s += span[0]
+
+    @contextlib.contextmanager
+    def set_aside(self):
+        with self._apart() as span:
+            yield
+        self.aside_s += span[0]
+
+    @contextlib.contextmanager
+    def _apart(self):
+        """A span of time that is not training: it moves the lap's start on by as much."""
+        span, begin = [0.0], self.now()
+        yield span
+        span[0] = self.now() - begin
+        self.last_lap += span[0]
+
+    def stop(self) -> None:
+        self.stopped = self.now()
 
     @property
     def wall_s(self) -> float:
-        return self.wall_before + time.perf_counter() - self.start
+        """Seconds of the run (all sessions of it), validation included, compilation not."""
+        return self.wall_before + (self.stopped or self.now()) - self.start - self.aside_s
 
     @property
     def train_s(self) -> float:
@@ -134,12 +162,13 @@ class Clock:
 
     def lap(self) -> float:
         """Training seconds since the previous lap."""
-        now = time.perf_counter()
+        now = self.now()
         seconds, self.last_lap = now - self.last_lap, now
         return seconds
 
     def hit(self, step: int, val: dict[str, float] | None = None) -> Hit:
-        return Hit(step, self.train_s, self.wall_s, val)
+        wall_s = self.wall_s  # one reading: one sync
+        return Hit(step, wall_s - self.eval_s, wall_s, val)
 
 
 def check_finite(loss: float, step: int, checkpoint_path: Path) -> None:
@@ -155,8 +184,8 @@ class TrainLog:
     """Sums each step's scalars on the device and writes their means every trainer.log_every steps: the only
     host sync of the hot loop. Keeps (step, loss) of each log as the run's history."""
 
-    def __init__(self, writer, checkpoint_path: Path, flops_per_sample: float, peak: float, batch_size: int):
-        self.writer, self.checkpoint_path = writer, checkpoint_path
+    def __init__(self, writer, checkpoint_path: Path, flops_per_sample: float, peak: float, batch_size: int, device):
+        self.writer, self.checkpoint_path, self.device = writer, checkpoint_path, device
         self.flops_per_sample, self.peak, self.batch_size = (
             flops_per_sample,
             peak * distributed.world_size(),
@@ -170,7 +199,8 @@ class TrainLog:
         self.steps += 1
 
     def flush(self, step: int, seconds: float) -> dict[str, float]:
-        means = distributed.mean_over_processes({k: torch.as_tensor(v).float() for k, v in self.sums.items()})
+        sums = {k: torch.as_tensor(v, dtype=torch.float32, device=self.device) for k, v in self.sums.items()}
+        means = distributed.mean_over_processes(sums, self.device)  # the lr is a float: on the device too
         logs = {name: value.item() / self.steps for name, value in means.items()}
         check_finite(logs["loss"], step, self.checkpoint_path)
         samples_per_s = self.steps * self.batch_size / max(seconds, 1e-9)

@@ -120,11 +120,11 @@ class EpochOrder:
     """The batches of each epoch, drawn once per epoch by `draw(epoch)` (a list of index tensors, a function of
     (seed, epoch) only), so that step `s` always gets the same batch, in a resumed run too."""
 
-    def __init__(self, draw: Callable[[int], Sequence[torch.Tensor]], steps_per_epoch: int):
+    def __init__(self, draw: Callable[[int], Sequence], steps_per_epoch: int):
         self.draw, self.steps_per_epoch = draw, steps_per_epoch
         self._epoch, self._batches = -1, []
 
-    def __call__(self, step: int) -> torch.Tensor:
+    def __call__(self, step: int):
         epoch, index = divmod(step, self.steps_per_epoch)
         if epoch != self._epoch:
             self._epoch, self._batches = epoch, self.draw(epoch)

@@ -26,6 +26,11 @@ class ImageSplit:
     def __len__(self) -> int:
         return len(self.labels)
 
+    @property
+    def index_device(self) -> torch.device:
+        """Where indices of this split are best drawn: with the images in memory, or on the host for files."""
+        return torch.device("cpu") if isinstance(self.images, FolderImages) else self.labels.device
+
     def batches(self, indices: Iterable[torch.Tensor | slice]) -> Iterator[torch.Tensor]:
         """The uint8 images of each index tensor or slice in turn, on the labels' device."""
         if isinstance(self.images, FolderImages):

@@ -74,8 +74,9 @@ class ImageClassification(Task):
         """The number of classes found in the data and the images' channels."""
         return {"num_classes": len(self.data.classes), "in_chans": self.data.mean.shape[1]}
 
-    def _draw_epoch(self, epoch: int) -> torch.Tensor:
-        order = epoch_permutation(len(self.data.train), self.seed, epoch, self.data.train.labels.device)
+    def _draw_epoch(self, epoch: int, device: torch.device | None = None) -> torch.Tensor:
+        """The epoch's batches of indices (steps_per_epoch, batch_size), on `device` (the labels' by default)."""
+        order = epoch_permutation(len(self.data.train), self.seed, epoch, device or self.data.train.labels.device)
         return order[: self.steps_per_epoch * self.batch_size].view(self.steps_per_epoch, self.batch_size)
 
     def _prepare(self, images: torch.Tensor) -> torch.Tensor:
@@ -84,7 +85,8 @@ class ImageClassification(Task):
     def _train_images(self, step: int) -> torch.Tensor:
         """The uint8 images of step after step, read ahead; a step out of turn (a resumed run) starts over there."""
         if step != self._next_step:
-            order = EpochOrder(self._draw_epoch, self.steps_per_epoch)  # its own: it runs ahead of batch_index
+            device = self.data.train.index_device  # the host's for files read from disk: no sync to list them
+            order = EpochOrder(lambda epoch: self._draw_epoch(epoch, device), self.steps_per_epoch)  # runs ahead
             self._read_ahead = self.data.train.batches(order(s) for s in itertools.count(step))
         self._next_step = step + 1
         return next(self._read_ahead)

@@ -46,6 +46,7 @@ class LanguageModeling(Task):
         starts = torch.randint(len(data.val) - block_size, (val_windows,), generator=torch.Generator().manual_seed(0))
         self.val_starts = starts.sort().values  # fixed for every run and seed: val losses compare across runs
         self.test_starts = torch.arange(0, len(data.val) - block_size, block_size)
+        self.generator = torch.Generator(data.train.device)
         prompt = sample_prompt or data.codec.decode(data.val[:16].tolist())
         self.prompt = torch.tensor([data.codec.encode(prompt)], device=data.val.device)
 
@@ -72,8 +73,9 @@ class LanguageModeling(Task):
         return window[:, :-1], window[:, 1:]
 
     def train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
-        starts = torch.randint(len(self.data.train) - self.block_size, (self.batch_size,), generator=generator)
+        self.generator.manual_seed(self.seed * 1_000_003 + step)  # on the device: the offsets need no copy there
+        windows = len(self.data.train) - self.block_size
+        starts = torch.randint(windows, (self.batch_size,), generator=self.generator, device=self.data.train.device)
         return self.windows(self.data.train, starts)
 
     def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

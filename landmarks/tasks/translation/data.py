@@ -25,9 +25,20 @@ class SentenceSplit:
 
     def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The pairs at `index` (a CPU tensor), cut to their longest source and target."""
-        src_len, tgt_len = int(self.src_lengths[index].max()), int(self.tgt_lengths[index].max())
-        device_index = index.to(self.src.device)
+        return self.cut(index.to(self.src.device), *self.longest(index))
+
+    def longest(self, index: torch.Tensor) -> tuple[int, int]:
+        """The longest source and target among the pairs at `index` (a CPU tensor: no device sync)."""
+        return int(self.src_lengths[index].max()), int(self.tgt_lengths[index].max())
+
+    def cut(self, device_index: torch.Tensor, src_len: int, tgt_len: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.src[device_index, :src_len], self.tgt[device_index, :tgt_len]
+
+    def epoch_batches(self, batches: list[torch.Tensor]) -> list[tuple[torch.Tensor, int, int]]:
+        """An epoch's batches (CPU index tensors) as (index on the device, longest source, longest target): the
+        indices cross to the device in one copy an epoch, not one a step."""
+        on_device = torch.cat(batches).to(self.src.device).split([len(index) for index in batches])
+        return [(index, *self.longest(cpu)) for index, cpu in zip(on_device, batches)]
 
 
 @dataclass

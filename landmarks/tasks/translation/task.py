@@ -41,7 +41,9 @@ class Translation(Task):
         self.steps_per_epoch = len(data.train) // batch_size
         self.bleu_signature = None  # sacreBLEU's, once a split is evaluated
         self.batch_index = EpochOrder(
-            lambda epoch: length_grouped_batches(data.train.src_lengths, batch_size, epoch_generator(seed, epoch)),
+            lambda epoch: data.train.epoch_batches(
+                length_grouped_batches(data.train.src_lengths, batch_size, epoch_generator(seed, epoch))
+            ),
             self.steps_per_epoch,
         )
 
@@ -62,7 +64,7 @@ class Translation(Task):
 
     def train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch of global step `step`: (src (B, S), tgt (B, 1 + T)), pairs of similar lengths."""
-        return self.data.train.batch(self.batch_index(step))
+        return self.data.train.cut(*self.batch_index(step))
 
     def token_losses(self, model, src: torch.Tensor, tgt: torch.Tensor, label_smoothing: float):
         """Summed cross-entropy, correct tokens and token count over the non-padding targets of a batch."""

@@ -2,8 +2,10 @@
 of pickled batches; downloads on request. Read here rather than by torchvision's class, which checks every batch
 file against the official md5 and so cannot read the small real-format files the tests write."""
 
+import os
 import pickle
 import tarfile
+import tempfile
 from pathlib import Path
 
 import torch
@@ -34,9 +36,13 @@ def read_cifar_batch(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
 def load(cfg: DownloadedImages, seed: int) -> dict:
     directory = prepared("cifar10", cfg)
     extracted = directory / "cifar-10-batches-py"
-    if not extracted.exists():
-        with tarfile.open(directory / SPEC.resources[0].filename) as tar:
-            tar.extractall(directory, filter="data")
+    if not extracted.exists():  # into a temporary folder, renamed whole: no reader sees half the files
+        with (
+            tempfile.TemporaryDirectory(dir=directory) as partial,
+            tarfile.open(directory / SPEC.resources[0].filename) as tar,
+        ):
+            tar.extractall(partial, filter="data")
+            os.replace(Path(partial) / extracted.name, extracted)
     train = [read_cifar_batch(extracted / f"data_batch_{i}") for i in range(1, 6)]
     return {
         "train": (torch.cat([x for x, _ in train]), torch.cat([y for _, y in train])),
