@@ -281,6 +281,7 @@ def finish(
         "train_time_s": round(clock.wall_s, 2),  # the loop's wall time, validation included
         "val_eval_s": round(clock.eval_s, 2),  # of which periodic validation
         "params": sum(p.numel() for p in model.parameters()),
+        **({"compile_s": round(clock.aside_s, 2)} if trainer.compile else {}),  # the first step, set aside
         "flops_per_sample": progress.flops_per_sample,
         "mfu": progress.flops_per_sample * samples_per_s / (peak * distributed.world_size()),
         "peak_flops": f"{peak:.3g} ({peak_source})",
