@@ -55,13 +55,6 @@ def is_main() -> bool:
     return rank() == 0
 
 
-def shard(batch: tuple) -> tuple:
-    """This process's contiguous share of a global batch (every process draws the same global batch)."""
-    if world_size() == 1:
-        return batch
-    return tuple(tensor.chunk(world_size())[rank()] for tensor in batch)
-
-
 def check_on_device(values: dict[str, torch.Tensor], device: torch.device) -> None:
     """Raise ValueError unless every value is a tensor on `device`: NCCL reduces CUDA tensors only, and a
     collective over tensors of two devices fails (checked in one process too, so that CPU tests catch it)."""

@@ -104,12 +104,13 @@ def micro_batches(batch: tuple, count: int):
 
 
 def train_step(task: Task, model, batch: tuple, optimizer, scheduler, trainer, autocast) -> dict:
-    """One optimizer step over this process's share of `batch`, in trainer.grad_accum micro-batches (under
-    DDP only the last one all-reduces the gradients, as nanoGPT does). Each micro-batch's mean loss is weighted
-    by its share of the global batch's loss terms (`task.loss_weight`: samples, or target tokens), so that
-    micro-batches and processes of unequal lengths give the gradient of one big batch. Returns the step's loss
-    and metrics, the gradient norm and the learning rate it used, as device tensors or floats (no host sync)."""
-    micros = micro_batches(distributed.shard(batch), trainer.grad_accum)
+    """One optimizer step over `batch`, this process's share of the global batch, in trainer.grad_accum
+    micro-batches (under DDP only the last one all-reduces the gradients, as nanoGPT does). Each micro-batch's
+    mean loss is weighted by its share of the global batch's loss terms (`task.loss_weight`: samples, or target
+    tokens), so that micro-batches and processes of unequal lengths give the gradient of one big batch. Returns
+    the step's loss and metrics, the gradient norm and the learning rate it used, as device tensors or floats
+    (no host sync)."""
+    micros = micro_batches(batch, trainer.grad_accum)
     weights = [task.loss_weight(micro) for micro in micros]
     world, local = distributed.world_size(), sum(weights)  # samples (equal in every process) or tokens (a tensor)
     total = local * world if isinstance(local, int) else distributed.sum_over_processes(local, local.device)
@@ -149,7 +150,8 @@ def measure_efficiency(model, task: Task, step: int, trainer, device, autocast) 
     """Training FLOPs per sample and the device's peak FLOP/s with its source. The FLOPs are counted on the
     first samples of the next few steps' batches: per-sample FLOPs do not depend on a batch's size, but do on its
     padded length, which varies from step to step."""
-    batches = [distributed.shard(task.train_batch(step + i)) for i in range(COUNTED_BATCHES)]
+    rank, world = distributed.rank(), distributed.world_size()
+    batches = [task.local_batch(step + i, rank, world) for i in range(COUNTED_BATCHES)]
     first_samples = [tuple(tensor[:COUNTED_SAMPLES] for tensor in batch) for batch in batches]
     shapes = [tuple(tuple(tensor.shape) for tensor in batch) for batch in first_samples]
     per_shape = {}  # batches of one shape (every batch of images or text windows) are counted once
@@ -197,7 +199,8 @@ def fit(model, task: Task, trainer: TrainerConfig, optim: OptimConfig, *, run_di
         while step < stop_step and not stopping:
             compiling = trainer.compile and step == first_step  # the first step compiles: its time is set aside
             with clock.set_aside() if compiling else contextlib.nullcontext():
-                log.add(train_step(task, train_model, task.train_batch(step), optimizer, scheduler, trainer, autocast))
+                batch = task.local_batch(step, distributed.rank(), world)
+                log.add(train_step(task, train_model, batch, optimizer, scheduler, trainer, autocast))
             step += 1
             if lookahead:
                 lookahead.step(model, step)

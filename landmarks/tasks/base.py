@@ -56,6 +56,12 @@ class Task(abc.ABC):
     def train_batch(self, step: int) -> tuple[torch.Tensor, ...]:
         """The global batch of optimizer step `step`, a function of (seed, step) only: resume draws the same."""
 
+    def local_batch(self, step: int, rank: int, world: int) -> tuple[torch.Tensor, ...]:
+        """This process's contiguous share of the global batch of `step` (all of it in one process). A task whose
+        batches are costly to make (images decoded from files) may make only its share."""
+        batch = self.train_batch(step)
+        return batch if world == 1 else tuple(tensor.chunk(world)[rank] for tensor in batch)
+
     @abc.abstractmethod
     def loss(self, model: torch.nn.Module, batch: tuple) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The scalar loss to minimise, a mean over the batch's `loss_weight` terms, and detached per-batch

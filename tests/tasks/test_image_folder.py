@@ -65,3 +65,21 @@ def test_a_folder_too_large_for_memory_streams_from_disk_to_the_same_numbers(tmp
     task = build_task(trained.config, torch.device("cpu"))
     assert isinstance(task.data.train.images, FolderImages) and isinstance(task.data.test.images, FolderImages)
     assert trained.evaluate("test")["acc"] == streamed["test/acc"]
+
+
+def test_each_process_decodes_only_its_share_of_a_streamed_batch(tmp_path, monkeypatch):
+    """Under torchrun a streamed folder decodes this process's share of the batch alone, and that share is the
+    in-memory batch's, augmentation included."""
+    from landmarks.tasks.image_classification.datasets import image_folder
+
+    folder = write_images(tmp_path / "images")
+    resident = build_task(folder_run(folder, "data.num_workers=0"), "cpu")
+    streamed = build_task(folder_run(folder, "data.num_workers=0", "data.max_memory_gb=1e-6"), "cpu")
+    decoded, decode = [], image_folder.decode
+    monkeypatch.setattr(image_folder, "decode", lambda file, *sizes: decoded.append(file) or decode(file, *sizes))
+    for rank in range(2):
+        decoded.clear()
+        images, labels = streamed.local_batch(3, rank, 2)
+        assert len(decoded) == len(images) == 8  # half of the batch of 16
+        expected_images, expected_labels = resident.local_batch(3, rank, 2)
+        assert torch.equal(images, expected_images) and torch.equal(labels, expected_labels)

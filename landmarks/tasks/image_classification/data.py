@@ -27,9 +27,14 @@ class ImageSplit:
         return len(self.labels)
 
     @property
+    def streamed(self) -> bool:
+        """Images decoded from their files when read, rather than held in memory."""
+        return isinstance(self.images, FolderImages)
+
+    @property
     def index_device(self) -> torch.device:
         """Where indices of this split are best drawn: with the images in memory, or on the host for files."""
-        return torch.device("cpu") if isinstance(self.images, FolderImages) else self.labels.device
+        return torch.device("cpu") if self.streamed else self.labels.device
 
     def batches(self, indices: Iterable[torch.Tensor | slice]) -> Iterator[torch.Tensor]:
         """The uint8 images of each index tensor or slice in turn, on the labels' device."""

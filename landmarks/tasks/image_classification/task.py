@@ -53,7 +53,7 @@ class ImageClassification(Task):
         self.eval_batch_size = eval_batch_size
         self.steps_per_epoch = len(data.train) // batch_size  # the last partial batch is dropped
         self.batch_index = EpochOrder(self._draw_epoch, self.steps_per_epoch)
-        self._read_ahead, self._next_step = iter(()), None
+        self._read_ahead, self._next_step, self.share = iter(()), None, slice(None)
 
     @classmethod
     def from_config(cls, data: ImageDataConfig, *, trainer, seed: int, device: torch.device) -> "ImageClassification":
@@ -83,13 +83,27 @@ class ImageClassification(Task):
         return self.data.normalize(images).contiguous(memory_format=self.memory_format)
 
     def _train_images(self, step: int) -> torch.Tensor:
-        """The uint8 images of step after step, read ahead; a step out of turn (a resumed run) starts over there."""
+        """The uint8 images of step after step, read ahead; a step out of turn (a resumed run) starts over there.
+        Files are decoded for this process's share of the batch alone (`self.share`); the rest stay zeros, so that
+        the batch's augmentation draws as in one process."""
         if step != self._next_step:
             device = self.data.train.index_device  # the host's for files read from disk: no sync to list them
             order = EpochOrder(lambda epoch: self._draw_epoch(epoch, device), self.steps_per_epoch)  # runs ahead
-            self._read_ahead = self.data.train.batches(order(s) for s in itertools.count(step))
+            self._read_ahead = self.data.train.batches(order(s)[self.share] for s in itertools.count(step))
         self._next_step = step + 1
-        return next(self._read_ahead)
+        images = next(self._read_ahead)
+        if len(images) == self.batch_size:
+            return images
+        whole = images.new_zeros((self.batch_size, *images.shape[1:]))
+        whole[self.share] = images
+        return whole
+
+    def local_batch(self, step: int, rank: int, world: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """This process's share of the global batch; a folder streamed from disk decodes that share alone."""
+        if self.data.train.streamed:
+            share = self.batch_size // world
+            self.share = slice(rank * share, (rank + 1) * share)
+        return super().local_batch(step, rank, world)
 
     def init_model(self, model) -> None:
         """Airbench's patch whitening (`init_whitening`), from the first 5,000 training images, for models with it."""
