@@ -1,5 +1,6 @@
 """Evaluate trained runs on their test split and compare them in one table: model, parameters, data, steps,
-training seconds, MFU, time to target (speedruns), test metrics and the seconds the evaluation took.
+training seconds (train_time_s, as train.py reports it), MFU, time to target (speedruns), test metrics and the
+seconds the evaluation took.
 
     python eval.py run=outputs/resnet8_speedrun/2026-11-22_10-00-00
     python eval.py ckpt=path/to/checkpoint.pt
@@ -71,7 +72,7 @@ def evaluate(path: str) -> dict:
         "params": f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M",
         "data": cfg.data.name,
         "steps": state["step"],
-        "loop_s": f"{state['elapsed_s']:.0f}",  # training with its validation passes
+        "train_time_s": f"{state['elapsed_s']:.1f}",  # the loop with its validation passes, as train.py reports
         **({"mfu": f"{saved['mfu']:.1%}"} if "mfu" in saved else {}),
         **(
             {"target": saved["target"], "to_target": f"{saved['time_to_target_s']:.0f} s" if reached else "not reached"}

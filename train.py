@@ -42,6 +42,10 @@ def opening_lines(run, model, task, device, run_dir: Path) -> str:
         if run.recipe
         else f"no tuned recipe for {model_name(run)} on {run.data.name}: generic defaults (configs/train.yaml)"
     )
+    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    if choices.get("experiment"):  # a named run: it sets the target and the run length over the recipe
+        name, target = choices["experiment"], f"target {run.trainer.target}, " if run.trainer.target else ""
+        recipe = f"experiment {name} (configs/experiment/{name}.yaml: {target}its own run length) over {recipe}"
     params = sum(p.numel() for p in model.parameters()) / 1e6
     processes = f" x {distributed.world_size()} processes" if distributed.world_size() > 1 else ""
     steps, stop = run_length(run.trainer, task)
@@ -85,6 +89,8 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dic
     if main:
         write_environment(run_dir)
         save_checkpoint(run_dir / MODEL_FILE, {"model_kwargs": model_kwargs(run, task), "task": task.export()})
+        resolved = {**run.resolved, "model": model_kwargs(run, task)}  # what ran: the sizes from the data filled in
+        OmegaConf.save(OmegaConf.create(resolved), run_dir / "config.yaml")
         print(opening_lines(run, model, task, device, run_dir))
 
     places = {"run_dir": run_dir, "device": device, "config": run.resolved, "resume_state": resume_state}
@@ -116,9 +122,12 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dic
 
 
 def discard_unstarted(run_dir: Path) -> None:
-    """Remove a run dir that holds only what Hydra and the start-up wrote (no half-made run after bad input)."""
-    if run_dir.is_dir() and set(os.listdir(run_dir)) <= {".hydra", "train.log", "environment.json", "model.pt"}:
+    """Remove a run dir that holds only what Hydra and the start-up wrote (no half-made run after bad input), and
+    its parent (outputs/<model>) if that is left empty."""
+    if run_dir.is_dir() and set(os.listdir(run_dir)) <= {".hydra", "environment.json", "model.pt", "config.yaml"}:
         shutil.rmtree(run_dir, ignore_errors=True)
+        if not any(run_dir.parent.iterdir()):
+            run_dir.parent.rmdir()
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")

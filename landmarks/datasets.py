@@ -151,7 +151,7 @@ def download(spec: DatasetSpec, directory: Path) -> None:
             raise DatasetError(f"{spec.name}: could not download {resource.filename}: {'; '.join(errors)}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     from landmarks.tasks import TASKS, task_class
 
     for name in TASKS:  # each task's datasets register their files in SPECS
@@ -159,10 +159,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Download and verify a Landmarks dataset.")
     parser.add_argument("name", choices=sorted(SPECS))
     parser.add_argument("--root", default=None, help="directory for the files (default: the dataset's cache)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     directory = dataset_dir(args.name, args.root)
-    download(SPECS[args.name], directory)
-    verify(SPECS[args.name], directory)
+    try:
+        download(SPECS[args.name], directory)
+        verify(SPECS[args.name], directory)
+    except DatasetError as error:  # no network, say: one line, as data.download=true gives
+        raise SystemExit(f"landmarks.datasets: {error}") from None
     print(f"{args.name}: verified in {directory}")
 
 

@@ -64,7 +64,7 @@ def test_train_py_ends_bad_config_with_one_line_and_no_run_dir(tmp_path, case):
         "zero batch": ["trainer.batch_size=0"],
         "latin-1 file": ["model=transformer", "data=tsv", f"data.path={latin}"],
     }[case]
-    run_dir = tmp_path / "run"
+    run_dir = tmp_path / "outputs" / "model" / "run"
     result = subprocess.run(
         [sys.executable, "train.py", *overrides, f"hydra.run.dir={run_dir}"],
         cwd=REPO,
@@ -74,7 +74,7 @@ def test_train_py_ends_bad_config_with_one_line_and_no_run_dir(tmp_path, case):
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("train.py: "), result.stderr
-    assert not run_dir.exists()
+    assert not (tmp_path / "outputs" / "model").exists()  # nor the empty folder it would have sat in
 
 
 def leaf_keys(cfg, prefix=""):

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from landmarks.engine import distributed
 from landmarks.engine.checkpoint import CHECKPOINT_NAME, save_checkpoint
@@ -21,7 +20,7 @@ from landmarks.engine.device import autocast_context, device_available, resolve_
 from landmarks.engine.flops import peak_flops, train_flops_per_sample
 from landmarks.engine.lookahead import Lookahead
 from landmarks.engine.optimizers import OptimConfig, build_optimizer
-from landmarks.engine.parts import Clock, Progress, Silent, StopOnSignal, Target, TrainLog
+from landmarks.engine.parts import Clock, Progress, ProgressBar, Silent, StopOnSignal, Target, TrainLog
 from landmarks.engine.schedules import build_schedule
 from landmarks.schema import at_least_zero, fraction, positive, rule
 from landmarks.tasks.base import Task, unwrap
@@ -192,7 +191,7 @@ def fit(model, task: Task, trainer: TrainerConfig, optim: OptimConfig, *, run_di
     train_model, eval_model = wrap(model, trainer.compile, world)
     writer = open_writer(run_dir, step) if main else Silent()
     log = TrainLog(writer, checkpoint_path, flops_per_sample, peak[0], trainer.batch_size, device)
-    bar = tqdm(total=stop_step, initial=step, disable=not (trainer.progress and main), dynamic_ncols=True, desc="train")
+    bar = ProgressBar(trainer.progress and main, step, stop_step)
     clock, first_step, hit, stopping = Clock(device, wall_before, eval_before), step, None, False  # set-up not counted
     model.train()
     with StopOnSignal() as stop:
@@ -209,8 +208,7 @@ def fit(model, task: Task, trainer: TrainerConfig, optim: OptimConfig, *, run_di
             log_due = step % trainer.log_every == 0 or checkpoint_due or step == stop_step
             if log_due:
                 logs = log.flush(step, clock.lap())
-                shown = {k: f"{logs[k]:.3f}" for k in ("loss", "acc") if k in logs}
-                bar.set_postfix(**shown, samples_s=f"{logs['samples_per_s']:.0f}")
+                bar.show(step, logs)
             if trainer.eval_every and step % trainer.eval_every == 0 and step < stop_step:
                 with clock.validating():
                     reaching = main and validate(task, eval_model, writer, step, target, autocast)

@@ -5,6 +5,7 @@ scalars on the device and writes them at intervals, `Silent` stands in for the w
 import contextlib
 import math
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,6 +212,32 @@ class TrainLog:
         self.history.append((step, logs["loss"]))
         self.sums, self.steps = {}, 0
         return logs
+
+
+class ProgressBar:
+    """tqdm's bar on a terminal; off one (a file, CI, a cluster job) a plain line at each log step instead of a
+    line per refresh, as Lightning and Hugging Face do."""
+
+    def __init__(self, enabled: bool, step: int, stop_step: int):
+        from tqdm import tqdm
+
+        self.enabled, self.stop_step, self.terminal = enabled, stop_step, sys.stderr.isatty()
+        bar_on = enabled and self.terminal
+        self.bar = tqdm(total=stop_step, initial=step, disable=not bar_on, dynamic_ncols=True, desc="train")
+
+    def update(self) -> None:
+        self.bar.update()
+
+    def show(self, step: int, logs: dict[str, float]) -> None:
+        shown = {name: f"{logs[name]:.3f}" for name in ("loss", "acc") if name in logs}
+        if self.terminal:
+            self.bar.set_postfix(**shown, samples_s=f"{logs['samples_per_s']:.0f}")
+        elif self.enabled:
+            values = " ".join(f"{name} {value}" for name, value in shown.items())
+            print(f"step {step}/{self.stop_step}: {values}, {logs['samples_per_s']:.0f} samples/s", flush=True)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 class Silent:

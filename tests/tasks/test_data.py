@@ -101,3 +101,12 @@ def test_random_crop_shifts_and_flip_mirrors():
     padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
     for p, out in zip(padded, crops):  # every crop is some 6x6 window of the padded image
         assert any(torch.equal(out, p[:, i : i + 6, j : j + 6]) for i in range(5) for j in range(5))
+
+
+def test_the_dataset_module_ends_a_failed_download_with_one_line(tmp_path, monkeypatch):
+    def offline(spec, directory):
+        raise datasets.DatasetError(f"{spec.name}: could not download train-images-idx3-ubyte.gz: no network")
+
+    monkeypatch.setattr(datasets, "download", offline)
+    with pytest.raises(SystemExit, match=r"^landmarks.datasets: mnist: could not download .*: no network$"):
+        datasets.main(["mnist", "--root", str(tmp_path)])
