@@ -190,9 +190,9 @@ def test_a_run_off_a_terminal_prints_plain_lines_and_writes_what_ran(tmp_path):
     """stdout and stderr to files (CI, nohup): a line at each log step, not tqdm's line per refresh; the opening
     line names the experiment; the run dir holds the config as it ran, with the sizes from the data."""
     run_dir = tmp_path / "run"
-    short = ["trainer.max_steps=60", "data.val_size=500", "data.test_size=500"]
+    short = ["trainer.max_steps=60", "trainer.log_every=50", "data.val_windows=16", "model.n_layer=1"]
     done = subprocess.run(
-        [sys.executable, "train.py", "experiment=speedrun_resnet", *short, f"hydra.run.dir={run_dir}"],
+        [sys.executable, "train.py", "experiment=speedrun_gpt", *short, f"hydra.run.dir={run_dir}"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -201,8 +201,8 @@ def test_a_run_off_a_terminal_prints_plain_lines_and_writes_what_ran(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "\r" not in done.stderr + done.stdout and len(done.stderr + done.stdout) < 2000
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("experiment speedrun_resnet (configs/experiment/speedrun_resnet.yaml: target acc:0.91")
+    assert lines[0].startswith("experiment speedrun_gpt (configs/experiment/speedrun_gpt.yaml: target loss:1.88")
     assert [line.split(":")[0] for line in lines if line.startswith("step ")] == ["step 50/60", "step 60/60"]
     ran = OmegaConf.load(run_dir / "config.yaml")
-    assert ran.model.num_classes == 10 and ran.model.in_chans == 1 and ran.trainer.max_steps == 60
+    assert ran.model.vocab_size == 65 and ran.model.block_size == 64 and ran.trainer.max_steps == 60
     assert not (run_dir / "train.log").exists()
