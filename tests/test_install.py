@@ -53,3 +53,31 @@ def test_torch_hub_loads_models_from_the_checkout():
     assert gpt(torch.zeros(1, 8, dtype=torch.long)).shape == (1, 8, 65)
     with pytest.raises(RuntimeError, match="Cannot find callable resnet21 in hubconf"):
         torch.hub.load(str(REPO), "resnet21", source="local")
+
+
+def test_torch_hub_loads_torchvisions_weights_by_name_or_file_and_refuses_them_for_other_models(tmp_path, monkeypatch):
+    """Offline: torchvision's download is replaced by a local state dict of torchvision's own resnet18."""
+    import torch
+    import torchvision
+    import torchvision.models._api as torchvision_api
+
+    reference = torchvision.models.resnet18().eval()
+    torch.save(reference.state_dict(), tmp_path / "resnet18.pth")
+    urls = []
+
+    def download(url, *args, **kwargs):
+        urls.append(url)
+        return torch.load(tmp_path / "resnet18.pth", weights_only=True)
+
+    monkeypatch.setattr(torchvision_api, "load_state_dict_from_url", download)
+    images = torch.randn(2, 3, 64, 64)
+    for weights in ({"weights": "IMAGENET1K_V1"}, {"pretrained": True}, {"weights": str(tmp_path / "resnet18.pth")}):
+        model = torch.hub.load(str(REPO), "resnet18", source="local", **weights).eval()
+        torch.testing.assert_close(model(images), reference(images))
+    assert urls == [torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url] * 2  # DEFAULT is IMAGENET1K_V1 here
+    with pytest.raises(
+        ValueError, match=r"^weights='IMAGENET9K': not a file, nor one of torchvision's ResNet18_Weights"
+    ):
+        torch.hub.load(str(REPO), "resnet18", source="local", weights="IMAGENET9K")
+    with pytest.raises(ValueError, match=r"^no pretrained weights exist for resnet20: it starts from its paper's init"):
+        torch.hub.load(str(REPO), "resnet20", source="local", pretrained=True)
