@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from landmarks.engine.checkpoint import CheckpointError, load_checkpoint
+from landmarks.engine.checkpoint import CheckpointError, load_checkpoint, load_safely
 
 MODEL_FILE = "model.pt"
 
@@ -60,7 +60,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Trained
     run_dir, device = Path(run_dir), torch.device(device)
     if not (run_dir / MODEL_FILE).exists():
         raise CheckpointError(f"{run_dir / MODEL_FILE} not found; pass the run dir that train.py printed")
-    described = torch.load(run_dir / MODEL_FILE, map_location="cpu", weights_only=False)
+    described = load_safely(run_dir / MODEL_FILE)
     state = load_checkpoint(run_dir)
     model = instantiate(described["model_kwargs"])
     model.load_state_dict(state["model"])

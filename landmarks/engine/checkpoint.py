@@ -2,6 +2,7 @@
 read back with an error that says what is wrong instead of a traceback from inside torch."""
 
 import os
+import pickle
 import tempfile
 from pathlib import Path
 
@@ -41,15 +42,29 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path) -> dict:
-    path = resolve_checkpoint(path)
+def load_safely(path: Path) -> object:
+    """What torch.save wrote at `path`, read with weights_only=True: tensors and plain containers of str, int,
+    float, bool and None only. A file holding other objects, whose unpickling could run code (a run dir received
+    from someone else), is refused before anything in it runs."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "Weights only load failed" not in str(error):
+            raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupted): {error}") from None
+        raise CheckpointError(
+            f"{path} holds objects other than tensors and plain values, which could run code when loaded; it was "
+            "not loaded. Load only files you trust, and share runs as their weights (checkpoint.pt of this version)"
+        ) from None
     except Exception as error:  # torch raises many types for truncated or foreign files
         raise CheckpointError(
             f"{path} is not a readable checkpoint (truncated, corrupted or not written by torch.save): "
             f"{type(error).__name__}: {error}"
         ) from None
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    path = resolve_checkpoint(path)
+    state = load_safely(path)
     missing = [key for key in REQUIRED_KEYS if not isinstance(state, dict) or key not in state]
     if missing:
         raise CheckpointError(f"{path} is not a Landmarks checkpoint: it lacks {missing}.")

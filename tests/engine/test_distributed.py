@@ -79,7 +79,7 @@ def test_two_gloo_processes_train_like_one_process_on_the_global_batch(tmp_path)
     assert not torch.equal(ranks[0]["rng"], ranks[1]["rng"])  # each process its own dropout stream
 
     single = run(compose_config(*OVERRIDES), tmp_path / "single")
-    single_weights = torch.load(tmp_path / "single" / "checkpoint.pt", weights_only=False)["model"]
+    single_weights = torch.load(tmp_path / "single" / "checkpoint.pt", weights_only=True)["model"]
     for name, value in ranks[0]["model"].items():
         torch.testing.assert_close(value, single_weights[name], rtol=1e-4, atol=1e-5)
     steps, losses = zip(*ranks[0]["history"])

@@ -16,7 +16,7 @@ from landmarks.engine.parts import NonFiniteLossError
 from landmarks.tasks.base import unwrap
 from landmarks.tasks.image_classification.task import ImageClassification
 from tests.conftest import compose_config, tiny_run_overrides
-from train import run
+from train import resumed_config, run
 
 REPO = Path(__file__).resolve().parents[2]
 QUICK = ["trainer.batch_size=16", "data.val_size=100", "data.test_size=100", "trainer.progress=false"]
@@ -117,3 +117,34 @@ def test_bad_checkpoints_give_clear_errors(tmp_path):
     torch.save(torch.zeros(3), foreign)
     with pytest.raises(CheckpointError, match=r"not a Landmarks checkpoint: it lacks \['model'"):
         load_checkpoint(foreign)
+
+
+class Payload:
+    """What a malicious run dir could hold: unpickling it with weights_only=False would create `marker`."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_file_with_a_pickle_payload_is_refused_at_every_door_and_never_runs(tiny_fashion_mnist, tmp_path):
+    """load_run, eval.py and trainer.resume read run dirs that others send: they load tensors and plain values."""
+    from landmarks import load_run
+
+    run_dir, marker = tmp_path / "run", tmp_path / "payload_ran"
+    run(compose_config(*tiny_run_overrides(tiny_fashion_mnist, "trainer.max_steps=2")), run_dir)
+    for name in ("checkpoint.pt", "model.pt"):
+        state = torch.load(run_dir / name, weights_only=True)
+        torch.save({**state, "model" if name == "checkpoint.pt" else "task": Payload(marker)}, run_dir / name)
+    refusal = "holds objects other than tensors and plain values, which could run code when loaded; it was not loaded"
+    with pytest.raises(CheckpointError, match=refusal):
+        load_run(run_dir)
+    with pytest.raises(CheckpointError, match=refusal):
+        resumed_config(compose_config(f"trainer.resume={run_dir}"), [])  # train.py trainer.resume=<run dir>
+    done = subprocess.run([sys.executable, "eval.py", f"run={run_dir}"], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 1 and refusal in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not marker.exists()
+    torch.load(run_dir / "model.pt", weights_only=False)  # the control: the payload runs where pickle is trusted
+    assert marker.exists()

@@ -86,7 +86,7 @@ def signal_worker(rank: int, port: int, folder) -> None:
 def test_a_signal_to_one_process_stops_every_process_at_the_same_step(tmp_path):
     mp.spawn(signal_worker, args=(free_port(), tmp_path), nprocs=2)
     assert (tmp_path / "steps0").read_text() == (tmp_path / "steps1").read_text() == f"{STOP_AT} True"
-    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["step"] == STOP_AT
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"] == STOP_AT
 
 
 def test_the_clock_waits_for_the_gpu_at_every_reading_and_stops_with_the_steps(monkeypatch):
