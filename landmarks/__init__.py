@@ -1,7 +1,8 @@
-"""Landmarks' shared machinery: datasets on disk (datasets.py), resident data and augmentation (data.py), the
-task contract (task.py) and one file per task, optimizers (optim.py), checkpoints (checkpoint.py), the loop
-(loop.py), wiring (build.py), trained runs back in other code (runs.py: `landmarks.load_run`). The model zoo,
-the repository's top-level models/ folder, is installed as `landmarks.models`."""
+"""Landmarks' machinery, in rooms (docs/extending.md): engine/ (the loop and its parts, optimizers, schedules,
+checkpoints, distributed, FLOPs), tasks/ (one package a task: its data, datasets, pictures and predictor), and
+at the top what every run shares: config.py and schema.py (typed configs), registry.py, build.py (config -> task,
+model), runs.py (`landmarks.load_run`) and datasets.py (downloads, checksums, UTF-8 text). The model zoo, the
+repository's top-level models/ folder, is installed as `landmarks.models`."""
 
 
 def __getattr__(name: str):

@@ -41,10 +41,10 @@ def validate(cfg: DictConfig) -> RunConfig:
         example = "data=tsv data.path=pairs.tsv" if missing[0] == "data.path" else f"{missing[0]}=..."
         raise ConfigError(f"{missing[0]} is required and has no value; set it on the command line, e.g. {example}")
     try:
-        task = task_class(cfg.data.task)
-        task.datasets.check(cfg.data.source)
-        OPTIMIZERS.check(cfg.optim.name)
-        SCHEDULES.check(cfg.optim.schedule)
+        task = task_class(cfg.data.get("task"))
+        task.datasets.check(cfg.data.get("source"))  # absent from the configs of runs saved before this layout
+        OPTIMIZERS.check(cfg.optim.get("name"))
+        SCHEDULES.check(cfg.optim.get("schedule", "cosine"))
     except ValueError as error:
         raise ConfigError(str(error)) from None
     check_model_name(cfg)

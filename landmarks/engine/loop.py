@@ -38,9 +38,13 @@ class TrainerConfig:
     precision: str = rule(lambda p: p in ("auto", "bf16", "fp32"), "auto, bf16 or fp32", default="auto")
     compile: bool = False
     num_threads: int | None = rule(positive, "a number of threads > 0, or null for PyTorch's choice", default=None)
-    epochs: float | None = rule(positive, "a number of passes > 0 (fractions allowed), e.g. trainer.epochs=3", 10.0)
-    steps: int | None = rule(positive, "a number of steps > 0, or null to count the run in trainer.epochs", None)
-    max_steps: int | None = rule(positive, "a number of steps > 0, or null to run the whole schedule", None)
+    epochs: float | None = rule(
+        positive, "a number of passes > 0 (fractions allowed), e.g. trainer.epochs=3", default=10.0
+    )
+    steps: int | None = rule(
+        positive, "a number of steps > 0, or null to count the run in trainer.epochs", default=None
+    )
+    max_steps: int | None = rule(positive, "a number of steps > 0, or null to run the whole schedule", default=None)
     batch_size: int = rule(positive, "a number of samples > 0, e.g. trainer.batch_size=128", default=128)
     grad_accum: int = rule(positive, "a number of micro-batches > 0 that divides trainer.batch_size", default=1)
     grad_clip: float | None = rule(positive, "a gradient norm > 0, or null for no clipping", default=None)
