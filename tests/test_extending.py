@@ -45,6 +45,7 @@ def test_a_users_own_model_trains_from_outside_the_repository_and_loads_back(tmp
     (package / "nets.py").write_text(TINY_NET)
     run_dir = tmp_path / "run"
     overrides = ["data.val_size=256", "data.test_size=256", "trainer.max_steps=4", "trainer.batch_size=32"]
+    overrides += ["trainer.num_threads=1"]  # beside the other pytest worker
     trained = user_command(
         tmp_path,
         sys.executable,

@@ -201,3 +201,18 @@ def test_bleu_is_standard_sacrebleu_on_the_text_as_written(tmp_path, caplog):
     assert 0 < metrics["copy_bleu"] < 30  # the English sources share only the numbers and commas
     assert task.notes()["bleu_signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:")
     assert "detokenize" not in caplog.text
+
+
+def test_under_compile_translation_batches_pad_to_a_multiple_of_8_with_the_same_loss():
+    """torch.compile recompiles for each new shape: compiled runs pad lengths to multiples of 8 (and mark them
+    dynamic); the padding is masked, so the loss is the same."""
+    overrides = ["model=transformer", "data.train_size=64", "data.val_size=8", "data.test_size=8"]
+    plain = build_task(compose_config(*overrides, "trainer.batch_size=16"), "cpu")
+    padded = build_task(compose_config(*overrides, "trainer.batch_size=16", "trainer.compile=true"), "cpu")
+    model, grew = create_model("transformer_tiny", p_drop=0.0, **plain.model_kwargs()).eval(), []
+    for step in range(3):
+        (src, tgt), (padded_src, padded_tgt) = plain.train_batch(step), padded.train_batch(step)
+        assert padded_src.shape[1] % 8 == 0 and padded_tgt.shape[1] % 8 == 0
+        grew.append(padded_src.shape[1] > src.shape[1])
+        torch.testing.assert_close(padded.loss(model, (padded_src, padded_tgt))[0], plain.loss(model, (src, tgt))[0])
+    assert any(grew)

@@ -34,11 +34,14 @@ class SentenceSplit:
     def cut(self, device_index: torch.Tensor, src_len: int, tgt_len: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.src[device_index, :src_len], self.tgt[device_index, :tgt_len]
 
-    def epoch_batches(self, batches: list[torch.Tensor]) -> list[tuple[torch.Tensor, int, int]]:
-        """An epoch's batches (CPU index tensors) as (index on the device, longest source, longest target): the
-        indices cross to the device in one copy an epoch, not one a step."""
+    def epoch_batches(self, batches: list[torch.Tensor], pad_to: int = 1) -> list[tuple[torch.Tensor, int, int]]:
+        """An epoch's batches (CPU index tensors) as (index on the device, longest source, longest target), the
+        lengths rounded up to a multiple of `pad_to` (fewer shapes for torch.compile): the indices cross to the
+        device in one copy an epoch, not one a step."""
         on_device = torch.cat(batches).to(self.src.device).split([len(index) for index in batches])
-        return [(index, *self.longest(cpu)) for index, cpu in zip(on_device, batches)]
+        return [
+            (index, *(-(-n // pad_to) * pad_to for n in self.longest(cpu))) for index, cpu in zip(on_device, batches)
+        ]
 
 
 @dataclass

@@ -34,15 +34,17 @@ class Translation(Task):
         label_smoothing: float = 0.0,
         beam_size: int = 1,
         eval_batch_size: int = 500,
+        pad_to: int = 1,
     ):
         check_batch_size(batch_size, len(data.train), "training pairs")
         self.data, self.batch_size, self.seed = data, batch_size, seed
         self.label_smoothing, self.beam_size, self.eval_batch_size = label_smoothing, beam_size, eval_batch_size
         self.steps_per_epoch = len(data.train) // batch_size
         self.bleu_signature = None  # sacreBLEU's, once a split is evaluated
+        self.pad_to = pad_to  # under torch.compile: lengths a multiple of 8, marked dynamic, so that it compiles once
         self.batch_index = EpochOrder(
             lambda epoch: data.train.epoch_batches(
-                length_grouped_batches(data.train.src_lengths, batch_size, epoch_generator(seed, epoch))
+                length_grouped_batches(data.train.src_lengths, batch_size, epoch_generator(seed, epoch)), pad_to
             ),
             self.steps_per_epoch,
         )
@@ -55,6 +57,7 @@ class Translation(Task):
             seed=seed,
             label_smoothing=trainer.label_smoothing,
             beam_size=data.beam_size,
+            pad_to=8 if trainer.compile else 1,
         )
 
     def model_kwargs(self) -> dict:
@@ -64,7 +67,11 @@ class Translation(Task):
 
     def train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch of global step `step`: (src (B, S), tgt (B, 1 + T)), pairs of similar lengths."""
-        return self.data.train.cut(*self.batch_index(step))
+        src, tgt = self.data.train.cut(*self.batch_index(step))
+        if self.pad_to > 1:
+            for tensor in (src, tgt):
+                torch._dynamo.maybe_mark_dynamic(tensor, 1)
+        return src, tgt
 
     def token_losses(self, model, src: torch.Tensor, tgt: torch.Tensor, label_smoothing: float):
         """Summed cross-entropy, correct tokens and token count over the non-padding targets of a batch."""
