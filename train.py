@@ -150,5 +150,5 @@ if __name__ == "__main__":
     resume = next((arg.split("=", 1)[1] for arg in sys.argv[1:] if arg.startswith("trainer.resume=")), None)
     if resume or int(os.environ.get("RANK", 0)) > 0:
         # no new run dir from Hydra: a resumed run keeps its own, and under torchrun only rank 0 writes
-        sys.argv += [f"hydra.run.dir='{resume or '.'}'", "hydra.output_subdir=null", "hydra/job_logging=disabled"]
+        sys.argv += [f"hydra.run.dir='{resume or '.'}'", "hydra.output_subdir=null"]
     main()
