@@ -130,6 +130,25 @@ def discard_unstarted(run_dir: Path) -> None:
             run_dir.parent.rmdir()
 
 
+def check_composition(argv: list[str]) -> None:
+    """Compose the command line's config once before Hydra does, so that an option a group lacks or a key no
+    config has ends in one line naming it and the choices (Hydra's own message is a paragraph and a hint)."""
+    if {"-m", "--multirun", "--help", "-h", "--hydra-help"} & set(argv) or any(a.startswith("--") for a in argv):
+        return  # sweeps and Hydra's own flags compose their own way
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import ConfigCompositionException
+
+    with initialize_config_dir(config_dir=str(Path(__file__).resolve().parent / "configs"), version_base="1.3"):
+        try:
+            compose("train", overrides=argv)
+        except ConfigCompositionException as error:
+            lines = [line.strip().rstrip(".") for line in str(error).splitlines() if line.strip()]
+            if len(lines) > 2 and lines[1].startswith("Available options"):  # an option the group lacks
+                options = [line for line in lines[2:] if not line.endswith(":") and "=" not in line]
+                lines = [lines[0], f"{lines[1].rstrip(':')}: {', '.join(options)}"]
+            raise SystemExit(f"train.py: {'; '.join(lines)}") from None
+
+
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     from landmarks.datasets import DatasetError
@@ -147,6 +166,7 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    check_composition(sys.argv[1:])
     resume = next((arg.split("=", 1)[1] for arg in sys.argv[1:] if arg.startswith("trainer.resume=")), None)
     if resume or int(os.environ.get("RANK", 0)) > 0:
         # no new run dir from Hydra: a resumed run keeps its own, and under torchrun only rank 0 writes

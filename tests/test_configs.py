@@ -82,3 +82,19 @@ def test_train_py_ends_bad_input_with_one_line_naming_the_fix(tmp_path):
         "(python -c 'from landmarks.models import list_models; print(list_models(\"image_classification\"))')"
     )
     assert not (tmp_path / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model=vgg", "train.py: In 'train': Could not find 'model/vgg'; Available options in 'model': airbench, "),
+        ("trainer.epoch=3", "train.py: Could not override 'trainer.epoch'; To append to your config use +trainer"),
+    ],
+)
+def test_hydras_composition_errors_end_in_one_line_with_the_choices(override, message):
+    """Hydra's own message is a paragraph with a stack-trace hint: train.py composes first and says it in one."""
+    result = subprocess.run(
+        [sys.executable, "train.py", override], cwd=Path(CONFIGS).parent, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1 and result.stderr.startswith(message) and result.stderr.count("\n") == 1
+    assert "resnet20, seq2seq" in result.stderr or "epoch=3" in result.stderr
