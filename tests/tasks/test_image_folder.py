@@ -52,8 +52,9 @@ def test_train_and_val_subfolders_are_the_training_and_test_splits(tmp_path):
 )
 def test_bad_folders_and_files_are_named(tmp_path, make, message):
     make(tmp_path / "images")
-    with pytest.raises(DatasetError, match=message):
+    with pytest.raises(DatasetError, match=message) as error:
         run(folder_run(tmp_path / "images"), tmp_path / "run")
+    assert "\n" not in str(error.value)  # one line, from a DataLoader worker process too
 
 
 def test_a_folder_too_large_for_memory_streams_from_disk_to_the_same_numbers(tmp_path):

@@ -82,7 +82,7 @@ class FolderImages(torch.utils.data.Dataset):
             pin_memory=device.type == "cuda",
             generator=torch.Generator(),
         )
-        return (batch.to(device, non_blocking=True) for batch in loader)
+        return on_device(loader, device)
 
     def load(self) -> torch.Tensor:
         """All the images as one uint8 tensor, decoded by the workers in chunks."""
@@ -96,6 +96,17 @@ class ImageFolderConfig(ImageDataConfig):
     test_fraction: float = rule(open_fraction, "a fraction in (0, 1), e.g. data.test_fraction=0.2", default=0.2)
     max_memory_gb: float = rule(positive, "a number of gigabytes > 0, e.g. data.max_memory_gb=4", default=4.0)
     num_workers: int = rule(integer(0), "a number of worker processes >= 0 (0 decodes here)", default=2)
+
+
+def on_device(loader: torch.utils.data.DataLoader, device: torch.device) -> Iterator[torch.Tensor]:
+    """The loader's batches on `device`. A DatasetError raised in a worker process comes back wrapped in the
+    worker's traceback: it is raised again as its own one line."""
+    try:
+        for batch in loader:
+            yield batch.to(device, non_blocking=True)
+    except DatasetError as error:
+        message = str(error).strip().splitlines()[-1].removeprefix("landmarks.datasets.DatasetError: ")
+        raise DatasetError(message) from None
 
 
 def read_split(files: list[tuple[Path, int]], cfg, stream: bool) -> tuple[torch.Tensor | FolderImages, torch.Tensor]:
