@@ -15,3 +15,11 @@ from models.pretrained import hub_entry_point as _hub_entry_point
 dependencies = ["torch", "einops"]
 
 globals().update({name: _hub_entry_point(name) for name in _list_models()})
+
+
+def trained(path: str, device: str = "cpu"):
+    """A model trained with Landmarks, from its run dir or the folder `python -m landmarks.export` wrote: weights
+    and description only, no pickle (landmarks.load_run, which needs landmarks installed)."""
+    from landmarks.runs import load_run
+
+    return load_run(path, device).model

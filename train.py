@@ -72,6 +72,7 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dic
     from landmarks.engine.checkpoint import save_checkpoint
     from landmarks.engine.device import configure, pick_device
     from landmarks.engine.loop import fit
+    from landmarks.export import write_shared
     from landmarks.runs import MODEL_FILE
 
     run = validate(cfg)
@@ -95,7 +96,8 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dic
 
     places = {"run_dir": run_dir, "device": device, "config": run.resolved, "resume_state": resume_state}
     results = fit(model, task, run.trainer, run.optim, **places)
-    if main and "interrupted" not in results:
+    if main and "interrupted" not in results:  # the finished model, to share without pickle
+        write_shared(run_dir, model, model_kwargs(run, task), run.data.task, task.export(), run.resolved)
         print(
             f"\n{model_name(run)} on {run.data.name}: {results['step']} steps in "
             f"{results['train_time_s']:.1f} s on {device}, MFU {results['mfu']:.1%}"

@@ -71,10 +71,13 @@ def instantiate(kwargs: dict) -> torch.nn.Module:
 
 def build_model(run: RunConfig, task: Task, device: torch.device) -> torch.nn.Module:
     """The model of `run.model` for the data of `task`, on `device`."""
-    model = instantiate(model_kwargs(run, task)).to(device)
-    if getattr(run.data, "channels_last", False):
-        model = model.to(memory_format=torch.channels_last)
-    return model
+    return laid_out(instantiate(model_kwargs(run, task)).to(device), getattr(run.data, "channels_last", False))
+
+
+def laid_out(model: torch.nn.Module, channels_last: bool) -> torch.nn.Module:
+    """The model in the memory layout its run trained and evaluated in (data.channels_last for convnets): the
+    same layout gives the same numbers to the last digit."""
+    return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
 def environment() -> dict:

@@ -9,8 +9,8 @@
     run.generate("ROMEO:", 200)    # language-model runs: the prompt and what follows
     run.evaluate("test")           # the metrics of a split again (the data must be where the run found it)
 
-A run dir holds checkpoint.pt (weights, config) and model.pt (the model's constructor arguments, with the import
-path of a user's own class, and what its task exported), both written by train.py. classify, translate and
+A finished run dir holds model.safetensors and model.json (landmarks/export.py: weights and description, no
+pickle), which load_run reads; checkpoint.pt and model.pt serve a run stopped before its end. classify, translate and
 generate come from the run's task's predictor (landmarks/tasks/<task>/predict.py).
 """
 
@@ -53,19 +53,32 @@ class TrainedRun:
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> TrainedRun:
-    """The trained model of a train.py run dir (its last checkpoint), in eval mode on `device`."""
-    from landmarks.build import instantiate
+    """The trained model of a train.py run dir, or of a folder that `python -m landmarks.export` wrote, in eval
+    mode on `device`. Nothing read can run code."""
+    from landmarks.build import laid_out
     from landmarks.tasks import task_class
 
     run_dir, device = Path(run_dir), torch.device(device)
+    model, config, exported, _ = read_run(run_dir)
+    config = OmegaConf.create(config)
+    model = laid_out(model.to(device), bool(config.data.get("channels_last"))).eval()
+    metrics = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").exists() else {}
+    predictor = task_class(config.data.task).predictor(model, exported, device)
+    return TrainedRun(model, config, metrics, predictor, device)
+
+
+def read_run(run_dir: Path) -> tuple[torch.nn.Module, dict, dict, dict]:
+    """A run's model (on the CPU), config, task export and constructor arguments: from its shared weights
+    (model.safetensors, model.json) where it finished, else from its last checkpoint and model.pt."""
+    from landmarks.build import instantiate
+    from landmarks.export import DESCRIPTION, read_shared
+
+    if (run_dir / DESCRIPTION).exists():
+        model, description, exported = read_shared(run_dir)
+        return model, description["config"], exported, description["model"]
     if not (run_dir / MODEL_FILE).exists():
         raise CheckpointError(f"{run_dir / MODEL_FILE} not found; pass the run dir that train.py printed")
-    described = load_safely(run_dir / MODEL_FILE)
-    state = load_checkpoint(run_dir)
+    described, state = load_safely(run_dir / MODEL_FILE), load_checkpoint(run_dir)
     model = instantiate(described["model_kwargs"])
     model.load_state_dict(state["model"])
-    model = model.to(device).eval()
-    config = OmegaConf.create(state["config"])
-    metrics = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").exists() else {}
-    predictor = task_class(config.data.task).predictor(model, described["task"], device)
-    return TrainedRun(model, config, metrics, predictor, device)
+    return model, state["config"], described["task"], described["model_kwargs"]
