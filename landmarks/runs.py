@@ -63,7 +63,10 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Trained
     config = OmegaConf.create(config)
     model = laid_out(model.to(device), bool(config.data.get("channels_last"))).eval()
     metrics = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").exists() else {}
-    predictor = task_class(config.data.task).predictor(model, exported, device)
+    try:
+        predictor = task_class(config.data.task).predictor(model, exported, device)
+    except Exception as error:  # a tokenizer that is not one, say: nothing half-loaded
+        raise CheckpointError(f"{run_dir}: what its task exported cannot be read back: {error!r}") from None
     return TrainedRun(model, config, metrics, predictor, device)
 
 

@@ -25,6 +25,7 @@ def shared(tiny_fashion_mnist, tmp_path):
 
 def test_an_exported_folder_reproduces_the_runs_test_metrics_without_a_checkpoint(shared):
     results, run_dir, folder = shared
+    assert {"model.safetensors", "model.json"} <= {path.name for path in run_dir.iterdir()}  # every finished run
     assert sorted(path.name for path in folder.iterdir()) == ["model.json", "model.safetensors"]
     trained = load_run(folder)
     assert trained.evaluate("test") == {"loss": results["test/loss"], "acc": results["test/acc"]}
@@ -95,3 +96,40 @@ def test_the_export_command_refuses_a_dir_that_is_not_a_run(tmp_path):
     shutil.rmtree(tmp_path, ignore_errors=True)
     with pytest.raises(SystemExit, match=r"^landmarks.export: .*model.pt not found; pass the run dir that train.py"):
         main([str(tmp_path), str(tmp_path / "out")])
+
+
+def test_an_export_interrupted_between_weights_and_description_is_refused(shared, monkeypatch):
+    """The weights are renamed into place first: a crash before the description leaves the old description,
+    which names other weights, so the pair is refused instead of loaded mismatched."""
+    import landmarks.export
+
+    folder = shared[2]
+    model = landmarks.export.read_shared(folder)[0]
+    with torch.no_grad():
+        model.fc.weight.add_(1.0)  # other weights, as from another run
+    description = json.loads((folder / "model.json").read_text())
+    writes = iter([True, False])  # the weights, then the description fails
+
+    def crash_before_the_description(path, write):
+        if not next(writes):
+            raise KeyboardInterrupt
+        return atomic_write(path, write)
+
+    atomic_write = landmarks.export.atomic_write
+    monkeypatch.setattr(landmarks.export, "atomic_write", crash_before_the_description)
+    with pytest.raises(KeyboardInterrupt):
+        landmarks.export.write_shared(folder, model, description["model"], "image_classification", {}, {})
+    with pytest.raises(CheckpointError, match=r"model.safetensors is missing or not the weights .* describes"):
+        load_run(folder)
+    assert not list(folder.glob(".*.tmp"))  # no temporary file left behind
+
+
+def test_a_tokenizer_that_is_not_one_is_one_line(tmp_path):
+    overrides = ["model=transformer", "data.train_size=128", "data.val_size=8", "data.test_size=8"]
+    quick = ["trainer.batch_size=32", "trainer.max_steps=1", "trainer.eval_every=0", "trainer.progress=false"]
+    run(compose_config(*overrides, *quick), tmp_path / "run")
+    description = json.loads((tmp_path / "run" / "model.json").read_text())
+    description["export"]["tokenizer"]["level"] = "subword"  # a sentencepiece model that is not there
+    (tmp_path / "run" / "model.json").write_text(json.dumps(description))
+    with pytest.raises(CheckpointError, match=r"run: what its task exported cannot be read back: KeyError\('model'\)"):
+        load_run(tmp_path / "run")
