@@ -10,6 +10,7 @@ from landmarks.models import model_task
 from omegaconf import OmegaConf
 
 from landmarks.build import build_task
+from landmarks.config import validate
 from tests.conftest import CONFIGS, compose_config
 
 
@@ -26,6 +27,8 @@ def test_every_config_composes(group):
         cfg = compose_config(f"{group}={option}", *model_for.get(task, []), *custom)
         OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
         assert custom or model_task(cfg.model.name) == cfg.data.task
+        if not ("path" in cfg.data and OmegaConf.is_missing(cfg.data, "path")):  # tsv, text, image_folder: test_pairs
+            assert validate(cfg).trainer.batch_size > 0  # a good config is accepted by the schema
 
 
 def test_a_model_on_data_of_another_task_names_both():
