@@ -46,6 +46,7 @@ def test_a_language_model_run_comes_back_and_generates(tmp_path):
     text = trained.generate("The red ship", 20)
     assert text.startswith("The red ship") and len(text) == len("The red ship") + 20
     assert text == trained.generate("The red ship", 20)  # reproducible for a seed
+    assert text != trained.generate("The red ship", 20, seed=1)  # and another seed samples other text
     with pytest.raises(AttributeError, match=r"^this is a language_modeling run: it offers generate and evaluate, not"):
         trained.classify(torch.zeros(1, 1, 8, 8))
 

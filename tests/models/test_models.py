@@ -30,6 +30,7 @@ def test_forward_backward(name):
             continue
         assert param.grad is not None, f"{name}: no gradient reaches {param_name}"
         assert torch.isfinite(param.grad).all(), f"{name}: non-finite gradient in {param_name}"
+        assert param.grad.any(), f"{name}: the gradient of {param_name} is zero: the parameter does not learn"
 
 
 def test_unknown_model_names_close_matches():
