@@ -42,6 +42,9 @@ def test_a_signal_saves_a_resumable_checkpoint_and_exits_cleanly(tmp_path, sig):
     step = load_checkpoint(tmp_path)["step"]
     assert 5 <= step < 100000
     assert f"{sig.name}: stopped at step {step}; resume with trainer.resume={tmp_path}" in output
+    more = f"trainer.max_steps={step + 2}"  # the checkpoint the signal wrote resumes and trains on
+    cfg, run_dir, state = resumed_config(compose_config(f"trainer.resume={tmp_path}", more), [more])
+    assert run(cfg, run_dir, state)["step"] == step + 2 and load_checkpoint(tmp_path)["step"] == step + 2
 
 
 def test_a_killed_run_resumes_from_its_last_checkpoint_and_finishes(tmp_path):
