@@ -84,20 +84,20 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dic
     run_dir = Path(distributed.broadcast(str(run_dir), device))  # rank 0's: Hydra's clock may differ per process
     with distributed.local_main_first():  # downloads and extractions happen once per machine
         task = build_task(run, device)
-    model = build_model(run, task, device)
+    model, built_with = build_model(run, task, device), model_kwargs(run, task)
     distributed.seed_process(run.seed)
     main = distributed.is_main()
     if main:
         write_environment(run_dir)
-        save_checkpoint(run_dir / MODEL_FILE, {"model_kwargs": model_kwargs(run, task), "task": task.export()})
-        resolved = {**run.resolved, "model": model_kwargs(run, task)}  # what ran: the sizes from the data filled in
+        save_checkpoint(run_dir / MODEL_FILE, {"model_kwargs": built_with, "task": task.export()})
+        resolved = {**run.resolved, "model": built_with}  # what ran: the sizes from the data filled in
         OmegaConf.save(OmegaConf.create(resolved), run_dir / "config.yaml")
         print(opening_lines(run, model, task, device, run_dir))
 
     places = {"run_dir": run_dir, "device": device, "config": run.resolved, "resume_state": resume_state}
     results = fit(model, task, run.trainer, run.optim, **places)
     if main and "interrupted" not in results:  # the finished model, to share without pickle
-        write_shared(run_dir, model, model_kwargs(run, task), run.data.task, task.export(), run.resolved)
+        write_shared(run_dir, model, built_with, run.data.task, task.export(), run.resolved)
         print(
             f"\n{model_name(run)} on {run.data.name}: {results['step']} steps in "
             f"{results['train_time_s']:.1f} s on {device}, MFU {results['mfu']:.1%}"

@@ -10,14 +10,12 @@ and the description names the weights it describes: an interrupted write is dete
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from landmarks.datasets import file_hash
-from landmarks.engine.checkpoint import CheckpointError
+from landmarks.engine.checkpoint import CheckpointError, atomic_write
 
 WEIGHTS, DESCRIPTION = "model.safetensors", "model.json"
 FORMAT, REQUIRED = 1, {"model", "task", "export", "config", "weights_sha256"}
@@ -53,23 +51,10 @@ def join_export(plain: dict, tensors: dict[str, torch.Tensor], kinds: dict[str, 
     return exported
 
 
-def atomic_write(path: Path, write) -> None:
-    """`write(temporary path)`, then the temporary file renamed to `path`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_shared(folder: Path, model: torch.nn.Module, model_kwargs: dict, task: str, exported: dict, config: dict):
     """model.safetensors, then model.json, into `folder`."""
     from safetensors.torch import save_file
 
-    folder.mkdir(parents=True, exist_ok=True)
     plain, tensors, kinds = split_export(exported)
     weights = {f"model/{name}": value.detach().cpu().clone().contiguous() for name, value in model.state_dict().items()}
     weights |= {f"export/{name}": value for name, value in tensors.items()}  # tied weights: each key its own copy

@@ -47,9 +47,8 @@ class TrainedRun:
     def evaluate(self, split: str = "test") -> dict[str, float]:
         """The task's metrics on a split, the data loaded again as the run's config says."""
         from landmarks.build import build_task
-        from landmarks.config import validate
 
-        return build_task(validate(self.config), self.device).evaluate(self.model, split)
+        return build_task(self.config, self.device).evaluate(self.model, split)
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> TrainedRun:

@@ -4,6 +4,7 @@ read back with an error that says what is wrong instead of a traceback from insi
 import os
 import pickle
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -16,18 +17,28 @@ class CheckpointError(RuntimeError):
     """A checkpoint that is missing, truncated or not one of ours."""
 
 
-def save_checkpoint(path: Path, state: dict) -> None:
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """`write(a temporary path)` beside `path`, fsynced and renamed to `path`: a crash leaves the previous file
+    whole and no temporary one behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
+        write(Path(tmp))
+        with open(tmp, "rb") as written:
+            os.fsync(written.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+
+    atomic_write(path, write)
 
 
 def resolve_checkpoint(path: str | Path) -> Path:

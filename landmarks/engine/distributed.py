@@ -75,11 +75,11 @@ def mean_over_processes(values: dict[str, torch.Tensor], device: torch.device) -
     return dict(zip(values, stacked / world_size()))
 
 
-def sum_over_processes(value: torch.Tensor | int, device: torch.device) -> torch.Tensor | int:
-    """The sum of a count over all processes (identity in one process)."""
+def sum_over_processes(value: torch.Tensor) -> torch.Tensor:
+    """The sum of a count (a tensor on the run's device) over all processes (identity in one process)."""
     if world_size() == 1:
         return value
-    total = torch.as_tensor(value, dtype=torch.float32, device=device).clone()
+    total = value.float().clone()
     dist.all_reduce(total)
     return total
 

@@ -1,6 +1,7 @@
 """The parts the loop calls, each with one job: `StopOnSignal` turns Ctrl-C and SIGTERM into a clean stop, a
 `Target` says when a speedrun is done, a `Clock` keeps training and validation time apart, `TrainLog` sums the
-scalars on the device and writes them at intervals, `Silent` stands in for the writer off rank 0."""
+scalars on the device and writes them at intervals, `ProgressBar` shows them, `Silent` stands in for the writer
+off rank 0."""
 
 import contextlib
 import math

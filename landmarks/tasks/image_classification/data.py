@@ -38,7 +38,7 @@ class ImageSplit:
 
     def batches(self, indices: Iterable[torch.Tensor | slice]) -> Iterator[torch.Tensor]:
         """The uint8 images of each index tensor or slice in turn, on the labels' device."""
-        if isinstance(self.images, FolderImages):
+        if self.streamed:
             return self.images.stream(indices, self.labels.device)
         return (self.images[index] for index in indices)
 
