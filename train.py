@@ -48,10 +48,10 @@ def opening_lines(run, model, task, device, run_dir: Path) -> str:
         recipe = f"experiment {name} (configs/experiment/{name}.yaml: {target}its own run length) over {recipe}"
     params = sum(p.numel() for p in model.parameters()) / 1e6
     processes = f" x {distributed.world_size()} processes" if distributed.world_size() > 1 else ""
-    steps, stop = run_length(run.trainer, task)
-    length = f"{steps} steps ({steps / task.steps_per_epoch:.3g} epochs)" + (
-        f", stop at {stop}" if stop < steps else ""
-    )
+    steps, stop, length = run_length(run.trainer, task)
+    if run.trainer.time_budget:
+        length = f"the length that fits trainer.time_budget={run.trainer.time_budget:g} s of training (measured next)"
+    length += f", stop at {stop}" if stop < steps else ""
     what = f"{model_name(run)} ({params:.2f}M params) on {run.data.name}, {device}{processes}, {length}"
     return f"{recipe}\n{what}, run dir {run_dir}"
 
@@ -112,6 +112,11 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dic
                     if results["target_reached"]
                     else "not reached"
                 )
+            )
+        if "weights" in results:
+            print(
+                f"  weights of step {results['best_step']}, the best validation pass (best.pt"
+                + (f"; step {results['step']}'s are in checkpoint.pt)" if results["weights"] == "best" else ")")
             )
         for name, value in results.items():
             if name.startswith(("val/", "test/")):

@@ -147,7 +147,9 @@ def write_text(path: Path, sentences: int = 400) -> Path:
 def fit_config(cfg, model, task, run_dir: Path, **kwargs) -> dict:
     """The loop on a composed config, with its typed parts as train.py passes them."""
     run = validate(cfg)
-    return fit(model, task, run.trainer, run.optim, run_dir=run_dir, device=torch.device("cpu"), config=run.resolved)
+    return fit(
+        model, task, run.trainer, run.optim, run_dir=run_dir, device=torch.device("cpu"), config=run.resolved, **kwargs
+    )
 
 
 def compose_config(*overrides: str):

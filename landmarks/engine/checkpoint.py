@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 CHECKPOINT_NAME = "checkpoint.pt"
+BEST_NAME = "best.pt"  # under trainer.early_stopping: the best validation pass's weights
 REQUIRED_KEYS = ("model", "optimizer", "scheduler", "step", "config")
 
 

@@ -1,6 +1,7 @@
 """The device and the precision a run computes in."""
 
 import contextlib
+import time
 
 import torch
 
@@ -64,3 +65,12 @@ def autocast_context(device: torch.device, precision: str):
     if resolve_precision(device, precision) == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def synchronized_time(device: torch.device) -> float:
+    """The host clock once the device has done the work queued so far."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+    return time.perf_counter()

@@ -15,12 +15,23 @@ from pathlib import Path
 import torch
 
 from landmarks.engine import distributed
-from landmarks.engine.checkpoint import CHECKPOINT_NAME, save_checkpoint
+from landmarks.engine.budget import steps_within
+from landmarks.engine.checkpoint import BEST_NAME, CHECKPOINT_NAME, load_safely, save_checkpoint
 from landmarks.engine.device import autocast_context, device_available, resolve_precision, rng_state, set_rng_state
 from landmarks.engine.flops import peak_flops, train_flops_per_sample
 from landmarks.engine.lookahead import Lookahead
 from landmarks.engine.optimizers import OptimConfig, build_optimizer
-from landmarks.engine.parts import Clock, Progress, ProgressBar, Silent, StopOnSignal, Target, TrainLog
+from landmarks.engine.parts import (
+    Clock,
+    EarlyStopping,
+    Progress,
+    ProgressBar,
+    Silent,
+    StopOnSignal,
+    Target,
+    TrainLog,
+    better,
+)
 from landmarks.engine.schedules import build_schedule
 from landmarks.schema import at_least_zero, fraction, positive, rule
 from landmarks.tasks.base import Task, unwrap
@@ -44,6 +55,15 @@ class TrainerConfig:
     steps: int | None = rule(
         positive, "a number of steps > 0, or null to count the run in trainer.epochs", default=None
     )
+    steps_floor: int | None = rule(
+        positive, "a number of steps > 0 that a run counted in epochs is raised to, or null", default=None
+    )
+    steps_ceiling: int | None = rule(
+        positive, "a number of steps > 0 that a run counted in epochs is cut to, or null", default=None
+    )
+    time_budget: float | None = rule(
+        positive, "seconds of training > 0 to fit the run's length to, or null", default=None
+    )
     max_steps: int | None = rule(positive, "a number of steps > 0, or null to run the whole schedule", default=None)
     batch_size: int = rule(positive, "a number of samples > 0, e.g. trainer.batch_size=128", default=128)
     grad_accum: int = rule(positive, "a number of micro-batches > 0 that divides trainer.batch_size", default=1)
@@ -58,16 +78,41 @@ class TrainerConfig:
     target: str | None = rule(
         lambda t: re.fullmatch(r"(val/)?\w+:[-+.\deE]+", str(t)), "<metric>:<value>, e.g. acc:0.91", default=None
     )
+    early_stopping: str | None = rule(
+        lambda e: re.fullmatch(r"(val/)?\w+:\d+", str(e)), "<metric>:<patience>, e.g. bleu:5", default=None
+    )
     peak_flops: float | None = rule(positive, "the device's peak FLOP/s > 0, or null to measure it", default=None)
     resume: str | None = None
     progress: bool = True
 
 
-def run_length(trainer: TrainerConfig, task: Task) -> tuple[int, int]:
-    """The schedule's length in steps (trainer.steps, else trainer.epochs passes) and the step to stop at
-    (trainer.max_steps cuts a run short; the schedule keeps its length)."""
-    total = trainer.steps or max(1, round(trainer.epochs * task.steps_per_epoch))
-    return total, min(total, trainer.max_steps or total)
+def run_length(trainer: TrainerConfig, task: Task) -> tuple[int, int, str]:
+    """The schedule's length in steps, the step to stop at (trainer.max_steps cuts a run short; the schedule keeps
+    its length) and how the length was chosen. Counted in epochs, it is held within trainer.steps_floor and
+    trainer.steps_ceiling, so that one recipe gives a small corpus enough steps and a large one no more than it
+    needs. (trainer.time_budget's length is measured later, by `fit`.)"""
+    per_epoch, floor, ceiling = task.steps_per_epoch, trainer.steps_floor, trainer.steps_ceiling
+    if trainer.time_budget and trainer.steps:
+        raise ValueError(
+            f"trainer.time_budget={trainer.time_budget:g} and trainer.steps={trainer.steps} both set the run's "
+            "length; keep one (trainer.steps=null)"
+        )
+    if floor and ceiling and floor > ceiling:
+        raise ValueError(f"trainer.steps_floor={floor} is above trainer.steps_ceiling={ceiling}; swap them")
+    if trainer.steps:
+        total, how = trainer.steps, "trainer.steps"
+    else:
+        counted = max(1, round(trainer.epochs * per_epoch))
+        raised = max(counted, floor or counted)
+        total = min(raised, ceiling or raised)
+        how = "trainer.steps_floor" if total > counted else "trainer.steps_ceiling" if total < counted else ""
+        how = f"trainer.epochs={trainer.epochs:g}" + (f" -> {how}" if how else "")
+    return total, min(total, trainer.max_steps or total), describe_length(total, per_epoch, how)
+
+
+def describe_length(total: int, per_epoch: int, how: str) -> str:
+    """ "4,000 steps: 80 epochs of 50 batches (trainer.epochs=6 -> trainer.steps_floor)"."""
+    return f"{total:,} steps: {total / per_epoch:.3g} epochs of {per_epoch:,} batches ({how})"
 
 
 def restore(state: dict | None, model, optimizer, scheduler, device: torch.device, run_dir: Path):
@@ -87,18 +132,22 @@ def restore(state: dict | None, model, optimizer, scheduler, device: torch.devic
     return state["step"], state["elapsed_s"], state.get("eval_s", 0.0)
 
 
-def save(path: Path, config: dict, model, optimizer, scheduler, lookahead, step: int, clock: Clock, device) -> None:
+def save(path: Path, config: dict, model, optimizer, scheduler, lookahead, step: int, clock: Clock, device,
+         run_state: dict) -> None:  # fmt: skip
+    """The checkpoint: everything a resumed run needs to continue as if never stopped. `run_state` holds the
+    schedule's length (measured, under trainer.time_budget) and early stopping's count."""
     rng = distributed.gather(rng_state(device))  # each process's: under torchrun they draw different dropout masks
     if distributed.is_main():
         state = {"model": unwrap(model).state_dict(), "optimizer": optimizer.state_dict()}
         state |= {"scheduler": scheduler.state_dict(), "step": step, "rng": rng}
         state |= {"lookahead": lookahead.state_dict() if lookahead else None}
-        state |= {
-            "elapsed_s": clock.wall_s,
-            "eval_s": clock.eval_s,
-            "config": config,
-        }
+        state |= {"elapsed_s": clock.wall_s, "eval_s": clock.eval_s, "config": config, **run_state}
         save_checkpoint(path, state)
+
+
+def save_best(path: Path, model, step: int, early: EarlyStopping) -> None:
+    """best.pt: the weights of the best validation pass so far, which the final report and load_run use."""
+    save_checkpoint(path, {"model": unwrap(model).state_dict(), "step": step, early.metric: early.best})
 
 
 def micro_batches(batch: tuple, count: int):
@@ -184,23 +233,35 @@ def fit(model, task: Task, trainer: TrainerConfig, optim: OptimConfig, *, run_di
     world, main = distributed.world_size(), distributed.is_main()
     check_batch_split(trainer, world)
     target = Target.for_run(trainer, task.eval_metrics)
-    total_steps, stop_step = run_length(trainer, task)
+    early = EarlyStopping.for_run(trainer, task.eval_metrics, resume_state)
+    total_steps, stop_step, _ = run_length(trainer, task)
     task.init_model(model)
     optimizer = build_optimizer(optim, model, device)
+    autocast, checkpoint_path = autocast_context(device, trainer.precision), run_dir / CHECKPOINT_NAME
+    train_model, eval_model = wrap(model, trainer.compile, world)
+    if trainer.time_budget:  # the length measured once, then kept in the checkpoint
+        total_steps = resume_state["total_steps"] if resume_state else fit_to_budget(trainer, task, train_model,
+            model, optimizer, optim, device, autocast)  # fmt: skip
+        stop_step = min(total_steps, trainer.max_steps or total_steps)
     scheduler = build_schedule(optim, optimizer, total_steps)
     step, wall_before, eval_before = restore(resume_state, model, optimizer, scheduler, device, run_dir)
     lookahead = Lookahead.for_run(trainer.lookahead, model, total_steps, resume_state)
-    autocast, checkpoint_path = autocast_context(device, trainer.precision), run_dir / CHECKPOINT_NAME
     flops_per_sample, peak = measure_efficiency(model, task, step, trainer, device, autocast)
-    train_model, eval_model = wrap(model, trainer.compile, world)
     writer = open_writer(run_dir, step) if main else Silent()
     log = TrainLog(writer, checkpoint_path, flops_per_sample, peak[0], trainer.batch_size, device)
     bar = ProgressBar(trainer.progress and main, step, stop_step)
     clock, first_step, hit, stopping = Clock(device, wall_before, eval_before), step, None, False  # set-up not counted
+    ended_early = signalled = False
+    validated = (None, None)  # the step of the latest validation pass and its metrics (rank 0)
+
+    def run_state() -> dict:
+        return {"total_steps": total_steps, "early_stopping": early.state_dict() if early else None}
+
     model.train()
     with StopOnSignal() as stop:
         while step < stop_step and not stopping:
-            compiling = trainer.compile and step == first_step  # the first step compiles: its time is set aside
+            # the first step compiles (unless trainer.time_budget's measuring did): its time is set aside
+            compiling = trainer.compile and step == first_step and not (trainer.time_budget and not resume_state)
             with clock.set_aside() if compiling else contextlib.nullcontext():
                 batch = task.local_batch(step, distributed.rank(), world)
                 log.add(train_step(task, train_model, batch, optimizer, scheduler, trainer, autocast))
@@ -213,20 +274,26 @@ def fit(model, task: Task, trainer: TrainerConfig, optim: OptimConfig, *, run_di
             if log_due:
                 logs = log.flush(step, clock.lap())
                 bar.show(step, logs)
-            if trainer.eval_every and step % trainer.eval_every == 0 and step < stop_step:
+            if trainer.eval_every and step % trainer.eval_every == 0:
                 with clock.validating():
-                    reaching = main and validate(task, eval_model, writer, step, target, autocast)
-                hit = clock.hit(step, reaching or None) if distributed.any_process(bool(reaching), device) else None
+                    metrics = validate(task, eval_model, writer, step, autocast) if main else {}
+                    validated = (step, metrics)
+                    if main and early and early.update(metrics, step):
+                        save_best(run_dir / BEST_NAME, model, step, early)
+                reaching = bool(target and metrics and target.reached(metrics))
+                hit = clock.hit(step) if distributed.any_process(reaching, device) else None
+                ended_early = distributed.any_process(bool(early and main and early.exhausted), device)
             if checkpoint_due:
-                save(checkpoint_path, config, model, optimizer, scheduler, lookahead, step, clock, device)
+                save(checkpoint_path, config, model, optimizer, scheduler, lookahead, step, clock, device, run_state())
             # processes agree on a signal every step: torchrun kills its workers 30 s after forwarding one
-            stopping = distributed.any_process(bool(stop.requested), device) or hit is not None
+            signalled = distributed.any_process(bool(stop.requested), device)
+            stopping = signalled or hit is not None or ended_early
     bar.close()
     clock.stop()  # the final checkpoint, evaluation and pictures are not training
     if log.steps:  # steps since the last log (after a signal): their loss must be finite too
         log.flush(step, clock.lap())
-    save(checkpoint_path, config, model, optimizer, scheduler, lookahead, step, clock, device)
-    interrupted = stopping and hit is None
+    save(checkpoint_path, config, model, optimizer, scheduler, lookahead, step, clock, device, run_state())
+    interrupted = signalled and hit is None and not ended_early
     if interrupted or not main:
         writer.close()
         if interrupted and main:
@@ -234,8 +301,28 @@ def fit(model, task: Task, trainer: TrainerConfig, optim: OptimConfig, *, run_di
                 f"{stop.requested or 'another process'}: stopped at step {step}; resume with trainer.resume={run_dir}"
             )
         return {"step": step, "interrupted": interrupted, "history": log.history}
-    progress = Progress(step, first_step, clock, target, hit, flops_per_sample, peak, log.history)
-    return finish(trainer, config, task, model, eval_model, writer, run_dir, autocast, progress)
+    val = validated[1] if validated[0] == step else None  # the loop's validation at this step, if it ran
+    progress = Progress(step, first_step, clock, target, hit, val, flops_per_sample, peak, log.history)
+    return finish(trainer, config, task, model, eval_model, writer, run_dir, autocast, progress, early)
+
+
+def fit_to_budget(trainer, task: Task, train_model, model, optimizer, optim, device, autocast) -> int:
+    """trainer.time_budget's number of steps, measured on the run's first steps with a provisional schedule and
+    then undone (landmarks/engine/budget.py); printed with the setting that repeats the run."""
+    provisional = build_schedule(optim, optimizer, 1_000_000)
+    rank, world = distributed.rank(), distributed.world_size()
+
+    def take_step(step: int) -> None:
+        train_step(task, train_model, task.local_batch(step, rank, world), optimizer, provisional, trainer, autocast)
+
+    steps, step_s, timed = steps_within(trainer.time_budget, take_step, model, optimizer, device)
+    if distributed.is_main():
+        print(
+            f"trainer.time_budget={trainer.time_budget:g} s: "
+            + describe_length(steps, task.steps_per_epoch, f"{step_s:.3g} s a step over {timed} timed steps")
+            + f"; the same run again: trainer.time_budget=null trainer.steps={steps}"
+        )
+    return steps
 
 
 def open_writer(run_dir: Path, step: int):
@@ -245,25 +332,40 @@ def open_writer(run_dir: Path, step: int):
     return SummaryWriter(str(run_dir), purge_step=step or None)
 
 
-def validate(task: Task, model, writer, step: int, target: Target | None, autocast) -> dict[str, float]:
+def validate(task: Task, model, writer, step: int, autocast) -> dict[str, float]:
     """A validation pass (in fp32, so that GPU and CPU records compare) and the task's samples, logged; its
-    metrics if they reached the target, else {}."""
+    metrics."""
     metrics = task.evaluate(model, "val")
     with autocast:
         task.log_samples(writer, model, step)
     for name, value in metrics.items():
         writer.add_scalar(f"val/{name}", value, step)
-    return metrics if target is not None and target.reached(metrics) else {}
+    return metrics
 
 
 def finish(
-    trainer: TrainerConfig, config: dict, task: Task, model, eval_model, writer, run_dir: Path, autocast, progress
+    trainer: TrainerConfig,
+    config: dict,
+    task: Task,
+    model,
+    eval_model,
+    writer,
+    run_dir: Path,
+    autocast,
+    progress,
+    early: EarlyStopping | None,
 ) -> dict:
-    """The end of a run: validation and test metrics, pictures, the target's record, hparams against the final
-    metrics in TensorBoard, and metrics.json."""
+    """The end of a run: the best validation pass's weights under early stopping (best.pt), validation and test
+    metrics, pictures, the target's record, hparams against the final metrics in TensorBoard, and metrics.json."""
     step, clock, target, hit = progress.step, progress.clock, progress.target, progress.hit
-    # metrics in fp32; validation only if the pass that reached the target (at this step) did not just measure it
-    splits = {"val": hit.val if hit and hit.val else task.evaluate(eval_model, "val")}
+    # metrics in fp32; validation only if the loop did not just measure it (a target reached, early stopping)
+    splits = {"val": progress.val or task.evaluate(eval_model, "val")}
+    best = {}
+    if early:
+        best_step = best_of_run(model, run_dir, early, step, splits["val"], counted=progress.val is not None)
+        if best_step != step:
+            splits["val"] = task.evaluate(eval_model, "val")
+        best = {"weights": "best" if best_step != step else "last", "best_step": best_step}
     splits["test"] = task.evaluate(eval_model, "test")
     final = {f"{split}/{k}": v for split, metrics in splits.items() for k, v in metrics.items()}
     with autocast:
@@ -293,6 +395,7 @@ def finish(
         **({"target": trainer.target, "target_reached": hit is not None} if target else {}),
         **({"steps_to_target": hit.step, "time_to_target_s": round(hit.train_s, 2)} if hit else {}),
         **({"wall_to_target_s": round(hit.wall_s, 2)} if hit else {}),
+        **best,
         **task.notes(),
         "history": progress.history,
         "report": report,
@@ -303,6 +406,16 @@ def finish(
     saved = {k: v for k, v in results.items() if k not in ("history", "report")}
     (run_dir / "metrics.json").write_text(json.dumps(saved, indent=2))
     return results
+
+
+def best_of_run(model, run_dir: Path, early: EarlyStopping, step: int, val: dict, counted: bool) -> int:
+    """The step whose weights end in `model`: the last step's if its validation pass (which the loop `counted` if
+    it fell on a validation step) is the best, else best.pt's, loaded. A pass off the validation steps is compared
+    but not counted, so that early stopping's count stays that of the whole run, and best.pt that count's best."""
+    if early.best_step == step if counted else better(early.metric, val[early.metric], early.best):
+        return step
+    unwrap(model).load_state_dict(load_safely(run_dir / BEST_NAME)["model"])
+    return early.best_step
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:

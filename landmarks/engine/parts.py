@@ -1,19 +1,19 @@
 """The parts the loop calls, each with one job: `StopOnSignal` turns Ctrl-C and SIGTERM into a clean stop, a
-`Target` says when a speedrun is done, a `Clock` keeps training and validation time apart, `TrainLog` sums the
-scalars on the device and writes them at intervals, `ProgressBar` shows them, `Silent` stands in for the writer
-off rank 0."""
+`Target` says when a speedrun is done, `EarlyStopping` when validation stopped improving, a `Clock` keeps training
+and validation time apart, `TrainLog` sums the scalars on the device and writes them at intervals, `ProgressBar`
+shows them, `Silent` stands in for the writer off rank 0."""
 
 import contextlib
 import math
 import signal
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from landmarks.engine import distributed
+from landmarks.engine.device import synchronized_time
 
 
 class NonFiniteLossError(RuntimeError):
@@ -47,8 +47,6 @@ class Target:
     metric: str
     value: float
 
-    LOWER_IS_BETTER = ("loss", "ppl", "bpc")
-
     @classmethod
     def for_run(cls, trainer, metrics: tuple[str, ...]) -> "Target | None":
         """trainer.target's target, which needs validation during training (trainer.eval_every > 0)."""
@@ -77,7 +75,71 @@ class Target:
 
     def reached(self, metrics: dict[str, float]) -> bool:
         value = metrics[self.metric]
-        return value <= self.value if self.metric in self.LOWER_IS_BETTER else value >= self.value
+        return value == self.value or better(self.metric, value, self.value)
+
+
+LOWER_IS_BETTER = ("loss", "ppl", "bpc")
+
+
+def better(metric: str, value: float, than: float | None) -> bool:
+    """Whether `value` of a validation metric is better than `than` (None: nothing yet): lower for a loss, a
+    perplexity or bits per character, higher for the rest."""
+    return than is None or (value < than if metric in LOWER_IS_BETTER else value > than)
+
+
+@dataclass
+class EarlyStopping:
+    """trainer.early_stopping="bleu:5": stop when `patience` validation passes in a row did not improve on the best
+    value of a metric, as Keras's and Lightning's EarlyStopping do; the loop keeps the best pass's weights in
+    best.pt. Its state travels in the checkpoint, so that a resumed run stops where the whole run would."""
+
+    metric: str
+    patience: int
+    best: float | None = None
+    best_step: int | None = None
+    passes_since_best: int = 0
+
+    @classmethod
+    def for_run(cls, trainer, metrics: tuple[str, ...], state: dict | None) -> "EarlyStopping | None":
+        if trainer.early_stopping is None:
+            return None
+        name, _, patience = str(trainer.early_stopping).removeprefix("val/").rpartition(":")
+        if name not in metrics or not patience.isdigit() or int(patience) < 1:
+            raise ValueError(
+                f"trainer.early_stopping={trainer.early_stopping!r}; write <metric>:<patience> with a validation "
+                f"metric of this task {metrics} and a number of passes >= 1, e.g. {metrics[-1]}:5"
+            )
+        if not trainer.eval_every:
+            raise ValueError(
+                f"trainer.early_stopping={trainer.early_stopping} needs validation during training: set "
+                "trainer.eval_every > 0"
+            )
+        early = cls(name, int(patience))
+        if state and state.get("early_stopping") and state["early_stopping"]["metric"] == name:
+            early.best, early.best_step, early.passes_since_best = (
+                state["early_stopping"][key] for key in ("best", "best_step", "passes_since_best")
+            )
+        return early
+
+    def update(self, metrics: dict[str, float], step: int) -> bool:
+        """Count a validation pass; True if it is the best so far."""
+        if better(self.metric, metrics[self.metric], self.best):
+            self.best, self.best_step, self.passes_since_best = metrics[self.metric], step, 0
+            return True
+        self.passes_since_best += 1
+        return False
+
+    @property
+    def exhausted(self) -> bool:
+        return self.passes_since_best >= self.patience
+
+    def state_dict(self) -> dict:
+        return {
+            "metric": self.metric,
+            "best": self.best,
+            "best_step": self.best_step,
+            "passes_since_best": self.passes_since_best,
+        }
 
 
 @dataclass
@@ -89,6 +151,7 @@ class Progress:
     clock: "Clock"
     target: Target | None
     hit: "Hit | None"
+    val: dict[str, float] | None  # the validation metrics of the last step, if the loop measured them
     flops_per_sample: float
     peak: tuple[float, str]  # FLOP/s and where the number came from
     history: list
@@ -96,13 +159,11 @@ class Progress:
 
 @dataclass
 class Hit:
-    """When a run reached its target: the step, the seconds of training alone and with validation, and (in the
-    process that validated) the validation metrics that reached it, which the final report reuses."""
+    """When a run reached its target: the step, and the seconds of training alone and with validation."""
 
     step: int
     train_s: float
     wall_s: float
-    val: dict[str, float] | None = None
 
 
 class Clock:
@@ -118,12 +179,7 @@ class Clock:
         self.start = self.last_lap = self.now()
 
     def now(self) -> float:
-        """The host clock once the device has done the work queued so far."""
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        elif self.device.type == "mps":
-            torch.mps.synchronize()
-        return time.perf_counter()
+        return synchronized_time(self.device)
 
     @contextlib.contextmanager
     def validating(self):
@@ -168,9 +224,9 @@ class Clock:
         seconds, self.last_lap = now - self.last_lap, now
         return seconds
 
-    def hit(self, step: int, val: dict[str, float] | None = None) -> Hit:
+    def hit(self, step: int) -> Hit:
         wall_s = self.wall_s  # one reading: one sync
-        return Hit(step, wall_s - self.eval_s, wall_s, val)
+        return Hit(step, wall_s - self.eval_s, wall_s)
 
 
 def check_finite(loss: float, step: int, checkpoint_path: Path) -> None:

@@ -114,8 +114,8 @@ def test_a_step_budget_sets_the_schedule_whatever_the_epochs(tiny_fashion_mnist,
     class Task:
         steps_per_epoch = 3
 
-    assert run_length(cfg.trainer, Task()) == (7, 7)
+    assert run_length(cfg.trainer, Task())[:2] == (7, 7)
     cfg.trainer.max_steps = 5
-    assert run_length(cfg.trainer, Task()) == (7, 5)
+    assert run_length(cfg.trainer, Task())[:2] == (7, 5)
     cfg.trainer.steps = None
-    assert run_length(cfg.trainer, Task()) == (300, 5)
+    assert run_length(cfg.trainer, Task())[:2] == (300, 5)

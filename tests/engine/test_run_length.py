@@ -1,0 +1,146 @@
+"""Runs fitted to the data and the clock: epochs held within a floor and a ceiling, early stopping on the best
+checkpoint, and trainer.time_budget."""
+
+import pytest
+import torch
+
+from landmarks.engine.budget import steps_within
+from landmarks.engine.checkpoint import BEST_NAME, load_checkpoint, load_safely
+from landmarks.engine.loop import run_length
+from landmarks.engine.parts import EarlyStopping
+from tests.conftest import RegressionTask, compose_config, fit_config, tiny_run_overrides
+from train import resumed_config, run
+
+
+class TenBatches:
+    steps_per_epoch = 10
+
+
+def length(*overrides: str) -> tuple[int, int, str]:
+    return run_length(compose_config(*overrides).trainer, TenBatches())
+
+
+def test_epochs_are_held_between_the_floor_and_the_ceiling():
+    assert length("trainer.epochs=2")[:2] == (20, 20)
+    total, stop, how = length("trainer.epochs=2", "trainer.steps_floor=50", "trainer.max_steps=30")
+    assert (total, stop) == (50, 30)
+    assert how == "50 steps: 5 epochs of 10 batches (trainer.epochs=2 -> trainer.steps_floor)"
+    assert length("trainer.epochs=2", "trainer.steps_ceiling=15")[0] == 15
+    assert length("trainer.epochs=2", "trainer.steps_floor=5", "trainer.steps_ceiling=50")[0] == 20
+    assert length("trainer.steps=7", "trainer.steps_floor=50")[:2] == (7, 7)  # an explicit length wins
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (("trainer.steps_floor=50", "trainer.steps_ceiling=10"), "steps_floor=50 is above trainer.steps_ceiling=10"),
+        (("trainer.steps=10", "trainer.time_budget=60"), "time_budget=60 and trainer.steps=10 both set"),
+    ],
+)
+def test_contradicting_lengths_are_refused(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        length(*overrides)
+
+
+def test_early_stopping_counts_passes_without_improvement_in_the_metric_direction():
+    lower, higher = EarlyStopping("loss", 2), EarlyStopping("acc", 2)
+    assert [lower.update({"loss": v}, s) for s, v in enumerate([3.0, 2.0, 2.5, 2.0])] == [True, True, False, False]
+    assert lower.exhausted and (lower.best, lower.best_step) == (2.0, 1)
+    assert [higher.update({"acc": v}, s) for s, v in enumerate([0.5, 0.4, 0.6])] == [True, False, True]
+    assert not higher.exhausted and higher.passes_since_best == 0
+    trainer = compose_config("trainer.early_stopping=loss:2").trainer
+    restored = EarlyStopping.for_run(trainer, ("loss",), {"early_stopping": lower.state_dict()})
+    assert restored == lower
+    with pytest.raises(ValueError, match=r"early_stopping='bleu:2'.*metric of this task \('loss',\)"):
+        EarlyStopping.for_run(compose_config("trainer.early_stopping=bleu:2").trainer, ("loss",), None)
+
+
+class ScriptedTask(RegressionTask):
+    """Validation losses written in advance, by step; the weights each validation pass saw, recorded."""
+
+    SCRIPT = {2: 3.0, 4: 1.0, 6: 2.0, 8: 1.5, 10: 0.5}
+
+    def __init__(self):
+        super().__init__()
+        self.step, self.seen = 0, {}
+
+    def train_batch(self, step):
+        self.step = step + 1
+        return super().train_batch(step)
+
+    def evaluate(self, model, split):
+        """The score of the step whose weights these are (the best's again, once loaded back)."""
+        weights = [p.detach().clone() for p in model.parameters()]
+        step = next((s for s, seen in self.seen.items() if all(map(torch.equal, weights, seen))), self.step)
+        self.seen[step] = weights
+        return {"loss": self.SCRIPT.get(step, 9.0)}
+
+
+EARLY = ("optim=adamw", "trainer.steps=12", "trainer.eval_every=2", "trainer.early_stopping=loss:2")
+
+
+def test_early_stopping_stops_evaluates_and_keeps_the_best_weights(tmp_path):
+    model, task = torch.nn.Linear(5, 2), ScriptedTask()
+    results = fit_config(compose_config(*EARLY, "trainer.progress=false"), model, task, tmp_path)
+    # best at 4 (1.0); 6 and 8 are worse: two passes without improvement stop the run at 8
+    assert (results["step"], results["best_step"], results["weights"]) == (8, 4, "best")
+    assert sorted(task.seen) == [2, 4, 6, 8]
+    for final, best in zip(model.parameters(), task.seen[4]):
+        assert torch.equal(final, best)
+    assert load_safely(tmp_path / BEST_NAME)["step"] == 4
+    assert load_checkpoint(tmp_path)["step"] == 8 and results["val/loss"] == 1.0
+
+
+def test_early_stopping_resumes_to_the_same_stop(tmp_path):
+    model, task = torch.nn.Linear(5, 2), ScriptedTask()
+    cut = fit_config(compose_config(*EARLY, "trainer.max_steps=6", "trainer.progress=false"), model, task, tmp_path)
+    assert cut["step"] == 6 and load_checkpoint(tmp_path)["early_stopping"]["best_step"] == 4
+    state = load_checkpoint(tmp_path)
+    resumed = fit_config(compose_config(*EARLY, "trainer.progress=false"), model, ScriptedTask(), tmp_path,
+                         resume_state=state)  # fmt: skip
+    assert (resumed["step"], resumed["best_step"]) == (8, 4)
+
+
+def test_a_run_without_an_early_stop_still_finishes_on_its_best_pass(tmp_path):
+    model, task = torch.nn.Linear(5, 2), ScriptedTask()
+    overrides = (*EARLY[:-1], "trainer.early_stopping=loss:9", "trainer.progress=false")
+    results = fit_config(compose_config(*overrides), model, task, tmp_path)
+    assert (results["step"], results["best_step"]) == (12, 10)  # the final pass at 12 (9.0) counted, not best
+
+
+def test_the_budget_is_measured_on_steps_that_are_then_undone():
+    model = torch.nn.Linear(5, 2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+    before, rng = {k: v.clone() for k, v in model.state_dict().items()}, torch.get_rng_state()
+    taken = []
+
+    def take_step(step):
+        taken.append(step)
+        model(torch.randn(4, 5)).square().mean().backward()  # draws from the random stream too
+        optimizer.step()
+
+    steps, step_s, timed = steps_within(1000.0, take_step, model, optimizer, torch.device("cpu"))
+    assert taken == list(range(len(taken))) and timed >= 3 and steps == int(1000.0 / step_s)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    assert optimizer.state_dict()["state"] == {} and torch.equal(torch.get_rng_state(), rng)
+
+
+def test_a_budgeted_run_is_the_run_of_the_steps_it_printed(tiny_fashion_mnist, tmp_path, capsys):
+    overrides = tiny_run_overrides(tiny_fashion_mnist, "trainer.eval_every=0", "trainer.ckpt_every=0")
+    budgeted = run(compose_config(*overrides, "trainer.time_budget=2"), tmp_path / "budget")
+    steps = budgeted["step"]
+    assert f"trainer.time_budget=null trainer.steps={steps}" in capsys.readouterr().out
+    assert load_checkpoint(tmp_path / "budget")["total_steps"] == steps
+    again = run(compose_config(*overrides, f"trainer.steps={steps}"), tmp_path / "again")
+    assert again["history"] == budgeted["history"]
+
+
+def test_a_budgeted_run_resumes_with_its_measured_length(tiny_fashion_mnist, tmp_path):
+    overrides = tiny_run_overrides(tiny_fashion_mnist, "trainer.time_budget=2", "trainer.max_steps=3")
+    run(compose_config(*overrides), tmp_path / "cut")
+    cfg, run_dir, state = resumed_config(
+        compose_config(*overrides, f"trainer.resume={tmp_path / 'cut'}"), ["trainer.max_steps=null"]
+    )
+    state["total_steps"] = 5  # as if this machine were slower: the length measured at the start holds
+    assert run(cfg, run_dir, state)["step"] == 5
