@@ -10,8 +10,9 @@
     run.evaluate("test")           # the metrics of a split again (the data must be where the run found it)
 
 A finished run dir holds model.safetensors and model.json (landmarks/export.py: weights and description, no
-pickle), which load_run reads; checkpoint.pt and model.pt serve a run stopped before its end. classify, translate and
-generate come from the run's task's predictor (landmarks/tasks/<task>/predict.py).
+pickle), which load_run reads: the weights the final report evaluated, the best validation pass's under
+trainer.early_stopping. checkpoint.pt and model.pt serve a run stopped before its end, and `weights="last"`.
+classify, translate and generate come from the run's task's predictor (landmarks/tasks/<task>/predict.py).
 """
 
 import json
@@ -51,14 +52,17 @@ class TrainedRun:
         return build_task(self.config, self.device).evaluate(self.model, split)
 
 
-def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> TrainedRun:
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu", weights: str = "final") -> TrainedRun:
     """The trained model of a train.py run dir, or of a folder that `python -m landmarks.export` wrote, in eval
-    mode on `device`. Nothing read can run code."""
+    mode on `device`: `weights="final"`, those the final report evaluated (the best validation pass's under early
+    stopping), or "last", the last step's (checkpoint.pt). Nothing read can run code."""
     from landmarks.build import laid_out
     from landmarks.tasks import task_class
 
     run_dir, device = Path(run_dir), torch.device(device)
-    model, config, exported, _ = read_run(run_dir)
+    if weights not in ("final", "last"):
+        raise ValueError(f"weights={weights!r}; use 'final' (the report's, best under early stopping) or 'last'")
+    model, config, exported, _ = read_run(run_dir, last=weights == "last")
     config = OmegaConf.create(config)
     model = laid_out(model.to(device), bool(config.data.get("channels_last"))).eval()
     metrics = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").exists() else {}
@@ -69,13 +73,13 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Trained
     return TrainedRun(model, config, metrics, predictor, device)
 
 
-def read_run(run_dir: Path) -> tuple[torch.nn.Module, dict, dict, dict]:
+def read_run(run_dir: Path, last: bool = False) -> tuple[torch.nn.Module, dict, dict, dict]:
     """A run's model (on the CPU), config, task export and constructor arguments: from its shared weights
-    (model.safetensors, model.json) where it finished, else from its last checkpoint and model.pt."""
+    (model.safetensors, model.json) where it finished, else (or if `last`) from its last checkpoint and model.pt."""
     from landmarks.build import instantiate
     from landmarks.export import DESCRIPTION, read_shared
 
-    if (run_dir / DESCRIPTION).exists():
+    if (run_dir / DESCRIPTION).exists() and not last:
         model, description, exported = read_shared(run_dir)
         return model, description["config"], exported, description["model"]
     if not (run_dir / MODEL_FILE).exists():

@@ -103,6 +103,8 @@ class Seq2Seq(nn.Module):
         check_tokens(src, self.src_vocab_size, "src")
         check_source(src, self.pad_id)
         src_mask = src != self.pad_id
+        # The model's one host sync: cuDNN's packed RNN takes the lengths on the CPU. Packing reads each sentence
+        # backwards from its own last word (the paper's backward RNN); without it, a second encoder pass would.
         lengths = src_mask.sum(dim=1).cpu()
         packed = nn.utils.rnn.pack_padded_sequence(
             self.dropout(self.src_embed(src)), lengths, batch_first=True, enforce_sorted=False

@@ -144,3 +144,25 @@ def test_a_budgeted_run_resumes_with_its_measured_length(tiny_fashion_mnist, tmp
     )
     state["total_steps"] = 5  # as if this machine were slower: the length measured at the start holds
     assert run(cfg, run_dir, state)["step"] == 5
+
+
+def test_load_run_gives_the_best_weights_and_the_last_on_request(tiny_fashion_mnist, tmp_path, monkeypatch):
+    from landmarks import load_run
+    from landmarks.tasks.image_classification.task import ImageClassification
+
+    scores, evaluate = iter([0.5, 0.9, 0.6, 0.7]), ImageClassification.evaluate  # best: the second pass, step 4
+
+    def scripted(self, model, split="val"):
+        metrics = evaluate(self, model, split)
+        return {**metrics, "acc": next(scores, 0.0)} if split == "val" else metrics
+
+    monkeypatch.setattr(ImageClassification, "evaluate", scripted)
+    overrides = ("trainer.max_steps=8", "trainer.eval_every=2", "trainer.early_stopping=acc:5")
+    results = run(compose_config(*tiny_run_overrides(tiny_fashion_mnist, *overrides)), tmp_path)
+    assert (results["step"], results["best_step"], results["weights"]) == (8, 4, "best")
+    best, last = load_safely(tmp_path / BEST_NAME)["model"], load_checkpoint(tmp_path)["model"]
+    for weights, expected in (("final", best), ("last", last)):
+        model = load_run(tmp_path, weights=weights).model
+        for key, value in model.state_dict().items():
+            assert torch.equal(value, expected[key]), (weights, key)
+    assert not all(torch.equal(best[key], last[key]) for key in best)
