@@ -6,6 +6,12 @@ seconds the evaluation took.
     python eval.py ckpt=path/to/checkpoint.pt
     python eval.py 'run=outputs/multirun/2026-11-22_10-00-00/*'     # a glob: one row per run
     python train.py -m model=alexnet,resnet,vit && python eval.py 'run=outputs/multirun/*/*'   # compare models
+    python eval.py run=<image run> attack=pgd                       # accuracy under PGD at 0, 0.025, 0.05, 0.1
+    python eval.py run=<image run> attack=fgsm 'attack.eps=[0,0.1,0.2]' attack.samples=500
+
+An attack (landmarks/tasks/image_classification/attacks.py; attack.steps, attack.step_size, attack.random_start as
+in configs/train.yaml) adds a column per epsilon, keys "test/<attack>_acc@<eps>" to metrics.json, and to the run's
+TensorBoard the accuracy against epsilon and clean, perturbation and adversarial images.
 
 Each run's checkpoint carries its config, so the model, data and task are rebuilt exactly as trained.
 The test metrics are written into the run dir's metrics.json (keys "test/...").
@@ -17,7 +23,10 @@ import sys
 import time
 from pathlib import Path
 
-USAGE = "usage: python eval.py run=<run dir or glob> [run=...] | ckpt=<checkpoint file>"
+USAGE = (
+    "usage: python eval.py run=<run dir or glob> [run=...] | ckpt=<checkpoint file> [attack=pgd|fgsm attack.eps=...]"
+)
+EVAL_EPS = [0.0, 0.025, 0.05, 0.1]  # pixels of [0, 1]: 0 is the clean accuracy of the attacked path
 
 
 def parse_paths(argv: list[str]) -> list[str]:
@@ -27,6 +36,8 @@ def parse_paths(argv: list[str]) -> list[str]:
     paths = []
     for arg in argv:
         key, sep, value = arg.partition("=")
+        if key == "attack" or key.startswith("attack."):
+            continue
         if not sep or key not in ("run", "ckpt"):
             raise SystemExit(f"eval.py: unknown argument {arg!r}; {USAGE}")
         if any(char in value for char in "*?["):
@@ -41,8 +52,38 @@ def parse_paths(argv: list[str]) -> list[str]:
     return paths
 
 
-def evaluate(path: str) -> dict:
-    """Load the checkpoint at `path` (a run dir or a file), evaluate it on the test split, update metrics.json."""
+def parse_attack(argv: list[str]) -> tuple[list, dict] | None:
+    """attack=<name> and attack.<key>=<value> -> (one AttackConfig per epsilon, {"samples": n}); None without."""
+    from omegaconf import OmegaConf
+
+    from landmarks.schema import fail, positive, typed
+    from landmarks.tasks.image_classification.attacks import ATTACKS, AttackConfig
+
+    given = OmegaConf.from_dotlist([a for a in argv if a.startswith("attack.")])
+    name = next((a.partition("=")[2] for a in argv if a.startswith("attack=")), None)
+    if name is None:
+        if given:
+            raise SystemExit("eval.py: attack.* settings need an attack: add attack=pgd or attack=fgsm")
+        return None
+    if name not in ATTACKS:
+        raise SystemExit(f"eval.py: {fail('attack', name, ' or '.join(ATTACKS))}")
+    settings = OmegaConf.to_container(given).get("attack", {})
+    eps_values, samples = settings.pop("eps", EVAL_EPS), settings.pop("samples", 1000)
+    eps_values = eps_values if isinstance(eps_values, list) else [eps_values]
+    if not positive(samples) or not isinstance(samples, int):
+        raise SystemExit(f"eval.py: {fail('attack.samples', samples, 'a number of test images > 0, e.g. 1000')}")
+    try:
+        configs = [
+            typed(AttackConfig, OmegaConf.create({**settings, "name": name, "eps": e}), "attack.") for e in eps_values
+        ]
+    except ValueError as error:
+        raise SystemExit(f"eval.py: {error}") from None
+    return configs, {"samples": samples}
+
+
+def evaluate(path: str, attack: tuple | None = None) -> dict:
+    """Load the checkpoint at `path` (a run dir or a file), evaluate it on the test split (and under `attack`),
+    update metrics.json."""
     from omegaconf import OmegaConf
 
     from landmarks.build import build_model, build_task
@@ -61,6 +102,8 @@ def evaluate(path: str) -> dict:
     start = time.perf_counter()
     with autocast_context(device, cfg.trainer.precision):
         metrics = {f"test/{name}": value for name, value in task.evaluate(model, "test").items()}
+    if attack:
+        metrics |= evaluate_attack(task, model, *attack, checkpoint.parent, state["step"], cfg.data.task)
     metrics["eval_time_s"] = round(time.perf_counter() - start, 2)
     metrics_path = checkpoint.parent / "metrics.json"
     saved = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
@@ -84,6 +127,23 @@ def evaluate(path: str) -> dict:
     }
 
 
+def evaluate_attack(task, model, configs: list, options: dict, run_dir: Path, step: int, task_name: str) -> dict:
+    """Test accuracy under each of `configs` (one attack, one epsilon each), logged to the run's TensorBoard."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from landmarks.tasks.image_classification.robustness import accuracy_under_attack, log_attack
+
+    if not task.attackable:
+        raise SystemExit(f"eval.py: attack={configs[0].name} perturbs images; {run_dir} is a {task_name} run")
+    name = configs[0].name
+    accuracies, examples = accuracy_under_attack(task, model, configs[0], [c.eps for c in configs], **options)
+    with SummaryWriter(str(run_dir)) as writer:
+        for eps, accuracy in accuracies.items():
+            writer.add_scalar(f"attack/{name}_acc@{eps:g}", accuracy, step)
+        log_attack(writer, name, accuracies, examples, task.data.classes, step)
+    return {f"test/{name}_acc@{eps:g}": accuracy for eps, accuracy in accuracies.items()}
+
+
 def print_table(rows: list[dict]) -> None:
     """One row per run; the columns are every metric of any row (image and translation runs mix)."""
     columns = list(dict.fromkeys(column for row in rows for column in row))
@@ -97,7 +157,8 @@ def main() -> None:
     from landmarks.engine.checkpoint import CheckpointError
 
     try:
-        rows = [evaluate(path) for path in parse_paths(sys.argv[1:])]
+        attack = parse_attack(sys.argv[1:])
+        rows = [evaluate(path, attack) for path in parse_paths(sys.argv[1:])]
     except CheckpointError as error:
         raise SystemExit(f"eval.py: {error}") from None
     print_table(rows)

@@ -28,7 +28,8 @@ def seed_everything(seed: int) -> None:
 def build_task(run: RunConfig | DictConfig, device: torch.device | str) -> Task:
     """The task of the run's data (a composed config is validated first), its data loaded onto `device`."""
     run = run if isinstance(run, RunConfig) else validate(run)
-    return run.task.from_config(run.data, trainer=run.trainer, seed=run.seed, device=torch.device(device))
+    attack = {"attack": run.attack} if run.attack else {}  # adversarial training: image tasks alone take it
+    return run.task.from_config(run.data, trainer=run.trainer, seed=run.seed, device=torch.device(device), **attack)
 
 
 def model_kwargs(run: RunConfig, task: Task) -> dict:

@@ -10,7 +10,7 @@ composition are a paragraph with a traceback hint, and they stop before a run co
 
 import dataclasses
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -20,6 +20,7 @@ from landmarks.engine.schedules import SCHEDULES
 from landmarks.models import list_models, model_task
 from landmarks.schema import ConfigError, fail, fraction, integer, typed
 from landmarks.tasks import task_class
+from landmarks.tasks.image_classification.attacks import ATTACKS, AttackConfig
 
 
 @dataclass
@@ -31,6 +32,7 @@ class RunConfig:
     model: dict  # model.*'s set values: `name` (registered) or `_target_` (a class), and constructor arguments
     task: type  # the Task subclass of data.task
     recipe: str | None  # the tuned recipe in use, if any
+    attack: AttackConfig | None  # trainer.adversarial's attack, with attack.*'s settings (adversarial training)
     resolved: dict  # the whole config, interpolations resolved: saved in each checkpoint
 
 
@@ -62,8 +64,26 @@ def validate(cfg: DictConfig) -> RunConfig:
     data = typed(task.datasets.config(resolved.data.source) or task.data_config, resolved.data, "data.")
     model = check_model_values(resolved.model)
     check_recipe(resolved)
+    attack = adversarial_attack(trainer.adversarial, resolved.get("attack"), task, resolved.data.task)
     plain = OmegaConf.to_container(resolved)
-    return RunConfig(resolved.seed, trainer, optim, data, model, task, resolved.get("recipe"), plain)
+    return RunConfig(resolved.seed, trainer, optim, data, model, task, resolved.get("recipe"), attack, plain)
+
+
+def adversarial_attack(
+    name: str | None, settings: DictConfig | None, task: type, task_name: str
+) -> AttackConfig | None:
+    """trainer.adversarial=pgd: the AttackConfig of training on attack.*'s adversarial examples (Madry et al.
+    2018), for image runs; None without it."""
+    if name is None:
+        return None
+    if name not in ATTACKS:
+        raise fail("trainer.adversarial", name, f"an attack to train on: {' or '.join(ATTACKS)}, or null")
+    if not task.attackable:
+        raise ConfigError(
+            f"trainer.adversarial={name} perturbs images: it needs an image classification run, not {task_name}; "
+            "drop trainer.adversarial"
+        )
+    return replace(typed(AttackConfig, settings or OmegaConf.create({}), "attack."), name=name)
 
 
 def typed_optim(optim: DictConfig) -> OptimConfig:

@@ -69,6 +69,7 @@ class TrainerConfig:
     grad_accum: int = rule(positive, "a number of micro-batches > 0 that divides trainer.batch_size", default=1)
     grad_clip: float | None = rule(positive, "a gradient norm > 0, or null for no clipping", default=None)
     label_smoothing: float = rule(fraction, "a value in [0, 1), e.g. trainer.label_smoothing=0.1", default=0.0)
+    adversarial: str | None = None  # an attack to train on (landmarks/config.py checks it), with attack.*
     lookahead: float | None = rule(
         lambda d: positive(d) and d < 1, "a decay in (0, 1), e.g. 0.95, or null for none", default=None
     )

@@ -37,6 +37,7 @@ class Task(abc.ABC):
     datasets: Registry  # its datasets: data.source -> loader, each with its own schema
     model_sizes: tuple[str, ...]  # the constructor arguments that `model_kwargs` passes, documented for users
     predictor: type  # what load_run offers for a trained model: (model, exported, device) -> classify, ...
+    attackable = False  # whether from_config takes an `attack` (adversarial training) and eval.py attacks it
 
     @classmethod
     @abc.abstractmethod

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from landmarks.tasks.base import EpochOrder, Task, check_batch_size, evaluating, unwrap
+from landmarks.tasks.image_classification.attacks import AttackConfig, attack
 from landmarks.tasks.image_classification.data import (
     ImageData,
     epoch_permutation,
@@ -25,6 +26,7 @@ class ImageClassification(Task):
     eval_metrics = ("loss", "acc")
     data_config, datasets, model_sizes = ImageDataConfig, DATASETS, ("num_classes", "in_chans")
     predictor = ImagePredictor  # what load_run's run offers: classify, translate or generate
+    attackable = True  # adversarial training (trainer.adversarial) and eval.py attack=...
 
     def __init__(
         self,
@@ -39,6 +41,7 @@ class ImageClassification(Task):
         tta_translate: int = 0,
         channels_last: bool = False,
         eval_batch_size: int = 250,  # faster than 1000 for convnets on CPU (docs/recipes.md)
+        attack: AttackConfig | None = None,  # train on its adversarial examples (Madry et al. 2018)
     ):
         check_batch_size(batch_size, len(data.train), "training images")
         self.data, self.batch_size, self.seed = data, batch_size, seed
@@ -50,13 +53,13 @@ class ImageClassification(Task):
         )
         self.tta_translate = tta_translate
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.eval_batch_size = eval_batch_size
+        self.eval_batch_size, self.attack = eval_batch_size, attack
         self.steps_per_epoch = len(data.train) // batch_size  # the last partial batch is dropped
         self.batch_index = EpochOrder(self._draw_epoch, self.steps_per_epoch)
         self._read_ahead, self._next_step, self.share = iter(()), None, slice(None)
 
     @classmethod
-    def from_config(cls, data: ImageDataConfig, *, trainer, seed: int, device: torch.device) -> "ImageClassification":
+    def from_config(cls, data: ImageDataConfig, *, trainer, seed: int, device: torch.device, attack=None):
         augment = data.augment
         return cls(
             load_image_data(data, seed=seed, device=device),
@@ -68,6 +71,7 @@ class ImageClassification(Task):
             tta_flip=augment.tta_flip,
             tta_translate=augment.tta_translate,
             channels_last=data.channels_last,
+            attack=attack,
         )
 
     def model_kwargs(self) -> dict:
@@ -81,6 +85,16 @@ class ImageClassification(Task):
 
     def _prepare(self, images: torch.Tensor) -> torch.Tensor:
         return self.data.normalize(images).contiguous(memory_format=self.memory_format)
+
+    def _standardize(self, images: torch.Tensor) -> torch.Tensor:
+        """Float images in [0, 1] -> the model's input, as `_prepare` makes it from uint8."""
+        return ((images - self.data.mean) / self.data.std).contiguous(memory_format=self.memory_format)
+
+    def classifier(self, model, views: bool = True):
+        """`model` as a function of float images in [0, 1] -> logits, with the run's test-time views unless
+        `views` is false: what the attacks (attacks.py) differentiate. At uint8 values it equals `predict`."""
+        flip, translate = (self.tta_flip, self.tta_translate) if views else (False, 0)
+        return lambda images: multi_view_logits(model, images, self._standardize, flip, translate)
 
     def _train_images(self, step: int) -> torch.Tensor:
         """The uint8 images of step after step, read ahead; a step out of turn (a resumed run) starts over there.
@@ -120,7 +134,14 @@ class ImageClassification(Task):
         return self._prepare(images), self.data.train.labels[batch_idx]
 
     def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Cross-entropy and accuracy; under adversarial training, on the batch's adversarial examples, made with
+        the model in eval mode (no BatchNorm statistics or dropout from the attack's passes)."""
         images, labels = batch
+        if self.attack:
+            with evaluating(unwrap(model)) as plain:
+                mean, std = self.data.mean, self.data.std
+                adversarial = attack(self.classifier(plain, views=False), images * std + mean, labels, self.attack)
+            images = self._standardize(adversarial)
         logits = model(images).float()
         loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
         return loss, {"acc": (logits.argmax(1) == labels).float().mean()}
