@@ -99,3 +99,48 @@ def test_sequence_models_under_fuzz(name):
                 model(src.clamp(1, VOCAB - 1), tgt_in[:, :0])
 
     check()
+
+
+TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=30)
+
+
+@pytest.mark.parametrize("level", ["word", "char"])
+def test_word_and_char_tokenizers_give_back_the_normalised_text(level):
+    from landmarks.tasks.translation.tokenizers import normalize, train_tokenizer
+
+    @FUZZ
+    @given(sentences=st.lists(TEXT, min_size=1, max_size=4))
+    def check(sentences):
+        tokenizer = train_tokenizer([normalize(s) for s in sentences], level)  # every piece is in the vocabulary
+        for sentence in sentences:
+            assert tokenizer.decode(tokenizer.encode(normalize(sentence))) == normalize(sentence)
+
+    check()
+
+
+def test_the_subword_tokenizer_gives_back_any_normalised_text():
+    from landmarks.tasks.translation.tokenizers import normalize, train_tokenizer
+
+    corpus = [f"The {colour} ship number {i} sails at dawn, said Zoë." for i in range(60) for colour in ("red", "old")]
+    tokenizer = train_tokenizer(corpus, "subword", vocab_size=400)
+
+    @FUZZ
+    @given(sentence=TEXT)
+    def check(sentence):  # characters never seen in training come back through byte fallback
+        assert tokenizer.decode(tokenizer.encode(normalize(sentence))) == normalize(sentence)
+
+    check()
+
+
+def test_length_grouped_batches_are_a_permutation_of_equal_batches():
+    from landmarks.tasks.translation.data import length_grouped_batches
+
+    @FUZZ
+    @given(lengths=st.lists(st.integers(1, 50), min_size=8, max_size=200), batch_size=st.integers(1, 8))
+    def check(lengths, batch_size):
+        batches = length_grouped_batches(torch.tensor(lengths), batch_size, torch.Generator().manual_seed(0), pool=4)
+        drawn = torch.cat(batches) if batches else torch.empty(0, dtype=torch.long)
+        assert all(len(batch) == batch_size for batch in batches)
+        assert len(drawn) == len(lengths) // batch_size * batch_size and len(set(drawn.tolist())) == len(drawn)
+
+    check()

@@ -31,6 +31,19 @@ def test_loss_falls_on_real_images(tiny_fashion_mnist, tmp_path):
     assert results["test/acc"] > 0.3  # ten classes: chance is 0.1
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["step"] == 16 and saved["test/acc"] == results["test/acc"]
+    environment = json.loads((tmp_path / "run" / "environment.json").read_text())  # what README lists
+    assert environment["torch"] == torch.__version__ and environment["threads"] == torch.get_num_threads()
+    assert {"cuda", "device_name", "python", "git_commit"} <= set(environment)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "run"), size_guidance={"images": 0, "tensors": 0})
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"train/loss", "train/acc", "train/lr", "train/grad_norm", "val/acc", "test/acc"} <= scalars, scalars
+    assert "test/confusion_matrix" in events.Tags()["images"] and "test/misclassified" in events.Tags()["images"]
+    hparams = events.PluginTagToContent("hparams")
+    assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= set(hparams)
+    assert b"optim.lr" in hparams["_hparams_/session_start_info"]  # every config value, against the metrics
 
 
 @pytest.mark.parametrize("model, tag", [("vit", "test/attention_rollout"), ("alexnet", "model/first_layer_filters")])

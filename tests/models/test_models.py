@@ -58,3 +58,20 @@ def test_wrong_input_channels_name_the_fix(name):
         rf"got \(2, {channels + 1}, {height}, {width}\).*in_chans={channels + 1}",
     ):
         model(images)
+
+
+def test_models_import_nothing_from_hydra_or_the_loop():
+    """README: plain nn.Modules. A fresh interpreter that builds one of every family loads no Hydra, OmegaConf
+    or landmarks package beyond landmarks.models."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from landmarks.models import create_model, list_models\n"
+        "for task in ('image_classification', 'translation', 'language_modeling'): list_models(task)\n"
+        "create_model('resnet20', num_classes=10, in_chans=1); create_model('gpt_tiny', vocab_size=65)\n"
+        "print(' '.join(m for m in sys.modules if m.split('.')[0] in ('hydra', 'omegaconf') or "
+        "(m.startswith('landmarks') and not m.startswith('landmarks.models'))))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert loaded == ["landmarks"], loaded  # the package itself (its __init__ imports nothing), nothing under it

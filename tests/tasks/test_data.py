@@ -7,7 +7,15 @@ from omegaconf import OmegaConf
 from landmarks import datasets
 from landmarks.tasks.image_classification.data import load_image_data, random_crop_flip
 from landmarks.tasks.image_classification.datasets.idx import read_idx
-from tests.conftest import CONFIGS, image_arrays, patch_spec, write_cifar10_format, write_idx, write_mnist_format
+from tests.conftest import (
+    CONFIGS,
+    compose_config,
+    image_arrays,
+    patch_spec,
+    write_cifar10_format,
+    write_idx,
+    write_mnist_format,
+)
 
 
 def test_vendored_fashion_mnist_verifies_and_has_the_documented_shapes():
@@ -110,3 +118,26 @@ def test_the_dataset_module_ends_a_failed_download_with_one_line(tmp_path, monke
     monkeypatch.setattr(datasets, "download", offline)
     with pytest.raises(SystemExit, match=r"^landmarks.datasets: mnist: could not download .*: no network$"):
         datasets.main(["mnist", "--root", str(tmp_path)])
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ("model=resnet", "data.val_size=128", "data.augment.crop_padding=2", "data.augment.flip=true"),
+        ("model=transformer", "data.train_size=300", "data.val_size=20", "data.test_size=20"),
+        ("model=gpt",),
+    ],
+    ids=["images", "translation", "text"],
+)
+def test_a_batch_is_a_function_of_the_step_alone(overrides, tiny_fashion_mnist):
+    """Resume and DDP rest on it: a freshly built task draws the batch of step 7 as one that drew 0-6 first."""
+    from landmarks.build import build_task
+
+    root = [f"data.root={tiny_fashion_mnist}"] if "model=resnet" in overrides else []
+    cfg = compose_config(*overrides, *root, "trainer.batch_size=16")
+    walked, fresh = build_task(cfg, "cpu"), build_task(cfg, "cpu")
+    for step in range(7):
+        walked.train_batch(step)
+    for late, first in zip(walked.train_batch(7), fresh.train_batch(7)):
+        assert torch.equal(late, first)
+    assert not torch.equal(fresh.train_batch(8)[0], fresh.train_batch(7)[0])
