@@ -111,6 +111,10 @@ class AirbenchNet(nn.Module):
         """The whitening filters (2 C k^2, C, k, k), for TensorBoard."""
         return self.whiten.weight.detach()
 
+    def edge_layers(self) -> set[str]:
+        """The input and output layers (module names): Muon leaves them to AdamW (Jordan et al. 2024)."""
+        return {"whiten", "head"}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_images(x, self.in_chans)
         check_image_size(x, self.min_image_size, "upsample them, e.g. data.image_size=28")

@@ -129,6 +129,10 @@ class AlexNet(nn.Module):
             nn.init.normal_(layer.weight, std=0.01)
             nn.init.constant_(layer.bias, 1.0 if bias_one else 0.0)
 
+    def edge_layers(self) -> set[str]:
+        """The input and output layers (module names): Muon leaves them to AdamW (Jordan et al. 2024)."""
+        return {"features.0", f"classifier.{len(self.classifier) - 1}"}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_images(x, self.in_chans)
         check_image_size(x, self.min_image_size, "upsample them, or use alexnet_small for 28-32 px images")

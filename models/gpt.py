@@ -122,6 +122,15 @@ class GPT(nn.Module):
                 std = 0.02 / math.sqrt(2 * n_layer) if name.endswith("c_proj.weight") else 0.02
                 nn.init.normal_(param, mean=0.0, std=std)
 
+    def edge_layers(self) -> set[str]:
+        """The input and output layers (module names): Muon leaves them to AdamW (Jordan et al. 2024)."""
+        return {"wte", "wpe", "lm_head"}
+
+    def fused_matrices(self) -> dict[str, int]:
+        """Weights that stack several matrices (Q, K, V of each block's c_attn): Muon orthogonalises each
+        on its own."""
+        return {f"blocks.{i}.attn.c_attn.weight": 3 for i in range(len(self.blocks))}
+
     def forward(self, idx: torch.Tensor, explicit: bool = False) -> torch.Tensor:
         """`explicit=True` takes the softmax(QK^T / sqrt(d)) path instead of the fused kernel (same output)."""
         logits, _ = self.forward_cached(idx, None, explicit)

@@ -162,6 +162,10 @@ class ResNet(nn.Module):
                 if isinstance(m, (BasicBlock, Bottleneck)):
                     nn.init.zeros_(m.bn3.weight if isinstance(m, Bottleneck) else m.bn2.weight)
 
+    def edge_layers(self) -> set[str]:
+        """The input and output layers (module names): Muon leaves them to AdamW (Jordan et al. 2024)."""
+        return {"conv1", "fc"}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_images(x, self.in_chans)
         check_image_size(x, self.min_image_size, "upsample them, or build the model with stem='cifar'")

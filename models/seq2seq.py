@@ -144,6 +144,10 @@ class Seq2Seq(nn.Module):
             alphas, dim=1
         )
 
+    def edge_layers(self) -> set[str]:
+        """The input and output layers (module names): Muon leaves them to AdamW (Jordan et al. 2024)."""
+        return {"src_embed", "tgt_embed", "W_o"}
+
     def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
         return self.run_decoder(src, tgt_in)[0]
 

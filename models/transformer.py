@@ -207,6 +207,10 @@ class Transformer(nn.Module):
             y, weights, _ = layer(y, state["memory"], causal, state["src_mask"], need_weights)
         return self.decoder_norm(y), weights
 
+    def edge_layers(self) -> set[str]:
+        """The input and output layers (module names): Muon leaves them to AdamW (Jordan et al. 2024)."""
+        return {"src_embed", "generator"} | ({"tgt_embed"} if self.tgt_embed is not self.src_embed else set())
+
     def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: logits (B, T, tgt_vocab_size) of each next target token."""
         return self.generator(self.decode(self.encode(src), tgt_in)[0])

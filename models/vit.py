@@ -149,6 +149,15 @@ class VisionTransformer(nn.Module):
         code (its weight decay, Table 3, applies to kernels only) and timm's `no_weight_decay()`."""
         return {"cls_token", "pos_embedding"}
 
+    def edge_layers(self) -> set[str]:
+        """The input and output layers (module names): Muon leaves them to AdamW (Jordan et al. 2024)."""
+        return {"patch_embed.proj", "head"}
+
+    def fused_matrices(self) -> dict[str, int]:
+        """Weights that stack several matrices (W_Q, W_K, W_V of each block's qkv): Muon orthogonalises each
+        on its own."""
+        return {f"blocks.{i}.attn.qkv.weight": 3 for i in range(len(self.blocks))}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.tokens(x)
         for block in self.blocks:

@@ -5,10 +5,10 @@ import copy
 
 import pytest
 import torch
-from landmarks.models import create_model
+from landmarks.models import create_model, list_models, model_task
 
 from landmarks.engine.optimizers import build_optimizer
-from landmarks.engine.optimizers.muon import Muon, MuonConfig, orthogonalize
+from landmarks.engine.optimizers.muon import Muon, MuonConfig, hidden_matrices, orthogonalize
 from landmarks.engine.schedules import build_schedule
 
 MUON = {"name": "muon", "lr": 1e-2, "momentum": 0.95, "betas": (0.9, 0.99), "eps": 1e-8, "weight_decay": 0.1}
@@ -57,8 +57,8 @@ def test_muon_steps_as_pytorchs_muon_with_adamw_matched_update_size():
         (
             "vit_tiny_patch7",
             {},
-            ["patch_embed.proj.weight", "blocks.0.attn.qkv.weight"],
-            ["head.weight", "cls_token", "pos_embedding"],
+            ["blocks.0.attn.qkv.weight", "blocks.0.mlp.0.weight"],
+            ["patch_embed.proj.weight", "head.weight", "cls_token", "pos_embedding"],
         ),
         (
             "seq2seq_tiny",
@@ -66,7 +66,12 @@ def test_muon_steps_as_pytorchs_muon_with_adamw_matched_update_size():
             ["encoder.weight_hh_l0_reverse", "decoder.weight_ih", "W_s.weight"],
             ["W_o.weight", "src_embed.weight"],
         ),
-        ("resnet20", {}, ["conv1.weight", "layer3.2.conv2.weight"], ["fc.weight", "bn1.weight"]),
+        (
+            "resnet20",
+            {},
+            ["layer1.0.conv1.weight", "layer3.2.conv2.weight"],
+            ["conv1.weight", "fc.weight", "bn1.weight"],
+        ),
     ],
 )
 def test_muon_trains_the_hidden_matrices_and_adamw_the_rest(name, kwargs, hidden, not_hidden):
@@ -117,3 +122,67 @@ def test_one_schedule_and_one_checkpoint_drive_muon_and_adamw():
 def test_a_model_without_hidden_matrices_names_the_fix():
     with pytest.raises(ValueError, match="optim=muon: Linear has no hidden weight matrices to train; use optim=adamw"):
         build_optimizer(MuonConfig(**MUON), torch.nn.Linear(4, 2), torch.device("cpu"))
+
+
+def small(name: str) -> torch.nn.Module:
+    """The registered model on the meta device (the paper's sizes without their memory), with small vocabularies."""
+    sizes = {"image_classification": {"num_classes": 5}, "translation": {"src_vocab_size": 20, "tgt_vocab_size": 20}}
+    with torch.device("meta"):
+        return create_model(name, **sizes.get(model_task(name), {"vocab_size": 20}))
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_muon_leaves_every_models_input_and_output_layers_to_adamw(name):
+    """Jordan et al. 2024: Muon is for the hidden layers. Every family names its edges; every other weight matrix
+    of a Linear, convolution or recurrent layer goes to Muon."""
+    model = small(name)
+    edges = model.edge_layers()
+    hidden = hidden_matrices(model)
+    modules = dict(model.named_modules())
+    assert edges and all(name in modules for name in edges)
+    edge_params = {id(p) for edge in edges for p in modules[edge].parameters()}
+    assert hidden and edge_params.isdisjoint(hidden)
+    layers = (torch.nn.Linear, torch.nn.modules.conv._ConvNd, torch.nn.RNNBase, torch.nn.RNNCellBase)
+    matrices = {
+        id(p)
+        for m in model.modules()
+        if isinstance(m, layers)
+        for weight, p in m.named_parameters(recurse=False)
+        if weight.startswith("weight") and p.ndim >= 2 and p.requires_grad
+    }
+    assert set(hidden) == matrices - edge_params
+
+
+def test_a_model_that_names_no_edges_keeps_its_first_layer_and_its_last_linear_out():
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3), torch.nn.Flatten(), torch.nn.Linear(4, 4), torch.nn.Linear(4, 2)
+    )
+    assert set(hidden_matrices(model)) == {id(model[2].weight)}
+
+
+def test_fused_qkv_is_orthogonalised_block_by_block():
+    """With Q's gradient 10x K's and V's, one Newton-Schulz over the stacked (3d x d) matrix gives Q most of the
+    step; block by block, each of Q, K and V moves by the same RMS (modded-nanogpt's per-head-matrix update)."""
+    d = 32
+    weight = torch.nn.Parameter(torch.zeros(3 * d, d))
+    grad = torch.randn(3 * d, d, generator=torch.Generator().manual_seed(0))
+    grad[:d] *= 10
+    rms = {}
+    for blocks in (1, 3):
+        weight.data.zero_()
+        weight.grad = grad.clone()
+        Muon([{"params": [weight], "blocks": blocks}], lr=1.0, momentum=0.0).step()
+        rms[blocks] = [chunk.pow(2).mean().sqrt().item() for chunk in weight.detach().chunk(3)]
+    assert max(rms[3]) / min(rms[3]) < 1.05, rms[3]  # each block its own step of the same size
+    assert rms[1][0] / rms[1][1] > 2, rms[1]  # the stacked matrix: Q takes most of it
+    assert model_blocks("gpt_tiny") == {f"blocks.{i}.attn.c_attn.weight" for i in range(4)}
+    assert model_blocks("vit_tiny_patch7") == {
+        f"blocks.{i}.attn.qkv.weight" for i in range(len(small("vit_tiny_patch7").blocks))
+    }
+
+
+def model_blocks(name: str) -> set[str]:
+    """The weights of `name` that Muon splits into three blocks."""
+    model = small(name)
+    hidden, names = hidden_matrices(model), {id(p): n for n, p in model.named_parameters()}
+    return {names[i] for i, blocks in hidden.items() if blocks == 3}

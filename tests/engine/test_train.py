@@ -220,3 +220,38 @@ def test_a_run_off_a_terminal_prints_plain_lines_and_writes_what_ran(tmp_path):
     ran = OmegaConf.load(run_dir / "config.yaml")
     assert ran.model.vocab_size == 65 and ran.model.block_size == 64 and ran.trainer.max_steps == 60
     assert not (run_dir / "train.log").exists()
+
+
+RESUMABLE = {
+    "images": ("model.widths=[8,16,32]", "data.val_size=128", "trainer.batch_size=32"),
+    "translation": (
+        "model=transformer",
+        "data.train_size=256",
+        "data.val_size=16",
+        "data.test_size=16",
+        "trainer.batch_size=32",
+    ),
+    "text": ("model=gpt", "model.n_layer=1", "trainer.batch_size=8"),
+}
+
+
+@pytest.mark.parametrize("optim", ["adamw", "muon"])
+@pytest.mark.parametrize("task", RESUMABLE)
+def test_resume_is_exact_for_every_task_and_optimizer(task, optim, tiny_fashion_mnist, tmp_path, monkeypatch):
+    """A run cut at step 3 and resumed trains steps 4-6 as the uninterrupted run did (dropout, Muon's momentum,
+    the data order and the schedule included). The final evaluation, which resume does not touch, is skipped."""
+    task_class = build_task.__globals__["validate"](compose_config(*RESUMABLE[task])).task
+    monkeypatch.setattr(task_class, "evaluate", lambda self, model, split="val": dict.fromkeys(self.eval_metrics, 0.0))
+    for hook in ("log_pictures", "log_samples"):
+        monkeypatch.setattr(task_class, hook, lambda *args, **kwargs: None)
+    root = [f"data.root={tiny_fashion_mnist}"] if task == "images" else []
+    every = ("trainer.steps=8", "trainer.log_every=1", "trainer.eval_every=0", "trainer.ckpt_every=0")
+    overrides = (*RESUMABLE[task], *root, f"optim={optim}", *every, "trainer.progress=false")
+    straight = run(compose_config(*overrides, "trainer.max_steps=6"), tmp_path / "straight")
+    run(compose_config(*overrides, "trainer.max_steps=3"), tmp_path / "cut")
+    resume = [f"trainer.resume={tmp_path / 'cut'}", "trainer.max_steps=6"]
+    resumed = run(*resumed_config(compose_config(*overrides, *resume), resume))
+    assert resumed["history"] == straight["history"][3:]
+    cut_weights = load_checkpoint(tmp_path / "cut")["model"]
+    for key, value in load_checkpoint(tmp_path / "straight")["model"].items():
+        assert torch.equal(value, cut_weights[key]), key

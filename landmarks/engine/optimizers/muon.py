@@ -1,10 +1,12 @@
 """Muon (Jordan et al. 2024, "Muon: An optimizer for hidden layers in neural networks"): SGD with Nesterov
 momentum whose update of each weight matrix is orthogonalised by five Newton-Schulz iterations, so that every
 direction of the matrix moves by about the same amount. It trains the hidden layers' matrices (conv kernels
-flattened to out_channels x fan_in); embedding tables, the output layer, biases and normalisation parameters
-stay with AdamW, as in the modded-nanogpt speedruns. The step is scaled to AdamW's update size, 0.2 sqrt(max(A,
-B)) for an A x B matrix (Liu et al. 2025, "Muon is scalable for LLM training"), so one learning rate serves
-both optimizers.
+flattened to out_channels x fan_in); the input and output layers (a model's `edge_layers()`: embeddings, a patch
+embedding or first convolution, the classifier), biases and normalisation parameters stay with AdamW, as the
+author specifies. A weight that stacks matrices (fused Q, K, V: a model's `fused_matrices()`) is orthogonalised
+block by block, as modded-nanogpt does, so that each block moves by its own step whatever the others' gradients.
+The step is scaled to AdamW's update size, 0.2 sqrt(max(A, B)) for an A x B matrix (Liu et al. 2025, "Muon is
+scalable for LLM training"), so one learning rate serves both optimizers.
 
 torch.optim.Muon computes the iterations in bfloat16, which is about 100x slower than float32 on the CPUs
 this project runs on; here they run in bfloat16 on CUDA, as in Jordan's code, and in float32 elsewhere."""
@@ -35,10 +37,12 @@ def orthogonalize(matrix: torch.Tensor, steps: int = 5, eps: float = 1e-7) -> to
 
 
 class Muon(torch.optim.Optimizer):
-    """Muon over weight matrices and kernels (ndim >= 2), with decoupled weight decay as AdamW's."""
+    """Muon over weight matrices and kernels (ndim >= 2), with decoupled weight decay as AdamW's. A group's
+    `blocks` (default 1) splits each of its weights along dim 0 into that many matrices, each orthogonalised apart."""
 
     def __init__(self, params, lr: float, momentum: float = 0.95, weight_decay: float = 0.0, ns_steps: int = 5):
-        super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "ns_steps": ns_steps})
+        defaults = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "ns_steps": ns_steps, "blocks": 1}
+        super().__init__(params, defaults)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -53,26 +57,37 @@ class Muon(torch.optim.Optimizer):
                 buffer = state["momentum_buffer"]
                 buffer.lerp_(param.grad, 1 - momentum)
                 nesterov = param.grad.lerp(buffer, momentum).flatten(1)  # conv kernels: out_channels x fan_in
-                update = orthogonalize(nesterov, group["ns_steps"]).view_as(param)
+                update = torch.cat(
+                    [
+                        orthogonalize(block, group["ns_steps"]) * (0.2 * max(block.shape) ** 0.5)
+                        for block in nesterov.chunk(group["blocks"])
+                    ]
+                )
                 param.mul_(1 - lr * group["weight_decay"])
-                param.add_(update, alpha=-lr * 0.2 * max(nesterov.shape) ** 0.5)
+                param.add_(update.view_as(param), alpha=-lr)
 
 
-def hidden_matrices(model: torch.nn.Module) -> set[int]:
-    """The ids of the weights Muon trains: of every Linear, convolution and recurrent layer, except the output
-    layer (the model's last Linear) and any weight tied to an embedding table."""
+def hidden_matrices(model: torch.nn.Module) -> dict[int, int]:
+    """The weights Muon trains, by id, with the number of matrices each stacks: of every Linear, convolution and
+    recurrent layer except the input and output layers, which the model names (`edge_layers()`), or else are taken
+    to be its embedding tables, its first layer and its last Linear; and except any weight tied to those."""
     layers = (torch.nn.Linear, torch.nn.modules.conv._ConvNd, torch.nn.RNNBase, torch.nn.RNNCellBase)
-    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    tables = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
-    output = {id(linears[-1].weight)} if linears else set()
-    weights = {
-        id(p)
-        for m in model.modules()
+    named = [(name, m) for name, m in model.named_modules() if isinstance(m, (*layers, torch.nn.Embedding))]
+    if hasattr(model, "edge_layers"):
+        edges = model.edge_layers()
+    else:  # a model of the user's own that names none
+        linears = [name for name, m in named if isinstance(m, torch.nn.Linear)]
+        edges = {name for name, m in named if isinstance(m, torch.nn.Embedding)}
+        edges |= {named[0][0], *linears[-1:]} if named else set()
+    excluded = {id(p) for name, m in named if name in edges for p in m.parameters(recurse=False)}
+    fused = model.fused_matrices() if hasattr(model, "fused_matrices") else {}
+    return {
+        id(p): fused.get(f"{name}.{weight}", 1)
+        for name, m in named
         if isinstance(m, layers)
-        for name, p in m.named_parameters(recurse=False)
-        if name.startswith("weight") and p.ndim >= 2 and p.requires_grad
+        for weight, p in m.named_parameters(recurse=False)
+        if weight.startswith("weight") and p.ndim >= 2 and p.requires_grad and id(p) not in excluded
     }
-    return weights - tables - output
 
 
 class Together(torch.optim.Optimizer):
@@ -108,6 +123,15 @@ def muon(cfg: MuonConfig, groups: list[dict], model, device) -> torch.optim.Opti
     if not hidden:
         raise ValueError(f"optim=muon: {type(model).__name__} has no hidden weight matrices to train; use optim=adamw")
     decay = groups[0]["params"]
-    matrices = Muon([p for p in decay if id(p) in hidden], cfg.lr, cfg.momentum, cfg.weight_decay)
+    by_blocks = {}
+    for p in decay:
+        if id(p) in hidden:
+            by_blocks.setdefault(hidden[id(p)], []).append(p)
+    matrices = Muon(
+        [{"params": params, "blocks": blocks} for blocks, params in sorted(by_blocks.items())],
+        cfg.lr,
+        cfg.momentum,
+        cfg.weight_decay,
+    )
     groups[0]["params"] = [p for p in decay if id(p) not in hidden]
     return Together(matrices, adamw_over(groups, cfg, device))
