@@ -8,8 +8,10 @@
   after the last block, the residual projections initialised with weights scaled by 1/sqrt(N) for N
   residual layers (2 per block), a 50,257-token vocabulary and a context of 1024 tokens; Table 2 gives the
   four sizes (117M, which the released code makes 124M, 345M, 762M, 1542M).
-- The released code (openai/gpt-2, model.py): N(0, 0.02) initialisation, the tanh approximation of the
-  GELU, LayerNorm epsilon 1e-5, a 4x wide MLP.
+- The released code (openai/gpt-2, model.py): the tanh approximation of the GELU, LayerNorm epsilon 1e-5, a 4x
+  wide MLP. Its initialisation (N(0, 0.02) weights, N(0, 0.01) position embeddings, no residual scaling) is not
+  the one here: this model initialises as nanoGPT does (N(0, 0.02) everywhere, residual projections scaled by
+  1/sqrt(2 n_layer), the paper's Sec. 2.3 rule), which trains it from scratch.
 
 `load_hf_gpt2_state_dict()` takes the weights of Hugging Face's `GPT2LMHeadModel`, whose Conv1D layers
 store their matrices transposed; `generate()` samples with a key-value cache.
