@@ -79,7 +79,8 @@ def hidden_matrices(model: torch.nn.Module) -> dict[int, int]:
         linears = [name for name, m in named if isinstance(m, torch.nn.Linear)]
         edges = {name for name, m in named if isinstance(m, torch.nn.Embedding)}
         edges |= {named[0][0], *linears[-1:]} if named else set()
-    excluded = {id(p) for name, m in named if name in edges for p in m.parameters(recurse=False)}
+    modules = dict(model.named_modules())
+    excluded = {id(p) for edge in edges for p in modules[edge].parameters()}
     fused = model.fused_matrices() if hasattr(model, "fused_matrices") else {}
     return {
         id(p): fused.get(f"{name}.{weight}", 1)
