@@ -15,6 +15,10 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+class DatasetError(RuntimeError):
+    """A dataset file that is missing, corrupted or malformed; the message says how to fix it."""
+
+
 class TextError(ValueError):
     """Malformed text input; the message names the file, the line and the fix."""
 
@@ -30,10 +34,6 @@ def read_utf8(path: Path) -> str:
             f"{path}:{line}: byte 0x{data[error.start]:02x} is not UTF-8; convert the file, e.g. "
             f"`iconv -f latin1 -t utf-8 {path} > {path}.utf8`, and point data.path at the result"
         ) from None
-
-
-class DatasetError(RuntimeError):
-    """A dataset file that is missing, corrupted or malformed; the message says how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,28 @@ def file_hash(path: Path, algorithm: str = "md5") -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+SHAKESPEARE = REPO_ROOT / "data" / "tinyshakespeare" / "input.txt"
+SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+
+
+def shakespeare_text() -> str:
+    """Tiny Shakespeare (Karpathy 2015), vendored in data/tinyshakespeare and sha256-verified at every load."""
+    if file_hash(SHAKESPEARE, "sha256") != SHAKESPEARE_SHA256:
+        raise DatasetError(f"{SHAKESPEARE} fails its sha256 checksum; restore it with `git checkout {SHAKESPEARE}`")
+    return SHAKESPEARE.read_text(encoding="utf-8")
+
+
+def text_file(path: str) -> str:
+    """The UTF-8 text of data.path, read whole: one line naming the fix if it is missing or empty."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise TextError(f"data.path={path}: no such file; point it at a UTF-8 text file")
+    text = read_utf8(file)
+    if not text.strip():
+        raise TextError(f"data.path={path} holds no text; point it at a non-empty UTF-8 text file")
+    return text
 
 
 def fetch_command(name: str, directory: Path) -> str:

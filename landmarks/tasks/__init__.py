@@ -8,6 +8,7 @@ TASKS = {
     "image_classification": "landmarks.tasks.image_classification.task:ImageClassification",
     "translation": "landmarks.tasks.translation.task:Translation",
     "language_modeling": "landmarks.tasks.language_modeling.task:LanguageModeling",
+    "masked_language_modeling": "landmarks.tasks.masked_language_modeling.task:MaskedLanguageModeling",
 }
 
 

@@ -1,0 +1,107 @@
+"""Masked language modelling, BERT's pre-training (Devlin et al. 2018, Sec. 3.1, Task #1): predict the chosen
+tokens of a sequence from both sides of it.
+
+A training batch is B packed windows in a seeded order per epoch, masked anew at every step from (seed, step)
+(data.py). Validation masks its fixed windows with one fixed draw, so that its numbers compare across runs; "test"
+is the same windows under another fixed draw. Metrics: the loss over the masked tokens (nats), its perplexity and
+the masked-token accuracy. TensorBoard gets fill-in-the-blank samples as text: a validation sentence with its
+[MASK]s, and the model's three guesses at each beside the truth.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from landmarks.tasks.base import EpochOrder, Task, check_batch_size, epoch_generator, evaluating, unwrap
+from landmarks.tasks.masked_language_modeling.data import IGNORE, PackedText, load_packed_text, mask_tokens
+from landmarks.tasks.masked_language_modeling.datasets import DATASETS, MaskedTextConfig
+from landmarks.tasks.masked_language_modeling.predict import MaskPredictor
+
+SPLIT_SEEDS = {"val": 0, "test": 1}  # the fixed masking draws of the evaluation splits
+
+
+class MaskedLanguageModeling(Task):
+    """The task of packed text windows. Models get `vocab_size` and `max_position` (the window) from the data."""
+
+    eval_metrics = ("loss", "ppl", "acc")
+    data_config, datasets, model_sizes = MaskedTextConfig, DATASETS, ("vocab_size", "max_position")
+    predictor = MaskPredictor  # what load_run's run offers: fill_mask
+
+    def __init__(self, data: PackedText, cfg: MaskedTextConfig, *, batch_size: int, seed: int, eval_batch_size=64):
+        check_batch_size(batch_size, len(data.train), f"windows of {cfg.block_size} tokens in the training split")
+        self.data, self.cfg, self.batch_size, self.seed = data, cfg, batch_size, seed
+        self.eval_batch_size = eval_batch_size
+        self.steps_per_epoch = len(data.train) // batch_size
+        self.batch_index = EpochOrder(self._draw_epoch, self.steps_per_epoch)
+        self.generator = torch.Generator(data.train.device)
+
+    @classmethod
+    def from_config(cls, data: MaskedTextConfig, *, trainer, seed: int, device: torch.device):
+        return cls(load_packed_text(data, device), data, batch_size=trainer.batch_size, seed=seed)
+
+    def model_kwargs(self) -> dict:
+        return {"vocab_size": len(self.data.pieces), "max_position": self.cfg.block_size}
+
+    def _draw_epoch(self, epoch: int) -> torch.Tensor:
+        order = torch.randperm(len(self.data.train), generator=epoch_generator(self.seed, epoch))
+        return order[: self.steps_per_epoch * self.batch_size].view(self.steps_per_epoch, self.batch_size)
+
+    def masked(self, windows: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        self.generator.manual_seed(seed)
+        return mask_tokens(windows, self.data.pieces, self.cfg, self.generator)
+
+    def train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs (B, T) with BERT's masking, labels (B, T): the original ids where masked, IGNORE elsewhere)."""
+        windows = self.data.train[self.batch_index(step).to(self.data.train.device)]
+        return self.masked(windows, self.seed * 1_000_003 + step)
+
+    def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        inputs, labels = batch
+        logits = model(inputs).float()
+        chosen = labels != IGNORE
+        loss = F.cross_entropy(logits[chosen], labels[chosen])
+        return loss, {"acc": (logits[chosen].argmax(-1) == labels[chosen]).float().mean()}
+
+    def loss_weight(self, batch) -> torch.Tensor:
+        """The masked tokens the loss averages, on the device: micro-batches weigh by them."""
+        return (batch[1] != IGNORE).sum()
+
+    def evaluate(self, model, split: str = "val") -> dict[str, float]:
+        inputs, labels = self.masked(self.data.val, SPLIT_SEEDS[split])
+        total, correct = torch.zeros((), device=labels.device), torch.zeros((), device=labels.device)
+        with evaluating(model):
+            for begin in range(0, len(inputs), self.eval_batch_size):
+                chunk = slice(begin, begin + self.eval_batch_size)
+                chosen = labels[chunk] != IGNORE
+                logits = model(inputs[chunk]).float()[chosen]
+                total += F.cross_entropy(logits, labels[chunk][chosen], reduction="sum")
+                correct += (logits.argmax(-1) == labels[chunk][chosen]).sum()
+        count = (labels != IGNORE).sum().item()
+        loss = total.item() / count
+        return {"loss": loss, "ppl": math.exp(min(loss, 50.0)), "acc": correct.item() / count}
+
+    def fill_in(self, model, samples: int = 4, tokens: int = 40) -> str:
+        """Validation sentences with their [MASK]s (BERT's masking, [MASK] alone shown), and at each mask the
+        model's three guesses and the truth, as Markdown."""
+        windows = self.data.val[:samples, : tokens + 1]
+        inputs, labels = self.masked(windows, SPLIT_SEEDS["val"])
+        inputs = torch.where(labels != IGNORE, self.data.pieces.mask, inputs)
+        with evaluating(unwrap(model)) as plain:
+            guesses = plain(inputs).topk(3, dim=-1).indices
+        pieces, lines = self.data.pieces, []
+        for row in range(len(inputs)):
+            lines.append("    " + pieces.decode(inputs[row, 1:].tolist()))
+            for position in (labels[row] != IGNORE).nonzero().flatten().tolist():
+                top = " / ".join(pieces.piece(i) for i in guesses[row, position].tolist())
+                lines.append(f"    [MASK] {top}  (truth: {pieces.piece(labels[row, position].item())})")
+        return "\n".join(lines)
+
+    def log_samples(self, writer, model, step: int) -> None:
+        writer.add_text("samples/fill_in_the_blank", self.fill_in(model), step)
+
+    def report(self, model) -> str:
+        return "  fill in the blank (three guesses, the truth):\n" + self.fill_in(model, samples=1)
+
+    def export(self) -> dict:
+        return {"pieces": self.data.pieces.model}
