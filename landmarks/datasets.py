@@ -12,6 +12,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from landmarks.schema import rule
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -111,6 +113,11 @@ def shakespeare_text() -> str:
     if file_hash(SHAKESPEARE, "sha256") != SHAKESPEARE_SHA256:
         raise DatasetError(f"{SHAKESPEARE} fails its sha256 checksum; restore it with `git checkout {SHAKESPEARE}`")
     return SHAKESPEARE.read_text(encoding="utf-8")
+
+
+def text_path():
+    """The schema field `data.path` of a text file."""
+    return rule(lambda path: isinstance(path, str) and path.strip(), "a UTF-8 text file")
 
 
 def text_file(path: str) -> str:

@@ -2,14 +2,13 @@
 
 from dataclasses import dataclass
 
-from landmarks.datasets import text_file
-from landmarks.schema import rule
+from landmarks.datasets import text_file, text_path
 from landmarks.tasks.language_modeling.datasets import DATASETS, TextDataConfig
 
 
 @dataclass
 class TextFileConfig(TextDataConfig):
-    path: str = rule(lambda path: isinstance(path, str) and path.strip(), "a UTF-8 text file")
+    path: str = text_path()
 
 
 @DATASETS.register("text", config=TextFileConfig)
