@@ -44,7 +44,7 @@ def write_idx(path: Path, tensor: torch.Tensor) -> None:
 def tiny_fashion_mnist(tmp_path, monkeypatch) -> Path:
     """The first 640 training and 128 test images of the real Fashion-MNIST, written as IDX files whose
     checksums the dataset spec is patched to accept."""
-    real = image_arrays("fashion_mnist")
+    real = shipped_fashion_mnist()
     sizes = {"train": 640, "t10k": 128}
     for prefix, split in (("train", "train"), ("t10k", "test")):
         images, labels = real[split]
@@ -52,6 +52,12 @@ def tiny_fashion_mnist(tmp_path, monkeypatch) -> Path:
         write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", labels[: sizes[prefix]].to(torch.uint8))
     patch_spec(monkeypatch, "fashion_mnist", tmp_path)
     return tmp_path
+
+
+@functools.cache
+def shipped_fashion_mnist() -> dict:
+    """The shipped Fashion-MNIST, decoded and checksummed once per test process, not once per test."""
+    return image_arrays("fashion_mnist")
 
 
 def image_arrays(name: str, root: str | None = None, download: bool = False) -> dict:

@@ -5,6 +5,7 @@ import json
 import os
 import socket
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 
@@ -91,3 +92,52 @@ def test_two_gloo_processes_train_like_one_process_on_the_global_batch(tmp_path)
     assert not (tmp_path / "run1").exists()  # rank 1 wrote nothing: all went to rank 0's run dir
     saved = json.loads((tmp_path / "run0" / "metrics.json").read_text())
     assert saved["step"] == 6 and abs(saved["test/acc"] - single["test/acc"]) <= 0.02
+
+
+def task_worker(rank: int, world_size: int, port: int, tmp_path, overrides: list[str]) -> None:
+    """torchrun's process for any task: its final weights, history and step, saved for the test to compare."""
+    os.environ.update(
+        WORLD_SIZE=str(world_size), RANK=str(rank), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
+    fit = landmarks.engine.loop.fit
+
+    def fit_keeping_what_it_saw(model, *args, **kwargs):
+        results = fit(model, *args, **kwargs)
+        torch.save({"model": model.state_dict(), **results}, tmp_path / f"rank{rank}.pt")
+        return results
+
+    landmarks.engine.loop.fit = fit_keeping_what_it_saw
+    landmarks.engine.loop.measure_efficiency = lambda *args: (1.0, (1.0, "not counted"))
+    run(compose_config(*overrides), tmp_path / f"run{rank}")
+
+
+PER_TASK = {  # no dropout: one process draws other masks than two; SGD: Adam magnifies rounding noise
+    "translation": [
+        "model=transformer",
+        "model.p_drop=0",
+        "data.train_size=256",
+        "data.val_size=16",
+        "data.test_size=16",
+        "trainer.batch_size=32",
+        "trainer.grad_accum=2",
+    ],  # fmt: skip
+    "text": ["model=gpt", "model.n_layer=1", "model.dropout=0", "trainer.batch_size=8", "trainer.target=loss:100"],
+}
+QUICK = ["optim=sgd", "trainer.max_steps=4", "trainer.log_every=1", "trainer.eval_every=2", "trainer.progress=false"]
+
+
+@pytest.mark.parametrize("task", PER_TASK)
+def test_two_processes_train_every_task_like_one(task, tmp_path):
+    """Translation: the processes' batches hold unequal token counts, in two micro-batches each; the gradient is
+    still that of one big batch. Text: a target reached at the first validation stops both processes there."""
+    overrides = [*PER_TASK[task], *QUICK, "trainer.num_threads=1"]
+    mp.spawn(task_worker, args=(2, free_port(), tmp_path, overrides), nprocs=2)
+    ranks = [torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in range(2)]
+    single = run(compose_config(*overrides), tmp_path / "single")
+    single_weights = torch.load(tmp_path / "single" / "checkpoint.pt", weights_only=True)["model"]
+    assert ranks[0]["step"] == ranks[1]["step"] == single["step"] == (2 if task == "text" else 4)
+    for name, value in ranks[0]["model"].items():
+        assert torch.equal(value, ranks[1]["model"][name]), name
+        torch.testing.assert_close(value, single_weights[name], rtol=1e-4, atol=1e-5)
+    losses = [[loss for _, loss in history] for history in (ranks[0]["history"], single["history"])]
+    torch.testing.assert_close(torch.tensor(losses[0]), torch.tensor(losses[1]), rtol=1e-4, atol=1e-5)

@@ -2,6 +2,7 @@
 download barrier, a signal agreed every step, a clock that waits for the device, recurrent layers' FLOPs, the
 peak table, metrics in fp32, the random state of the run's own GPU, and the precision a GPU gets."""
 
+import math
 import os
 import signal
 import time
@@ -16,6 +17,7 @@ from landmarks.engine.flops import rnn_train_flops
 from landmarks.engine.parts import Clock, TrainLog
 from tests.conftest import RegressionTask, compose_config, fit_config
 from tests.engine.test_distributed import free_port
+from train import run
 
 
 def test_the_logged_scalars_reach_the_collective_as_tensors_on_the_runs_device(monkeypatch, tmp_path):
@@ -193,3 +195,28 @@ def test_auto_precision_is_bf16_only_where_the_gpu_has_bf16_tensor_cores(monkeyp
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
     assert engine_device.resolve_precision(torch.device("cuda"), "auto") == precision
     assert engine_device.resolve_precision(torch.device("cpu"), "auto") == "fp32"
+
+
+BF16_RUNS = {  # the GPU's precision, exercised on CPU: two steps of each task, its samples and pictures included
+    "images": ["model.widths=[4,8,8]", "data.val_size=100", "trainer.batch_size=16"],
+    "translation": [
+        "model=transformer",
+        "data.train_size=64",
+        "data.val_size=8",
+        "data.test_size=8",
+        "data.beam_size=1",
+    ],
+    "text": ["model=gpt", "model.n_layer=1", "data.sample_length=8"],
+}
+
+
+@pytest.mark.parametrize("task", BF16_RUNS)
+def test_every_task_trains_and_reports_under_bf16_autocast(task, tmp_path, monkeypatch, tiny_fashion_mnist):
+    from landmarks.engine import loop
+
+    monkeypatch.setattr(loop, "measure_efficiency", lambda *args: (1.0, (1.0, "not counted")))
+    steps = ["trainer.precision=bf16", "trainer.steps=2", "trainer.eval_every=1", "trainer.progress=false"]
+    root = [f"data.root={tiny_fashion_mnist}"] if task == "images" else []
+    results = run(compose_config(*BF16_RUNS[task], *root, *steps, "trainer.batch_size=8"), tmp_path / "run")
+    assert results["step"] == 2 and all(math.isfinite(loss) for _, loss in results["history"])
+    assert all(isinstance(value, float) for name, value in results.items() if name.startswith(("val/", "test/")))
