@@ -218,3 +218,12 @@ def small(name: str, **kwargs):
     """Transformers cut to one layer per stack so that the paper's widths test in a second."""
     cut = {"N": 1} if name.startswith("transformer") else {}
     return create_model(name, src_vocab_size=VOCAB, tgt_vocab_size=VOCAB, **cut, **kwargs)
+
+
+def without_evaluation(monkeypatch, cfg) -> None:
+    """The run's task evaluates nothing (zeros) and logs no samples or pictures: for tests of the training steps
+    alone, which the final evaluation would only slow down."""
+    task_class = validate(cfg).task
+    monkeypatch.setattr(task_class, "evaluate", lambda self, model, split="val": dict.fromkeys(self.eval_metrics, 0.0))
+    for hook in ("log_pictures", "log_samples"):
+        monkeypatch.setattr(task_class, hook, lambda *args, **kwargs: None)

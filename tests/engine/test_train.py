@@ -17,7 +17,7 @@ from landmarks.build import build_task
 from landmarks.engine import distributed
 from landmarks.engine.checkpoint import load_checkpoint
 from landmarks.engine.loop import micro_batches, train_step
-from tests.conftest import RegressionTask, compose_config, fit_config, tiny_run_overrides
+from tests.conftest import RegressionTask, compose_config, fit_config, tiny_run_overrides, without_evaluation
 from train import resumed_config, run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -240,10 +240,7 @@ RESUMABLE = {
 def test_resume_is_exact_for_every_task_and_optimizer(task, optim, tiny_fashion_mnist, tmp_path, monkeypatch):
     """A run cut at step 3 and resumed trains steps 4-6 as the uninterrupted run did (dropout, Muon's momentum,
     the data order and the schedule included). The final evaluation, which resume does not touch, is skipped."""
-    task_class = build_task.__globals__["validate"](compose_config(*RESUMABLE[task])).task
-    monkeypatch.setattr(task_class, "evaluate", lambda self, model, split="val": dict.fromkeys(self.eval_metrics, 0.0))
-    for hook in ("log_pictures", "log_samples"):
-        monkeypatch.setattr(task_class, hook, lambda *args, **kwargs: None)
+    without_evaluation(monkeypatch, compose_config(*RESUMABLE[task]))
     root = [f"data.root={tiny_fashion_mnist}"] if task == "images" else []
     every = ("trainer.steps=8", "trainer.log_every=1", "trainer.eval_every=0", "trainer.ckpt_every=0")
     overrides = (*RESUMABLE[task], *root, f"optim={optim}", *every, "trainer.progress=false")
