@@ -15,6 +15,15 @@
 
 `load_hf_gpt2_state_dict()` takes the weights of Hugging Face's `GPT2LMHeadModel`, whose Conv1D layers
 store their matrices transposed; `generate()` samples with a key-value cache.
+
+The modern ingredients, each an option, off by default so that `gpt2` stays GPT-2 (the speedrun ladder of
+modded-nanogpt, docs/speedruns.md): `position="rope"`, rotary position embeddings (Su et al. 2021, Eq. 34: each
+pair of query and key channels rotated by an angle proportional to the position, so that scores depend on
+relative position only); `norm="rmsnorm"` (Zhang and Sennrich 2019); `mlp="swiglu"` (Shazeer 2020, FFN_SwiGLU)
+or `"relu2"` (So et al. 2021, Primer); `qk_norm` (RMSNorm of each head's queries and keys, Dehghani et al. 2023);
+`tie_embeddings=False`; `logit_softcap` (cap * tanh(logits / cap), Gemma 2); `bias=False`. LLaMA (Touvron et al.
+2023, Sec. 2.2) is RoPE + RMSNorm + SwiGLU + no biases + an untied head: `llama_7b` and `llama_tiny`, and
+`load_hf_llama_state_dict()` takes Hugging Face's `LlamaForCausalLM`.
 """
 
 import math
@@ -30,22 +39,50 @@ from .registry import register_model
 Cache = list[tuple[torch.Tensor, torch.Tensor]]  # each block's keys and values, (B, n_head, T, head_dim)
 
 
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding (Su et al. 2021): channel i of the first half and channel i of the second half of each
+    head, as a pair, rotated by position * theta_i. x (B, h, T, d); cos, sin (T, d / 2)."""
+    x1, x2 = x.float().chunk(2, dim=-1)
+    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1).type_as(x)
+
+
+def rotary_angles(head_dim: int, positions: torch.Tensor, theta: float = 10000.0):
+    """cos and sin of position * theta^(-2i / head_dim), i < head_dim / 2: (T, head_dim / 2) each."""
+    inverse = theta ** -(torch.arange(0, head_dim, 2, device=positions.device, dtype=torch.float32) / head_dim)
+    angles = positions.float()[:, None] * inverse
+    return angles.cos(), angles.sin()
+
+
+def norm_layer(kind: str, size: int, bias: bool, eps: float) -> nn.Module:
+    if kind not in ("layernorm", "rmsnorm"):
+        raise ValueError(f"norm={kind!r}; use layernorm (GPT-2) or rmsnorm (LLaMA)")
+    return nn.LayerNorm(size, eps=eps, bias=bias) if kind == "layernorm" else nn.RMSNorm(size, eps=eps)
+
+
 class CausalSelfAttention(nn.Module):
     """Masked multi-head self-attention: (B, T, n_embd) -> (B, T, n_embd), token t attending to 0..t."""
 
-    def __init__(self, n_embd: int, n_head: int, dropout: float):
+    def __init__(self, n_embd: int, n_head: int, dropout: float, bias: bool = True, qk_norm: bool = False,
+                 norm_eps: float = 1e-5):  # fmt: skip
         super().__init__()
         if n_embd % n_head:
             raise ValueError(f"n_embd={n_embd} is not divisible by n_head={n_head}; pick sizes that divide")
         self.n_head, self.dropout = n_head, dropout
-        self.c_attn = nn.Linear(n_embd, 3 * n_embd)  # queries, keys and values of all heads at once
-        self.c_proj = nn.Linear(n_embd, n_embd)  # a residual projection: scaled at initialisation
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd, bias=bias)  # queries, keys and values of all heads at once
+        self.c_proj = nn.Linear(n_embd, n_embd, bias=bias)  # a residual projection: scaled at initialisation
         self.resid_drop = nn.Dropout(dropout)
+        head_dim = n_embd // n_head
+        self.q_norm, self.k_norm = (nn.RMSNorm(head_dim, eps=norm_eps) for _ in range(2)) if qk_norm else (None, None)
 
-    def forward(self, x: torch.Tensor, past: tuple | None = None, explicit: bool = False):
+    def forward(self, x: torch.Tensor, past: tuple | None = None, explicit: bool = False, rope: tuple | None = None):
         """Returns the output and this block's (keys, values) including `past` (a cache of earlier tokens).
-        With a cache, the new tokens attend to every cached one and causally among themselves."""
+        With a cache, the new tokens attend to every cached one and causally among themselves. `rope`: the
+        new tokens' (cos, sin), which rotate their queries and keys."""
         q, k, v = (t.unflatten(-1, (self.n_head, -1)).transpose(1, 2) for t in self.c_attn(x).chunk(3, dim=-1))
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        if rope is not None:
+            q, k = rotate(q, *rope), rotate(k, *rope)
         if past is not None:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         dropout = self.dropout if self.training else 0.0
@@ -59,31 +96,56 @@ class CausalSelfAttention(nn.Module):
         return self.resid_drop(self.c_proj(y)), (k, v)
 
 
-class MLP(nn.Module):
-    """Position-wise feed-forward: n_embd -> 4 n_embd -> GELU (tanh approximation) -> n_embd."""
+MLPS = ("gelu", "swiglu", "relu2")
 
-    def __init__(self, n_embd: int, dropout: float):
+
+class MLP(nn.Module):
+    """Position-wise feed-forward, n_embd -> hidden -> n_embd: GELU (tanh approximation, GPT-2), SwiGLU
+    (Swish(x W) * (x V), then W_2; c_fc holds W and V stacked) or ReLU squared."""
+
+    def __init__(self, n_embd: int, hidden: int, dropout: float, kind: str = "gelu", bias: bool = True):
         super().__init__()
-        self.c_fc = nn.Linear(n_embd, 4 * n_embd)
-        self.c_proj = nn.Linear(4 * n_embd, n_embd)  # a residual projection: scaled at initialisation
+        if kind not in MLPS:
+            raise ValueError(f"mlp={kind!r}; use one of {', '.join(MLPS)}")
+        self.kind = kind
+        self.c_fc = nn.Linear(n_embd, 2 * hidden if kind == "swiglu" else hidden, bias=bias)
+        self.c_proj = nn.Linear(hidden, n_embd, bias=bias)  # a residual projection: scaled at initialisation
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.c_proj(F.gelu(self.c_fc(x), approximate="tanh")))
+        h = self.c_fc(x)
+        if self.kind == "swiglu":
+            gate, up = h.chunk(2, dim=-1)
+            h = F.silu(gate) * up
+        else:
+            h = F.relu(h).square() if self.kind == "relu2" else F.gelu(h, approximate="tanh")
+        return self.drop(self.c_proj(h))
 
 
 class Block(nn.Module):
     """GPT-2's pre-norm block: x + attn(ln_1(x)), then x + mlp(ln_2(x))."""
 
-    def __init__(self, n_embd: int, n_head: int, dropout: float):
+    def __init__(
+        self,
+        n_embd: int,
+        n_head: int,
+        dropout: float,
+        *,
+        norm: str = "layernorm",
+        mlp: str = "gelu",
+        mlp_hidden: int | None = None,
+        bias: bool = True,
+        qk_norm: bool = False,
+        norm_eps: float = 1e-5,
+    ):
         super().__init__()
-        self.ln_1 = nn.LayerNorm(n_embd, eps=1e-5)
-        self.attn = CausalSelfAttention(n_embd, n_head, dropout)
-        self.ln_2 = nn.LayerNorm(n_embd, eps=1e-5)
-        self.mlp = MLP(n_embd, dropout)
+        self.ln_1 = norm_layer(norm, n_embd, bias, norm_eps)
+        self.attn = CausalSelfAttention(n_embd, n_head, dropout, bias, qk_norm, norm_eps)
+        self.ln_2 = norm_layer(norm, n_embd, bias, norm_eps)
+        self.mlp = MLP(n_embd, mlp_hidden or 4 * n_embd, dropout, mlp, bias)
 
-    def forward(self, x: torch.Tensor, past: tuple | None = None, explicit: bool = False):
-        attended, present = self.attn(self.ln_1(x), past, explicit)
+    def forward(self, x: torch.Tensor, past: tuple | None = None, explicit: bool = False, rope: tuple | None = None):
+        attended, present = self.attn(self.ln_1(x), past, explicit, rope)
         x = x + attended
         return x + self.mlp(self.ln_2(x)), present
 
@@ -100,19 +162,39 @@ class GPT(nn.Module):
         n_head: int,
         n_embd: int,
         dropout: float = 0.0,
+        position: str = "learned",
+        norm: str = "layernorm",
+        mlp: str = "gelu",
+        mlp_hidden: int | None = None,
+        qk_norm: bool = False,
+        tie_embeddings: bool = True,
+        logit_softcap: float | None = None,
+        bias: bool = True,
+        norm_eps: float = 1e-5,
+        rope_theta: float = 10000.0,
     ):
         """vocab_size and block_size (the context length) as in GPT-2's hparams; n_layer blocks of n_head
         heads over n_embd channels; dropout on the embeddings, attention weights and residual branches
-        (0.1 in the papers)."""
+        (0.1 in the papers). The rest: the modern ingredients of the module docstring (mlp_hidden: the MLP's
+        width, 4 n_embd by default; norm_eps: LayerNorm's or RMSNorm's epsilon)."""
         super().__init__()
-        self.vocab_size, self.block_size = vocab_size, block_size
+        if position not in ("learned", "rope"):
+            raise ValueError(f"position={position!r}; use learned (GPT-2) or rope (rotary, Su et al. 2021)")
+        if logit_softcap is not None and logit_softcap <= 0:
+            raise ValueError(f"logit_softcap={logit_softcap} must be > 0, or None for no cap")
+        self.vocab_size, self.block_size, self.head_dim = vocab_size, block_size, n_embd // max(n_head, 1)
+        self.logit_softcap, self.rope_theta = logit_softcap, rope_theta
         self.wte = nn.Embedding(vocab_size, n_embd)  # W_e
-        self.wpe = nn.Embedding(block_size, n_embd)  # W_p
+        self.wpe = nn.Embedding(block_size, n_embd) if position == "learned" else None  # W_p
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(Block(n_embd, n_head, dropout) for _ in range(n_layer))
-        self.ln_f = nn.LayerNorm(n_embd, eps=1e-5)
+        options = {"norm": norm, "mlp": mlp, "mlp_hidden": mlp_hidden, "bias": bias, "qk_norm": qk_norm}
+        self.blocks = nn.ModuleList(
+            Block(n_embd, n_head, dropout, **options, norm_eps=norm_eps) for _ in range(n_layer)
+        )
+        self.ln_f = norm_layer(norm, n_embd, bias, norm_eps)
         self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
-        self.lm_head.weight = self.wte.weight  # tied: P(u) = softmax(h_n W_e^T)
+        if tie_embeddings:
+            self.lm_head.weight = self.wte.weight  # tied: P(u) = softmax(h_n W_e^T)
         self._init_weights(n_layer)
 
     def _init_weights(self, n_layer: int) -> None:
@@ -126,12 +208,14 @@ class GPT(nn.Module):
 
     def edge_layers(self) -> set[str]:
         """The input and output layers (module names): Muon leaves them to AdamW (Jordan et al. 2024)."""
-        return {"wte", "wpe", "lm_head"}
+        return {"wte", "lm_head"} | ({"wpe"} if self.wpe is not None else set())
 
     def fused_matrices(self) -> dict[str, int]:
-        """Weights that stack several matrices (Q, K, V of each block's c_attn): Muon orthogonalises each
-        on its own."""
-        return {f"blocks.{i}.attn.c_attn.weight": 3 for i in range(len(self.blocks))}
+        """Weights that stack several matrices (Q, K, V of each block's c_attn; SwiGLU's W and V in c_fc): Muon
+        orthogonalises each on its own."""
+        fused = {f"blocks.{i}.attn.c_attn.weight": 3 for i in range(len(self.blocks))}
+        swiglu = {f"blocks.{i}.mlp.c_fc.weight": 2 for i, block in enumerate(self.blocks) if block.mlp.kind == "swiglu"}
+        return fused | swiglu
 
     def forward(self, idx: torch.Tensor, explicit: bool = False) -> torch.Tensor:
         """`explicit=True` takes the softmax(QK^T / sqrt(d)) path instead of the fused kernel (same output)."""
@@ -149,12 +233,17 @@ class GPT(nn.Module):
                 "larger block_size"
             )
         positions = torch.arange(start, start + idx.shape[1], device=idx.device)
-        x = self.drop(self.wte(idx) + self.wpe(positions))  # (B, T, n_embd)
+        x = self.wte(idx) if self.wpe is None else self.wte(idx) + self.wpe(positions)
+        x = self.drop(x)  # (B, T, n_embd)
+        rope = rotary_angles(self.head_dim, positions, self.rope_theta) if self.wpe is None else None
         presents = []
         for i, block in enumerate(self.blocks):
-            x, present = block(x, cache[i] if cache else None, explicit)
+            x, present = block(x, cache[i] if cache else None, explicit, rope)
             presents.append(present)
-        return self.lm_head(self.ln_f(x)), presents
+        logits = self.lm_head(self.ln_f(x))
+        if self.logit_softcap is not None:
+            logits = self.logit_softcap * torch.tanh(logits / self.logit_softcap)
+        return logits, presents
 
     @torch.no_grad()
     def generate(
@@ -195,6 +284,41 @@ class GPT(nn.Module):
             mapped[name] = value
         mapped.setdefault("lm_head.weight", mapped["wte.weight"])
         self.load_state_dict(mapped, strict=True)
+
+
+LLAMA_NAMES = {  # Hugging Face's LlamaForCausalLM -> ours, within model.layers.{i} / blocks.{i}
+    "input_layernorm": "ln_1",
+    "self_attn.o_proj": "attn.c_proj",
+    "post_attention_layernorm": "ln_2",
+    "mlp.down_proj": "mlp.c_proj",
+}
+
+
+def load_hf_llama_state_dict(model: GPT, state_dict: dict[str, torch.Tensor]) -> None:
+    """Load the weights of Hugging Face's `LlamaForCausalLM` (multi-head attention, num_key_value_heads equal to
+    num_attention_heads) into a GPT built as LLaMA (`llama_7b`, `llama_tiny` or the same options): q, k and v
+    stacked into c_attn, gate and up into c_fc. Strict."""
+    mapped, stacked = {}, {}
+    for key, value in state_dict.items():
+        name = key.removeprefix("model.")
+        if name.endswith("rotary_emb.inv_freq"):
+            continue
+        if name.startswith("layers."):
+            index, rest = name.removeprefix("layers.").split(".", 1)
+            module, _, kind = rest.rpartition(".")
+            if module in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "mlp.gate_proj", "mlp.up_proj"):
+                target = "attn.c_attn" if module.startswith("self_attn") else "mlp.c_fc"
+                stacked.setdefault(f"blocks.{index}.{target}.{kind}", {})[module] = value
+                continue
+            name = f"blocks.{index}.{LLAMA_NAMES[module]}.{kind}"
+        mapped[{"embed_tokens.weight": "wte.weight", "norm.weight": "ln_f.weight"}.get(name, name)] = value
+    order = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "mlp.gate_proj", "mlp.up_proj")
+    for name, parts in stacked.items():
+        mapped[name] = torch.cat([parts[module] for module in order if module in parts])
+    model.load_state_dict(mapped, strict=True)
+
+
+LLAMA = {"position": "rope", "norm": "rmsnorm", "mlp": "swiglu", "bias": False, "tie_embeddings": False}
 
 
 def _gpt(sizes: tuple[int, int, int], **kwargs) -> GPT:
@@ -241,3 +365,18 @@ def gpt_tiny(**kwargs) -> GPT:
 def gpt_shakespeare(**kwargs) -> GPT:
     """nanoGPT's shakespeare_char GPU model: 6 layers, 6 heads, 384 channels, a 256-character context (10.7M)."""
     return _gpt((6, 6, 384), **{"vocab_size": 65, "block_size": 256, "dropout": 0.2, **kwargs})
+
+
+# LLaMA (Touvron et al. 2023, Table 2; Sec. 2.2: pre-normalisation with RMSNorm, SwiGLU, rotary embeddings).
+@register_model(task="language_modeling")
+def llama_7b(**kwargs) -> GPT:
+    """6.7B: 32 layers, 32 heads, 4096 channels, SwiGLU of 11,008, a 32,000-piece vocabulary, 2,048 tokens."""
+    sizes = {"vocab_size": 32000, "block_size": 2048, "mlp_hidden": 11008, "norm_eps": 1e-6}
+    return _gpt((32, 32, 4096), **{**LLAMA, **sizes, **kwargs})
+
+
+@register_model(task="language_modeling")
+def llama_tiny(**kwargs) -> GPT:
+    """gpt_tiny's size as LLaMA: 4 layers, 4 heads, 128 channels, SwiGLU of 352 (8/3 x 128, rounded up to 32)."""
+    sizes = {"vocab_size": 65, "block_size": 64, "mlp_hidden": 352, "norm_eps": 1e-6}
+    return _gpt((4, 4, 128), **{**LLAMA, **sizes, **kwargs})

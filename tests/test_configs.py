@@ -21,6 +21,7 @@ def options(group: str) -> list[str]:
 @pytest.mark.parametrize("group", ["model", "data", "optim", "experiment"])
 def test_every_config_composes(group):
     model_for = {"translation": ["model=transformer"], "language_modeling": ["model=gpt"]}
+    model_for["masked_language_modeling"] = ["model=bert"]
     for option in options(group):
         task = OmegaConf.load(Path(CONFIGS) / "data" / f"{option}.yaml").task if group == "data" else None
         custom = ["model._target_=torch.nn.Identity"] if option == "custom" else []

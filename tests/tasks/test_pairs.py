@@ -70,6 +70,9 @@ def data_overrides(data: str, root: Path, monkeypatch) -> list[str]:
         return [f"data.path={root / 'corpus.txt'}", "data.block_size=16", "data.val_windows=8", "data.sample_length=8"]
     if data == "shakespeare_char":
         return ["data.val_fraction=0.01", "data.val_windows=8", "data.sample_length=8"]
+    if data in ("text_mlm", "shakespeare_mlm"):
+        path = [f"data.path={root / 'corpus.txt'}"] if data == "text_mlm" else ["data.val_fraction=0.02"]
+        return [*path, "data.vocab_size=400", "data.block_size=16", "data.val_sequences=4"]
     if data == "tsv":
         return [f"data.path={root / 'pairs.tsv'}", "data.val_size=8", "data.test_size=8", "data.min_freq=1"]
     return ["data.train_size=64", "data.val_size=8", "data.test_size=8"]
@@ -77,7 +80,8 @@ def data_overrides(data: str, root: Path, monkeypatch) -> list[str]:
 
 @pytest.mark.parametrize("model, data", PAIRS, ids=[f"{m}-{d}" for m, d in PAIRS])
 def test_every_pair_of_a_task_builds_and_trains_two_steps(model, data, written, monkeypatch, tmp_path, capsys):
-    quick = ["trainer.max_steps=2", "trainer.batch_size=8", "trainer.eval_every=0", "trainer.log_every=1"]
+    quick = ["trainer.max_steps=2", "trainer.batch_size=8", "trainer.eval_every=0", "trainer.early_stopping=null"]
+    quick += ["trainer.log_every=1"]
     cfg = compose_config(f"model={model}", f"data={data}", *quick, "trainer.progress=false")
     standard = OmegaConf.load(f"{CONFIGS}/data/{data}.yaml")
     if cfg.recipe is None and "augment" in standard:
