@@ -221,9 +221,30 @@ def small(name: str, **kwargs):
 
 
 def without_evaluation(monkeypatch, cfg) -> None:
-    """The run's task evaluates nothing (zeros) and logs no samples or pictures: for tests of the training steps
-    alone, which the final evaluation would only slow down."""
+    """The run's task evaluates nothing (zeros) and logs no samples or pictures, and no FLOPs are counted: for
+    tests of the training steps alone, which the rest would only slow down."""
+    from landmarks.engine import loop
+
+    monkeypatch.setattr(loop, "measure_efficiency", lambda *args: (1.0, (1.0, "not counted")))
     task_class = validate(cfg).task
     monkeypatch.setattr(task_class, "evaluate", lambda self, model, split="val": dict.fromkeys(self.eval_metrics, 0.0))
     for hook in ("log_pictures", "log_samples"):
         monkeypatch.setattr(task_class, hook, lambda *args, **kwargs: None)
+
+
+TINY_TASKS = {  # a model and data of each task small enough for a run of a few steps in a second or two
+    "images": ["model.widths=[8,16,32]", "data.val_size=128"],
+    "translation": [
+        "model=transformer",
+        "data.train_size=64",
+        "data.val_size=8",
+        "data.test_size=8",
+        "data.beam_size=1",
+    ],
+    "text": ["model=gpt", "model.n_layer=1", "data.val_fraction=0.01", "data.val_windows=8", "data.sample_length=8"],
+}
+
+
+def tiny_task(task: str, fashion_mnist_root: Path) -> list[str]:
+    """TINY_TASKS[task]'s overrides, the images read from the tiny Fashion-MNIST fixture's folder."""
+    return [*TINY_TASKS[task], *([f"data.root={fashion_mnist_root}"] if task == "images" else [])]

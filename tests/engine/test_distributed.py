@@ -12,7 +12,7 @@ import torch.multiprocessing as mp
 import landmarks.engine.loop
 from landmarks.build import build_task
 from landmarks.tasks.image_classification.task import ImageClassification
-from tests.conftest import compose_config
+from tests.conftest import TINY_TASKS, compose_config
 from train import run
 
 OVERRIDES = [
@@ -112,16 +112,8 @@ def task_worker(rank: int, world_size: int, port: int, tmp_path, overrides: list
 
 
 PER_TASK = {  # no dropout: one process draws other masks than two; SGD: Adam magnifies rounding noise
-    "translation": [
-        "model=transformer",
-        "model.p_drop=0",
-        "data.train_size=256",
-        "data.val_size=16",
-        "data.test_size=16",
-        "trainer.batch_size=32",
-        "trainer.grad_accum=2",
-    ],  # fmt: skip
-    "text": ["model=gpt", "model.n_layer=1", "model.dropout=0", "trainer.batch_size=8", "trainer.target=loss:100"],
+    "translation": [*TINY_TASKS["translation"], "model.p_drop=0", "trainer.batch_size=32", "trainer.grad_accum=2"],
+    "text": [*TINY_TASKS["text"], "model.dropout=0", "trainer.batch_size=8", "trainer.target=loss:100"],
 }
 QUICK = ["optim=sgd", "trainer.max_steps=4", "trainer.log_every=1", "trainer.eval_every=2", "trainer.progress=false"]
 

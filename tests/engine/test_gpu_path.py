@@ -15,7 +15,7 @@ from landmarks.engine import device as engine_device
 from landmarks.engine import distributed, flops, parts
 from landmarks.engine.flops import rnn_train_flops
 from landmarks.engine.parts import Clock, TrainLog
-from tests.conftest import RegressionTask, compose_config, fit_config, without_evaluation
+from tests.conftest import TINY_TASKS, RegressionTask, compose_config, fit_config, tiny_task, without_evaluation
 from tests.engine.test_distributed import free_port
 from train import run
 
@@ -197,46 +197,30 @@ def test_auto_precision_is_bf16_only_where_the_gpu_has_bf16_tensor_cores(monkeyp
     assert engine_device.resolve_precision(torch.device("cpu"), "auto") == "fp32"
 
 
-BF16_RUNS = {  # the GPU's precision, exercised on CPU: two steps of each task, its samples and pictures included
-    "images": ["model.widths=[4,8,8]", "data.val_size=100", "trainer.batch_size=16"],
-    "translation": [
-        "model=transformer",
-        "data.train_size=64",
-        "data.val_size=8",
-        "data.test_size=8",
-        "data.beam_size=1",
-    ],
-    "text": ["model=gpt", "model.n_layer=1", "data.sample_length=8"],
-}
-
-
-@pytest.mark.parametrize("task", BF16_RUNS)
+@pytest.mark.parametrize("task", TINY_TASKS)
 def test_every_task_trains_and_reports_under_bf16_autocast(task, tmp_path, monkeypatch, tiny_fashion_mnist):
     from landmarks.engine import loop
 
     monkeypatch.setattr(loop, "measure_efficiency", lambda *args: (1.0, (1.0, "not counted")))
     steps = ["trainer.precision=bf16", "trainer.steps=2", "trainer.eval_every=1", "trainer.progress=false"]
-    root = [f"data.root={tiny_fashion_mnist}"] if task == "images" else []
-    results = run(compose_config(*BF16_RUNS[task], *root, *steps, "trainer.batch_size=8"), tmp_path / "run")
+    results = run(
+        compose_config(*tiny_task(task, tiny_fashion_mnist), *steps, "trainer.batch_size=8"), tmp_path / "run"
+    )
     assert results["step"] == 2 and all(math.isfinite(loss) for _, loss in results["history"])
     assert all(isinstance(value, float) for name, value in results.items() if name.startswith(("val/", "test/")))
 
 
-@pytest.mark.parametrize("task", BF16_RUNS)
+@pytest.mark.parametrize("task", TINY_TASKS)
 def test_every_task_trains_under_torch_compile(task, tmp_path, monkeypatch, tiny_fashion_mnist):
     """trainer.compile=true traced by Dynamo for one model per task, compiled with the aot_eager backend (the same
     graphs and guards as inductor, without its C++ build of minutes): translation's padded, dynamic lengths compile
     once or twice, not once a length (4 steps make 11 graphs, 12 steps as many). Evaluation is left out."""
-    from landmarks.engine import loop
-
     compile_ = torch.compile
     monkeypatch.setattr(torch, "compile", lambda model, **kwargs: compile_(model, backend="aot_eager", **kwargs))
-    monkeypatch.setattr(loop, "measure_efficiency", lambda *args: (1.0, (1.0, "not counted")))
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
     steps = ["trainer.compile=true", "trainer.steps=4", "trainer.eval_every=0", "trainer.progress=false"]
-    root = [f"data.root={tiny_fashion_mnist}"] if task == "images" else []
-    cfg = compose_config(*BF16_RUNS[task], *root, *steps, "trainer.batch_size=8")
+    cfg = compose_config(*tiny_task(task, tiny_fashion_mnist), *steps, "trainer.batch_size=8")
     without_evaluation(monkeypatch, cfg)
     results = run(cfg, tmp_path / "run")
     assert results["step"] == 4 and all(math.isfinite(loss) for _, loss in results["history"])

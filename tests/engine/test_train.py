@@ -17,7 +17,15 @@ from landmarks.build import build_task
 from landmarks.engine import distributed
 from landmarks.engine.checkpoint import load_checkpoint
 from landmarks.engine.loop import micro_batches, train_step
-from tests.conftest import RegressionTask, compose_config, fit_config, tiny_run_overrides, without_evaluation
+from tests.conftest import (
+    TINY_TASKS,
+    RegressionTask,
+    compose_config,
+    fit_config,
+    tiny_run_overrides,
+    tiny_task,
+    without_evaluation,
+)
 from train import resumed_config, run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -222,28 +230,14 @@ def test_a_run_off_a_terminal_prints_plain_lines_and_writes_what_ran(tmp_path):
     assert not (run_dir / "train.log").exists()
 
 
-RESUMABLE = {
-    "images": ("model.widths=[8,16,32]", "data.val_size=128", "trainer.batch_size=32"),
-    "translation": (
-        "model=transformer",
-        "data.train_size=256",
-        "data.val_size=16",
-        "data.test_size=16",
-        "trainer.batch_size=32",
-    ),
-    "text": ("model=gpt", "model.n_layer=1", "trainer.batch_size=8"),
-}
-
-
-@pytest.mark.parametrize("optim", ["adamw", "muon"])
-@pytest.mark.parametrize("task", RESUMABLE)
-def test_resume_is_exact_for_every_task_and_optimizer(task, optim, tiny_fashion_mnist, tmp_path, monkeypatch):
-    """A run cut at step 3 and resumed trains steps 4-6 as the uninterrupted run did (dropout, Muon's momentum,
-    the data order and the schedule included). The final evaluation, which resume does not touch, is skipped."""
-    without_evaluation(monkeypatch, compose_config(*RESUMABLE[task]))
-    root = [f"data.root={tiny_fashion_mnist}"] if task == "images" else []
-    every = ("trainer.steps=8", "trainer.log_every=1", "trainer.eval_every=0", "trainer.ckpt_every=0")
-    overrides = (*RESUMABLE[task], *root, f"optim={optim}", *every, "trainer.progress=false")
+@pytest.mark.parametrize("task", TINY_TASKS)
+def test_resume_is_exact_for_every_task(task, tiny_fashion_mnist, tmp_path, monkeypatch):
+    """A run cut at step 3 and resumed trains steps 4-6 as the uninterrupted run did (dropout, the data order, the
+    schedule, and the states of Muon and of AdamW, which trains the embeddings, norms and biases beside it). The
+    final evaluation, which resume does not touch, is skipped."""
+    every = ("optim=muon", "trainer.steps=8", "trainer.log_every=1", "trainer.eval_every=0", "trainer.ckpt_every=0")
+    overrides = (*tiny_task(task, tiny_fashion_mnist), "trainer.batch_size=16", *every, "trainer.progress=false")
+    without_evaluation(monkeypatch, compose_config(*overrides))
     straight = run(compose_config(*overrides, "trainer.max_steps=6"), tmp_path / "straight")
     run(compose_config(*overrides, "trainer.max_steps=3"), tmp_path / "cut")
     resume = [f"trainer.resume={tmp_path / 'cut'}", "trainer.max_steps=6"]
