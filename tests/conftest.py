@@ -7,6 +7,8 @@ import io
 import os
 import pickle
 import struct
+import subprocess
+import sys
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -27,7 +29,20 @@ from landmarks.tasks.image_classification.datasets.fashion_mnist import Download
 from landmarks.tasks.translation.datasets import DATASETS as TRANSLATION_DATASETS
 
 IMAGE_DATASETS.names(), TRANSLATION_DATASETS.names()  # every dataset registers its files in datasets.SPECS
-CONFIGS = str(Path(__file__).resolve().parents[1] / "configs")
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = str(REPO / "configs")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Mark every test that starts Python processes `subprocess`, read from its source, so that a new one is
+    marked too: `pytest -m "not slow and not subprocess"` is the quick subset for local iteration."""
+    import inspect
+
+    for item in items:
+        source = inspect.getsource(item.function) if hasattr(item, "function") else ""
+        if any(call in source for call in ("subprocess.", "mp.spawn", "start_and_wait", "cli(")):
+            item.add_marker(pytest.mark.subprocess)
+
 
 if os.environ.get("PYTEST_XDIST_WORKER"):  # README's `pytest -n 2`: one thread per worker, not two competing
     torch.set_num_threads(1)
@@ -156,6 +171,12 @@ def fit_config(cfg, model, task, run_dir: Path, **kwargs) -> dict:
     return fit(
         model, task, run.trainer, run.optim, run_dir=run_dir, device=torch.device("cpu"), config=run.resolved, **kwargs
     )
+
+
+def cli(script: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """`python <script> <args>` (train.py, eval.py) run from the repository as a user runs it, its output kept."""
+    command = [sys.executable, script, *args]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
 
 def compose_config(*overrides: str):

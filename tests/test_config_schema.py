@@ -2,9 +2,6 @@
 before anything is built; train.py exits with it, without a traceback or a half-made run dir."""
 
 import copy
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -15,9 +12,7 @@ from omegaconf import OmegaConf
 from landmarks.config import ConfigError, validate
 from landmarks.datasets import TextError
 from landmarks.tasks.translation.datasets.tsv import read_tsv
-from tests.conftest import CONFIGS, compose_config
-
-REPO = Path(CONFIGS).parent
+from tests.conftest import cli, compose_config
 
 
 @pytest.mark.parametrize(
@@ -65,13 +60,7 @@ def test_train_py_ends_bad_config_with_one_line_and_no_run_dir(tmp_path, case):
         "latin-1 file": ["model=transformer", "data=tsv", f"data.path={latin}"],
     }[case]
     run_dir = tmp_path / "outputs" / "model" / "run"
-    result = subprocess.run(
-        [sys.executable, "train.py", *overrides, f"hydra.run.dir={run_dir}"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = cli("train.py", *overrides, f"hydra.run.dir={run_dir}")
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("train.py: "), result.stderr
     assert not (tmp_path / "outputs" / "model").exists()  # nor the empty folder it would have sat in

@@ -1,7 +1,5 @@
 """Every config file composes, and bad choices fail before training with a message naming the fix."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +9,7 @@ from omegaconf import OmegaConf
 
 from landmarks.build import build_task
 from landmarks.config import validate
-from tests.conftest import CONFIGS, compose_config
+from tests.conftest import CONFIGS, cli, compose_config
 
 
 def options(group: str) -> list[str]:
@@ -70,13 +68,7 @@ def test_missing_dataset_names_the_command_that_fetches_it(tmp_path):
 
 
 def test_train_py_ends_bad_input_with_one_line_naming_the_fix(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "train.py", "model=seq2seq", "data=fashion_mnist", f"hydra.run.dir={tmp_path}"],
-        cwd=Path(CONFIGS).parent,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = cli("train.py", "model=seq2seq", "data=fashion_mnist", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip() == (
         "train.py: model.name=seq2seq_tiny is a translation model but "
@@ -97,8 +89,6 @@ def test_train_py_ends_bad_input_with_one_line_naming_the_fix(tmp_path):
 )
 def test_hydras_composition_errors_end_in_one_line_with_the_choices(override, message):
     """Hydra's own message is a paragraph with a stack-trace hint: train.py composes first and says it in one."""
-    result = subprocess.run(
-        [sys.executable, "train.py", override], cwd=Path(CONFIGS).parent, capture_output=True, text=True, timeout=120
-    )
+    result = cli("train.py", override)
     assert result.returncode == 1 and result.stderr.startswith(message) and result.stderr.count("\n") == 1
     assert "resnet20, seq2seq" in result.stderr or "epoch=3" in result.stderr

@@ -15,10 +15,9 @@ from landmarks.engine.checkpoint import CheckpointError, load_checkpoint, save_c
 from landmarks.engine.parts import NonFiniteLossError
 from landmarks.tasks.base import unwrap
 from landmarks.tasks.image_classification.task import ImageClassification
-from tests.conftest import compose_config, tiny_run_overrides
+from tests.conftest import REPO, cli, compose_config, tiny_run_overrides
 from train import resumed_config, run
 
-REPO = Path(__file__).resolve().parents[2]
 QUICK = ["trainer.batch_size=16", "data.val_size=100", "data.test_size=100", "trainer.progress=false"]
 
 
@@ -53,19 +52,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_and_finishes(tmp_path):
     process.communicate(timeout=60)
     step = load_checkpoint(tmp_path)["step"]
     assert step % 5 == 0 and not (tmp_path / "metrics.json").exists()
-    resumed = subprocess.run(
-        [
-            sys.executable,
-            "train.py",
-            f"trainer.resume={tmp_path}",
-            f"trainer.max_steps={step + 3}",
-            "trainer.progress=false",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    resumed = cli("train.py", f"trainer.resume={tmp_path}", f"trainer.max_steps={step + 3}", "trainer.progress=false")
     assert resumed.returncode == 0, resumed.stderr
     assert f"resumed from {tmp_path / 'checkpoint.pt'} at step {step}" in resumed.stdout
     assert json.loads((tmp_path / "metrics.json").read_text())["step"] == step + 3 == load_checkpoint(tmp_path)["step"]
@@ -147,7 +134,7 @@ def test_a_file_with_a_pickle_payload_is_refused_at_every_door_and_never_runs(ti
         load_run(run_dir)
     with pytest.raises(CheckpointError, match=refusal):
         resumed_config(compose_config(f"trainer.resume={run_dir}"), [])  # train.py trainer.resume=<run dir>
-    done = subprocess.run([sys.executable, "eval.py", f"run={run_dir}"], cwd=REPO, capture_output=True, text=True)
+    done = cli("eval.py", f"run={run_dir}")
     assert done.returncode == 1 and refusal in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not marker.exists()
     torch.load(run_dir / "model.pt", weights_only=False)  # the control: the payload runs where pickle is trusted

@@ -4,8 +4,6 @@ uninterrupted run, accumulation, the CLI (faults: test_faults.py)."""
 import contextlib
 import glob
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ from landmarks.engine.loop import micro_batches, train_step
 from tests.conftest import (
     TINY_TASKS,
     RegressionTask,
+    cli,
     compose_config,
     fit_config,
     tiny_run_overrides,
@@ -27,8 +26,6 @@ from tests.conftest import (
     without_evaluation,
 )
 from train import resumed_config, run
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_loss_falls_on_real_images(tiny_fashion_mnist, tmp_path):
@@ -135,22 +132,14 @@ def test_cli_sweep_lands_in_named_run_dirs_and_eval_compares_them(tmp_path):
         "trainer.batch_size=32",
         "trainer.progress=false",
     ]
-    sweep = subprocess.run(
-        [sys.executable, "train.py", "-m", "model=resnet", "optim.lr=0.1,0.05", *quick, f"hydra.sweep.dir={tmp_path}"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    sweep = cli("train.py", "-m", "model=resnet", "optim.lr=0.1,0.05", *quick, f"hydra.sweep.dir={tmp_path}")
     assert sweep.returncode == 0, sweep.stderr
     run_dirs = sorted(glob.glob(str(tmp_path / "*optim.lr=*")))
     assert [Path(d).name.split("optim.lr=")[1].split(",")[0] for d in run_dirs] == ["0.05", "0.1"]
     for run_dir in run_dirs:
         metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
         assert metrics["step"] == 2 and 0 <= metrics["test/acc"] <= 1
-    evaluation = subprocess.run(
-        [sys.executable, "eval.py", f"run={tmp_path}/*"], cwd=REPO, capture_output=True, text=True, timeout=300
-    )
+    evaluation = cli("eval.py", f"run={tmp_path}/*")
     assert evaluation.returncode == 0, evaluation.stderr
     header, *rows = evaluation.stdout.strip().splitlines()
     assert header.split()[:3] == ["run", "model", "params"] and len(rows) == 2
@@ -159,9 +148,7 @@ def test_cli_sweep_lands_in_named_run_dirs_and_eval_compares_them(tmp_path):
 
 
 def test_eval_names_a_missing_checkpoint(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "eval.py", f"run={tmp_path}"], cwd=REPO, capture_output=True, text=True, timeout=120
-    )
+    result = cli("eval.py", f"run={tmp_path}")
     assert result.returncode != 0
     assert f"eval.py: No checkpoint at {tmp_path}/checkpoint.pt" in result.stderr
 
@@ -213,13 +200,7 @@ def test_a_run_off_a_terminal_prints_plain_lines_and_writes_what_ran(tmp_path):
     run_dir = tmp_path / "run"
     short = ["trainer.max_steps=60", "trainer.log_every=50", "data.val_windows=16", "model.n_layer=1"]
     short += ["trainer.num_threads=1"]  # beside the other pytest worker
-    done = subprocess.run(
-        [sys.executable, "train.py", "experiment=speedrun_gpt", *short, f"hydra.run.dir={run_dir}"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = cli("train.py", "experiment=speedrun_gpt", *short, f"hydra.run.dir={run_dir}")
     assert done.returncode == 0, done.stderr
     assert "\r" not in done.stderr + done.stdout and len(done.stderr + done.stdout) < 2000
     lines = done.stdout.splitlines()
