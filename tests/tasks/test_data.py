@@ -141,3 +141,22 @@ def test_a_batch_is_a_function_of_the_step_alone(overrides, tiny_fashion_mnist):
     for late, first in zip(walked.train_batch(7), fresh.train_batch(7)):
         assert torch.equal(late, first)
     assert not torch.equal(fresh.train_batch(8)[0], fresh.train_batch(7)[0])
+
+
+def test_the_shipped_data_is_refused_when_tampered_with(tmp_path, monkeypatch):
+    """README: the shipped Fashion-MNIST and tiny Shakespeare are checksum-verified at every load."""
+    import shutil
+
+    copy = tmp_path / "fashion-mnist"
+    shutil.copytree(datasets.REPO_ROOT / "data" / "fashion-mnist", copy)
+    labels = copy / "t10k-labels-idx1-ubyte.gz"
+    data = bytearray(labels.read_bytes())
+    data[100] ^= 0xFF  # one byte changed
+    labels.write_bytes(bytes(data))
+    with pytest.raises(datasets.DatasetError, match="t10k-labels-idx1-ubyte.gz fails its checksum"):
+        image_arrays("fashion_mnist", str(copy))
+    text = tmp_path / "input.txt"
+    text.write_text(datasets.SHAKESPEARE.read_text(encoding="utf-8").replace("ROMEO", "ROMEA", 1), encoding="utf-8")
+    monkeypatch.setattr(datasets, "SHAKESPEARE", text)
+    with pytest.raises(datasets.DatasetError, match="fails its sha256 checksum; restore it with `git checkout"):
+        datasets.shakespeare_text()
