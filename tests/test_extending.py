@@ -38,6 +38,7 @@ def user_command(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_a_users_own_model_trains_from_outside_the_repository_and_loads_back(tmp_path):
     package = tmp_path / "src" / "my_pkg"
     package.mkdir(parents=True)

@@ -69,6 +69,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_train_like_one_process_on_the_global_batch(tmp_path):
     mp.spawn(worker, args=(2, free_port(), tmp_path), nprocs=2)
     ranks = [torch.load(tmp_path / f"rank{rank}.pt") for rank in range(2)]
@@ -118,6 +119,7 @@ PER_TASK = {  # no dropout: one process draws other masks than two; SGD: Adam ma
 QUICK = ["optim=sgd", "trainer.max_steps=4", "trainer.log_every=1", "trainer.eval_every=2", "trainer.progress=false"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", PER_TASK)
 def test_two_processes_train_every_task_like_one(task, tmp_path):
     """Translation: the processes' batches hold unequal token counts, in two micro-batches each; the gradient is

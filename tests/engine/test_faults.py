@@ -32,6 +32,7 @@ def start_and_wait_for_a_checkpoint(run_dir: Path, *overrides: str) -> subproces
     return process
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_saves_a_resumable_checkpoint_and_exits_cleanly(tmp_path, sig):
     process = start_and_wait_for_a_checkpoint(tmp_path, "trainer.max_steps=100000")
@@ -46,6 +47,7 @@ def test_a_signal_saves_a_resumable_checkpoint_and_exits_cleanly(tmp_path, sig):
     assert run(cfg, run_dir, state)["step"] == step + 2 and load_checkpoint(tmp_path)["step"] == step + 2
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_from_its_last_checkpoint_and_finishes(tmp_path):
     process = start_and_wait_for_a_checkpoint(tmp_path, "trainer.max_steps=100000")
     process.kill()  # SIGKILL: no handler runs, only what is on disk survives

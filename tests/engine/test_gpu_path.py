@@ -85,6 +85,7 @@ def signal_worker(rank: int, port: int, folder) -> None:
     (folder / f"steps{rank}").write_text(f"{results['step']} {results.get('interrupted')}")
 
 
+@pytest.mark.slow
 def test_a_signal_to_one_process_stops_every_process_at_the_same_step(tmp_path):
     mp.spawn(signal_worker, args=(free_port(), tmp_path), nprocs=2)
     assert (tmp_path / "steps0").read_text() == (tmp_path / "steps1").read_text() == f"{STOP_AT} True"
@@ -210,6 +211,7 @@ def test_every_task_trains_and_reports_under_bf16_autocast(task, tmp_path, monke
     assert all(isinstance(value, float) for name, value in results.items() if name.startswith(("val/", "test/")))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", TINY_TASKS)
 def test_every_task_trains_under_torch_compile(task, tmp_path, monkeypatch, tiny_fashion_mnist):
     """trainer.compile=true traced by Dynamo for one model per task, compiled with the aot_eager backend (the same

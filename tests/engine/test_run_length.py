@@ -126,9 +126,10 @@ def test_the_budget_is_measured_on_steps_that_are_then_undone():
     assert optimizer.state_dict()["state"] == {} and torch.equal(torch.get_rng_state(), rng)
 
 
+@pytest.mark.slow
 def test_a_budgeted_run_is_the_run_of_the_steps_it_printed(tiny_fashion_mnist, tmp_path, capsys):
     overrides = tiny_run_overrides(tiny_fashion_mnist, "trainer.eval_every=0", "trainer.ckpt_every=0")
-    budgeted = run(compose_config(*overrides, "trainer.time_budget=2"), tmp_path / "budget")
+    budgeted = run(compose_config(*overrides, "trainer.time_budget=1"), tmp_path / "budget")
     steps = budgeted["step"]
     assert f"trainer.time_budget=null trainer.steps={steps}" in capsys.readouterr().out
     assert load_checkpoint(tmp_path / "budget")["total_steps"] == steps

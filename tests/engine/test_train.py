@@ -124,6 +124,7 @@ def test_accumulation_that_does_not_divide_the_batch_is_refused(tmp_path):
         fit_config(cfg, torch.nn.Linear(5, 2), RegressionTask(), tmp_path)
 
 
+@pytest.mark.slow
 def test_cli_sweep_lands_in_named_run_dirs_and_eval_compares_them(tmp_path):
     quick = [
         "trainer.max_steps=2",
@@ -194,6 +195,7 @@ def test_each_process_draws_its_own_dropout_masks_deterministically(monkeypatch)
     assert torch.equal(masks[1][0], masks[1][1])
 
 
+@pytest.mark.slow
 def test_a_run_off_a_terminal_prints_plain_lines_and_writes_what_ran(tmp_path):
     """stdout and stderr to files (CI, nohup): a line at each log step, not tqdm's line per refresh; the opening
     line names the experiment; the run dir holds the config as it ran, with the sizes from the data."""
@@ -211,6 +213,7 @@ def test_a_run_off_a_terminal_prints_plain_lines_and_writes_what_ran(tmp_path):
     assert not (run_dir / "train.log").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", TINY_TASKS)
 def test_resume_is_exact_for_every_task(task, tiny_fashion_mnist, tmp_path, monkeypatch):
     """A run cut at step 3 and resumed trains steps 4-6 as the uninterrupted run did (dropout, the data order, the

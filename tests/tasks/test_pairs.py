@@ -78,6 +78,7 @@ def data_overrides(data: str, root: Path, monkeypatch) -> list[str]:
     return ["data.train_size=64", "data.val_size=8", "data.test_size=8"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model, data", PAIRS, ids=[f"{m}-{d}" for m, d in PAIRS])
 def test_every_pair_of_a_task_builds_and_trains_two_steps(model, data, written, monkeypatch, tmp_path, capsys):
     quick = ["trainer.max_steps=2", "trainer.batch_size=8", "trainer.eval_every=0", "trainer.early_stopping=null"]
