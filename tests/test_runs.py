@@ -34,6 +34,10 @@ def test_a_translation_run_comes_back_with_its_bleu_and_translates(tmp_path):
     with torch.no_grad():
         ids = task.translate(trained.model, task.data.test.src[:4], beam_size=1)
     assert trained.translate(sources) == [task.data.tokenizer.decode(row) for row in ids]
+    from eval import evaluate, parse_attack  # an attack on a run that is not an image classifier: one line
+
+    with pytest.raises(SystemExit, match=f"eval.py: attack=pgd perturbs images; {tmp_path} is a translation run"):
+        evaluate(str(tmp_path), parse_attack(["attack=pgd"]))
 
 
 def test_a_language_model_run_comes_back_and_generates(tmp_path):

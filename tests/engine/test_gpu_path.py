@@ -229,3 +229,25 @@ def test_every_task_trains_under_torch_compile(task, tmp_path, monkeypatch, tiny
     assert results["compile_s"] > 0
     frames = torch._dynamo.utils.counters["stats"]["unique_graphs"]
     assert frames <= 12, frames  # a fixed handful of graphs, not one per batch length
+
+
+def test_the_runs_adamw_is_fused_and_steps_as_the_unfused_one():
+    """The loop's AdamW is the fused kernel (on CUDA as on CPU): its steps equal PyTorch's for-each AdamW's."""
+    from landmarks.engine.optimizers import build_optimizer
+    from landmarks.engine.optimizers.adamw import AdamWConfig
+
+    torch.manual_seed(0)
+    fused_model, plain_model = torch.nn.Linear(6, 4), torch.nn.Linear(6, 4)
+    plain_model.load_state_dict(fused_model.state_dict())
+    cfg = AdamWConfig(name="adamw", lr=0.1, weight_decay=0.0)
+    fused = build_optimizer(cfg, fused_model, torch.device("cpu"))
+    plain = torch.optim.AdamW(plain_model.parameters(), lr=0.1, weight_decay=0.0, fused=False, foreach=False)
+    assert all(group["fused"] for group in fused.param_groups)
+    for step in range(3):
+        x = torch.randn(5, 6, generator=torch.Generator().manual_seed(step))
+        for model, optimizer in ((fused_model, fused), (plain_model, plain)):
+            model(x).square().mean().backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    for a, b in zip(fused_model.parameters(), plain_model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)

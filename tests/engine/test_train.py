@@ -201,6 +201,7 @@ def test_a_run_off_a_terminal_prints_plain_lines_and_writes_what_ran(tmp_path):
     line names the experiment; the run dir holds the config as it ran, with the sizes from the data."""
     run_dir = tmp_path / "run"
     short = ["trainer.max_steps=60", "trainer.log_every=50", "data.val_windows=16", "model.n_layer=1"]
+    short += ["data.val_fraction=0.01", "data.sample_length=8"]
     short += ["trainer.num_threads=1"]  # beside the other pytest worker
     done = cli("train.py", "experiment=speedrun_gpt", *short, f"hydra.run.dir={run_dir}")
     assert done.returncode == 0, done.stderr
