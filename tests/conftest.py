@@ -257,6 +257,7 @@ TINY_TASKS = {  # a model and data of each task small enough for a run of a few 
     "images": ["model.widths=[8,16,32]", "data.val_size=128"],
     "translation": [
         "model=transformer",
+        "model.N=1",
         "data.train_size=64",
         "data.val_size=8",
         "data.test_size=8",
