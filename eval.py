@@ -13,7 +13,8 @@ An attack (landmarks/tasks/image_classification/attacks.py; attack.steps, attack
 in configs/train.yaml) adds a column per epsilon, keys "test/<attack>_acc@<eps>" to metrics.json, and to the run's
 TensorBoard the accuracy against epsilon and clean, perturbation and adversarial images.
 
-Each run's checkpoint carries its config, so the model, data and task are rebuilt exactly as trained.
+Each run's checkpoint carries its config, so the model, data and task are rebuilt exactly as trained; the weights
+are those the run's report evaluated (best.pt's under trainer.early_stopping, else the checkpoint's).
 The test metrics are written into the run dir's metrics.json (keys "test/...").
 """
 
@@ -88,7 +89,7 @@ def evaluate(path: str, attack: tuple | None = None) -> dict:
 
     from landmarks.build import build_model, build_task
     from landmarks.config import validate
-    from landmarks.engine.checkpoint import load_checkpoint, resolve_checkpoint
+    from landmarks.engine.checkpoint import BEST_NAME, load_checkpoint, load_safely, resolve_checkpoint
     from landmarks.engine.device import autocast_context, pick_device
 
     checkpoint = resolve_checkpoint(path)
@@ -98,7 +99,8 @@ def evaluate(path: str, attack: tuple | None = None) -> dict:
     device = pick_device(run.trainer.device)
     task = build_task(run, device)
     model = build_model(run, task, device)
-    model.load_state_dict(state["model"])
+    best = checkpoint.parent / BEST_NAME  # under early stopping: the weights the run's report evaluated
+    model.load_state_dict(load_safely(best)["model"] if best.exists() else state["model"])
     start = time.perf_counter()
     with autocast_context(device, cfg.trainer.precision):
         metrics = {f"test/{name}": value for name, value in task.evaluate(model, "test").items()}

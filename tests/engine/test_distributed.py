@@ -13,7 +13,7 @@ import landmarks.engine.loop
 from landmarks.build import build_task
 from landmarks.tasks.image_classification.task import ImageClassification
 from tests.conftest import TINY_TASKS, compose_config
-from train import run
+from train import resumed_config, run
 
 OVERRIDES = [
     "model=vit",
@@ -95,8 +95,11 @@ def test_two_gloo_processes_train_like_one_process_on_the_global_batch(tmp_path)
     assert saved["step"] == 6 and abs(saved["test/acc"] - single["test/acc"]) <= 0.02
 
 
-def task_worker(rank: int, world_size: int, port: int, tmp_path, overrides: list[str]) -> None:
-    """torchrun's process for any task: its final weights, history and step, saved for the test to compare."""
+def task_worker(rank: int, world_size: int, ports: tuple[int, int], tmp_path, overrides: list[str], cut: int | None):
+    """torchrun's process for any task: its final weights, history and step, saved for the test to compare. With
+    `cut`, the run stops at that step and is resumed from rank 0's checkpoint, as a relaunched torchrun would (on a
+    second port: a relaunch has a fresh rendezvous)."""
+    port = ports[0]
     os.environ.update(
         WORLD_SIZE=str(world_size), RANK=str(rank), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
     )
@@ -109,7 +112,11 @@ def task_worker(rank: int, world_size: int, port: int, tmp_path, overrides: list
 
     landmarks.engine.loop.fit = fit_keeping_what_it_saw
     landmarks.engine.loop.measure_efficiency = lambda *args: (1.0, (1.0, "not counted"))
-    run(compose_config(*overrides), tmp_path / f"run{rank}")
+    run(compose_config(*overrides, *([f"trainer.max_steps={cut}"] if cut else [])), tmp_path / f"run{rank}")
+    if cut:
+        os.environ["MASTER_PORT"] = str(ports[1])
+        resume = [f"trainer.resume={tmp_path / 'run0'}", "trainer.max_steps=4"]
+        run(*resumed_config(compose_config(*overrides, *resume), resume))
 
 
 PER_TASK = {  # no dropout: one process draws other masks than two; SGD: Adam magnifies rounding noise
@@ -123,9 +130,13 @@ QUICK = ["optim=sgd", "trainer.max_steps=4", "trainer.log_every=1", "trainer.eva
 @pytest.mark.parametrize("task", PER_TASK)
 def test_two_processes_train_every_task_like_one(task, tmp_path):
     """Translation: the processes' batches hold unequal token counts, in two micro-batches each; the gradient is
-    still that of one big batch. Text: a target reached at the first validation stops both processes there."""
+    still that of one big batch, and a run cut at step 2 resumes to the same step 4. Text: a target reached at the
+    first validation stops both processes there."""
     overrides = [*PER_TASK[task], *QUICK, "trainer.num_threads=1"]
-    mp.spawn(task_worker, args=(2, free_port(), tmp_path, overrides), nprocs=2)
+    cut = 2 if task == "translation" else None
+    first = free_port()
+    ports = (first, next(port for port in iter(free_port, None) if port != first))
+    mp.spawn(task_worker, args=(2, ports, tmp_path, overrides, cut), nprocs=2)
     ranks = [torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in range(2)]
     single = run(compose_config(*overrides), tmp_path / "single")
     single_weights = torch.load(tmp_path / "single" / "checkpoint.pt", weights_only=True)["model"]
@@ -133,5 +144,5 @@ def test_two_processes_train_every_task_like_one(task, tmp_path):
     for name, value in ranks[0]["model"].items():
         assert torch.equal(value, ranks[1]["model"][name]), name
         torch.testing.assert_close(value, single_weights[name], rtol=1e-4, atol=1e-5)
-    losses = [[loss for _, loss in history] for history in (ranks[0]["history"], single["history"])]
+    losses = [[loss for _, loss in history] for history in (ranks[0]["history"], single["history"][cut or 0 :])]
     torch.testing.assert_close(torch.tensor(losses[0]), torch.tensor(losses[1]), rtol=1e-4, atol=1e-5)

@@ -167,3 +167,6 @@ def test_load_run_gives_the_best_weights_and_the_last_on_request(tiny_fashion_mn
         for key, value in model.state_dict().items():
             assert torch.equal(value, expected[key]), (weights, key)
     assert not all(torch.equal(best[key], last[key]) for key in best)
+    from eval import evaluate as evaluate_run  # eval.py evaluates the weights the report did
+
+    assert float(evaluate_run(str(tmp_path))["test/acc"]) == pytest.approx(results["test/acc"], abs=1e-4)

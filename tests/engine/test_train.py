@@ -24,6 +24,7 @@ from tests.conftest import (
     tiny_run_overrides,
     tiny_task,
     without_evaluation,
+    write_images,
 )
 from train import resumed_config, run
 
@@ -215,13 +216,25 @@ def test_a_run_off_a_terminal_prints_plain_lines_and_writes_what_ran(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", TINY_TASKS)
+@pytest.mark.parametrize("task", [*TINY_TASKS, "streamed images"])
 def test_resume_is_exact_for_every_task(task, tiny_fashion_mnist, tmp_path, monkeypatch):
     """A run cut at step 3 and resumed trains steps 4-6 as the uninterrupted run did (dropout, the data order, the
-    schedule, and the states of Muon and of AdamW, which trains the embeddings, norms and biases beside it). The
-    final evaluation, which resume does not touch, is skipped."""
+    schedule, and the states of Muon and of AdamW, which trains the embeddings, norms and biases beside it), for an
+    image folder streamed from disk too (its read-ahead starts over at the resumed step). The final evaluation,
+    which resume does not touch, is skipped."""
+    if task == "streamed images":
+        folder = write_images(tmp_path / "images", per_class=16)
+        data = ["data=image_folder", f"data.path={folder}", "data.image_size=32", "data.val_size=8"]
+        data += [
+            "data.max_memory_gb=1e-6",
+            "data.num_workers=0",
+            "data.augment.crop_padding=2",
+            "model.widths=[8,16,32]",
+        ]
+    else:
+        data = tiny_task(task, tiny_fashion_mnist)
     every = ("optim=muon", "trainer.steps=8", "trainer.log_every=1", "trainer.eval_every=0", "trainer.ckpt_every=0")
-    overrides = (*tiny_task(task, tiny_fashion_mnist), "trainer.batch_size=16", *every, "trainer.progress=false")
+    overrides = (*data, "trainer.batch_size=16", *every, "trainer.progress=false")
     without_evaluation(monkeypatch, compose_config(*overrides))
     straight = run(compose_config(*overrides, "trainer.max_steps=6"), tmp_path / "straight")
     run(compose_config(*overrides, "trainer.max_steps=3"), tmp_path / "cut")
