@@ -241,12 +241,17 @@ def small(name: str, **kwargs):
     return create_model(name, src_vocab_size=VOCAB, tgt_vocab_size=VOCAB, **cut, **kwargs)
 
 
+def not_counted(*args) -> tuple[float, tuple[float, str]]:
+    """In place of the loop's measure_efficiency: no FLOPs counted (no forward passes before training)."""
+    return 1.0, (1.0, "not counted")
+
+
 def without_evaluation(monkeypatch, cfg) -> None:
     """The run's task evaluates nothing (zeros) and logs no samples or pictures, and no FLOPs are counted: for
     tests of the training steps alone, which the rest would only slow down."""
     from landmarks.engine import loop
 
-    monkeypatch.setattr(loop, "measure_efficiency", lambda *args: (1.0, (1.0, "not counted")))
+    monkeypatch.setattr(loop, "measure_efficiency", not_counted)
     task_class = validate(cfg).task
     monkeypatch.setattr(task_class, "evaluate", lambda self, model, split="val": dict.fromkeys(self.eval_metrics, 0.0))
     for hook in ("log_pictures", "log_samples"):

@@ -12,7 +12,7 @@ import torch.multiprocessing as mp
 import landmarks.engine.loop
 from landmarks.build import build_task
 from landmarks.tasks.image_classification.task import ImageClassification
-from tests.conftest import TINY_TASKS, compose_config
+from tests.conftest import TINY_TASKS, compose_config, not_counted
 from train import resumed_config, run
 
 OVERRIDES = [
@@ -56,10 +56,7 @@ def worker(rank: int, world_size: int, port: int, tmp_path) -> None:
         return results
 
     ImageClassification.loss, landmarks.engine.loop.fit = loss_noting_the_labels, fit_keeping_what_it_saw
-    landmarks.engine.loop.measure_efficiency = lambda *args: (
-        1.0,
-        (1.0, "not counted"),
-    )  # no loss calls before training
+    landmarks.engine.loop.measure_efficiency = not_counted  # no loss calls before training
     run(compose_config(*OVERRIDES), tmp_path / f"run{rank}")  # as if Hydra's clock gave each process its own dir
 
 
@@ -111,7 +108,7 @@ def task_worker(rank: int, world_size: int, ports: tuple[int, int], tmp_path, ov
         return results
 
     landmarks.engine.loop.fit = fit_keeping_what_it_saw
-    landmarks.engine.loop.measure_efficiency = lambda *args: (1.0, (1.0, "not counted"))
+    landmarks.engine.loop.measure_efficiency = not_counted
     run(compose_config(*overrides, *([f"trainer.max_steps={cut}"] if cut else [])), tmp_path / f"run{rank}")
     if cut:
         os.environ["MASTER_PORT"] = str(ports[1])

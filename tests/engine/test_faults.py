@@ -16,7 +16,7 @@ from landmarks.engine.checkpoint import CheckpointError, load_checkpoint, save_c
 from landmarks.engine.parts import NonFiniteLossError, StopOnSignal
 from landmarks.tasks.base import unwrap
 from landmarks.tasks.image_classification.task import ImageClassification
-from tests.conftest import REPO, cli, compose_config, tiny_run_overrides
+from tests.conftest import REPO, cli, compose_config, not_counted, tiny_run_overrides
 from train import resumed_config, run
 
 QUICK = ["trainer.batch_size=16", "data.val_size=100", "data.test_size=100", "trainer.progress=false"]
@@ -80,7 +80,7 @@ def test_non_finite_loss_stops_and_names_the_last_checkpoint(tiny_fashion_mnist,
         return (loss * float("nan") if nan else loss), metrics
 
     monkeypatch.setattr(ImageClassification, "loss", loss_turning_nan)
-    monkeypatch.setattr(landmarks.engine.loop, "measure_efficiency", lambda *args: (1.0, (1.0, "not counted")))
+    monkeypatch.setattr(landmarks.engine.loop, "measure_efficiency", not_counted)
     cfg = compose_config(*tiny_run_overrides(tiny_fashion_mnist))
     with pytest.raises(
         NonFiniteLossError, match=rf"loss is nan at step 8; the last good checkpoint is {tmp_path / 'run'}"

@@ -15,7 +15,15 @@ from landmarks.engine import device as engine_device
 from landmarks.engine import distributed, flops, parts
 from landmarks.engine.flops import rnn_train_flops
 from landmarks.engine.parts import Clock, TrainLog
-from tests.conftest import TINY_TASKS, RegressionTask, compose_config, fit_config, tiny_task, without_evaluation
+from tests.conftest import (
+    TINY_TASKS,
+    RegressionTask,
+    compose_config,
+    fit_config,
+    not_counted,
+    tiny_task,
+    without_evaluation,
+)
 from tests.engine.test_distributed import free_port
 from train import run
 
@@ -78,7 +86,7 @@ def signal_worker(rank: int, port: int, folder) -> None:
         return step_once(*args)
 
     loop.train_step = step_and_maybe_signal
-    loop.measure_efficiency = lambda *args: (1.0, (1.0, "not counted"))
+    loop.measure_efficiency = not_counted
     overrides = ["model.widths=[4,8,8]", "data.val_size=100", "trainer.batch_size=16", "trainer.max_steps=40"]
     quick = ["trainer.log_every=100", "trainer.eval_every=0", "trainer.progress=false", "trainer.num_threads=1"]
     results = run(compose_config(*overrides, *quick), folder / "run")
@@ -202,7 +210,7 @@ def test_auto_precision_is_bf16_only_where_the_gpu_has_bf16_tensor_cores(monkeyp
 def test_every_task_trains_and_reports_under_bf16_autocast(task, tmp_path, monkeypatch, tiny_fashion_mnist):
     from landmarks.engine import loop
 
-    monkeypatch.setattr(loop, "measure_efficiency", lambda *args: (1.0, (1.0, "not counted")))
+    monkeypatch.setattr(loop, "measure_efficiency", not_counted)
     steps = ["trainer.precision=bf16", "trainer.steps=2", "trainer.eval_every=1", "trainer.progress=false"]
     results = run(
         compose_config(*tiny_task(task, tiny_fashion_mnist), *steps, "trainer.batch_size=8"), tmp_path / "run"
