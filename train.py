@@ -53,6 +53,10 @@ def opening_lines(run, model, task, device, run_dir: Path) -> str:
         length = f"the length that fits trainer.time_budget={run.trainer.time_budget:g} s of training (measured next)"
     length += f", stop at {stop}" if stop < steps else ""
     what = f"{model_name(run)} ({params:.2f}M params) on {run.data.name}, {device}{processes}, {length}"
+    if task.pretrained is not None:
+        theirs = task.pretrained.model.state_dict()
+        fresh = sorted({name.split(".")[0] for name in model.state_dict() if name not in theirs})
+        what += f", weights from model.init_from={task.pretrained.run_dir} (fresh: {', '.join(fresh) or 'none'})"
     return f"{recipe}\n{what}, run dir {run_dir}"
 
 
@@ -90,7 +94,7 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dic
     if main:
         write_environment(run_dir)
         save_checkpoint(run_dir / MODEL_FILE, {"model_kwargs": built_with, "task": task.export()})
-        resolved = {**run.resolved, "model": built_with}  # what ran: the sizes from the data filled in
+        resolved = {**run.resolved, "model": {**run.model, **built_with}}  # what ran: the sizes from the data filled in
         OmegaConf.save(OmegaConf.create(resolved), run_dir / "config.yaml")
         print(opening_lines(run, model, task, device, run_dir))
 

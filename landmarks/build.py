@@ -17,6 +17,7 @@ from landmarks.config import RunConfig, validate
 from landmarks.datasets import REPO_ROOT
 from landmarks.engine.flops import device_name
 from landmarks.models import create_model
+from landmarks.runs import Pretrained, read_pretrained
 from landmarks.tasks.base import Task
 
 
@@ -28,13 +29,39 @@ def seed_everything(seed: int) -> None:
 def build_task(run: RunConfig | DictConfig, device: torch.device | str) -> Task:
     """The task of the run's data (a composed config is validated first), its data loaded onto `device`."""
     run = run if isinstance(run, RunConfig) else validate(run)
-    attack = {"attack": run.attack} if run.attack else {}  # adversarial training: image tasks alone take it
-    return run.task.from_config(run.data, trainer=run.trainer, seed=run.seed, device=torch.device(device), **attack)
+    extras = {"attack": run.attack} if run.attack else {}  # adversarial training: image tasks alone take it
+    if run.model.get("init_from"):  # fine-tuning: tasks with fine_tunes_from alone take it (config.py checks)
+        extras["pretrained"] = read_pretrained(run.model["init_from"])
+    return run.task.from_config(run.data, trainer=run.trainer, seed=run.seed, device=torch.device(device), **extras)
 
 
 def model_kwargs(run: RunConfig, task: Task) -> dict:
-    """What builds the model: model.*'s set values and the task's sizes from the data, which win."""
-    return {**run.model, **task.model_kwargs()}
+    """What builds the model: model.*'s set values (over the pretrained run's, under model.init_from) and the
+    task's sizes from the data, which win."""
+    own = {key: value for key, value in run.model.items() if key != "init_from"}
+    if task.pretrained is not None:
+        theirs = task.pretrained.model_kwargs
+        for key in ("name", "_target_"):
+            if own.get(key) != theirs.get(key):
+                raise ValueError(
+                    f"model.init_from={task.pretrained.run_dir} trained model.{key}={theirs.get(key)}, not "
+                    f"{own.get(key)}: set model.{key}={theirs.get(key)}"
+                )
+        own = {**theirs, **own}
+    return {**own, **task.model_kwargs()}
+
+
+def copy_pretrained(model: torch.nn.Module, pretrained: Pretrained) -> None:
+    """Copy into `model` every tensor of the pretrained run's model that it has (the encoder); the others (a new
+    head) stay fresh. A tensor of another shape raises ValueError naming it."""
+    theirs, ours = pretrained.model.state_dict(), model.state_dict()
+    for name, tensor in ours.items():
+        if name in theirs and theirs[name].shape != tensor.shape:
+            raise ValueError(
+                f"model.init_from={pretrained.run_dir}: {name} is {tuple(theirs[name].shape)} there and "
+                f"{tuple(tensor.shape)} here; fine-tune with the pretraining run's model sizes and vocabulary"
+            )
+    model.load_state_dict({name: theirs[name] for name in ours if name in theirs}, strict=False)
 
 
 def import_class(path: str) -> type:
@@ -71,8 +98,12 @@ def instantiate(kwargs: dict) -> torch.nn.Module:
 
 
 def build_model(run: RunConfig, task: Task, device: torch.device) -> torch.nn.Module:
-    """The model of `run.model` for the data of `task`, on `device`."""
-    return laid_out(instantiate(model_kwargs(run, task)).to(device), getattr(run.data, "channels_last", False))
+    """The model of `run.model` for the data of `task`, on `device`; under model.init_from, with the pretrained
+    run's weights where it has them."""
+    model = instantiate(model_kwargs(run, task))
+    if task.pretrained is not None:
+        copy_pretrained(model, task.pretrained)
+    return laid_out(model.to(device), getattr(run.data, "channels_last", False))
 
 
 def laid_out(model: torch.nn.Module, channels_last: bool) -> torch.nn.Module:

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from landmarks.engine.loop import TrainerConfig
 from landmarks.engine.optimizers import OPTIMIZERS, OptimConfig
 from landmarks.engine.schedules import SCHEDULES
-from landmarks.models import list_models, model_task
+from landmarks.models import list_models, model_task, model_tasks
 from landmarks.schema import ConfigError, fail, fraction, integer, typed
 from landmarks.tasks import task_class
 from landmarks.tasks.image_classification.attacks import ATTACKS, AttackConfig
@@ -63,6 +63,11 @@ def validate(cfg: DictConfig) -> RunConfig:
     optim = typed_optim(resolved.optim)
     data = typed(task.datasets.config(resolved.data.source) or task.data_config, resolved.data, "data.")
     model = check_model_values(resolved.model)
+    if model.get("init_from") and not task.fine_tunes_from:
+        raise ConfigError(
+            f"model.init_from={model['init_from']} starts a fine-tuning from a pretrained run, which "
+            f"{resolved.data.task} runs do not take; drop model.init_from"
+        )
     check_recipe(resolved)
     attack = adversarial_attack(trainer.adversarial, resolved.get("attack"), task, resolved.data.task)
     plain = OmegaConf.to_container(resolved)
@@ -111,7 +116,7 @@ def check_model_name(cfg: DictConfig) -> None:
             + (f", e.g. {', '.join(close)}" if close else "")
             + "; python -c 'from landmarks.models import list_models; print(list_models())'",
         )
-    if model_task(name) != data_task:
+    if data_task not in model_tasks(name):
         raise ConfigError(
             f"model.name={name} is a {model_task(name)} model but data={cfg.data.name} is {data_task} data; pick data "
             f"of the model's task, or a model of the data's "

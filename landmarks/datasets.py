@@ -115,6 +115,27 @@ def shakespeare_text() -> str:
     return SHAKESPEARE.read_text(encoding="utf-8")
 
 
+HELD_OUT_EVERY = 5  # every fifth speech of Tiny Shakespeare is held out of training, by every task that reads it
+
+
+@dataclass(frozen=True)
+class Speech:
+    speaker: str  # "ROMEO"
+    text: str  # the block as in the file: "ROMEO:" and the speech's lines
+    held_out: bool
+
+
+def shakespeare_speeches() -> list[Speech]:
+    """Tiny Shakespeare as its speeches in order (blocks of "SPEAKER:" and lines, blank-line separated), every
+    HELD_OUT_EVERY-th held out: the masked LM validates on the held-out speeches and the speaker-attribution task
+    validates and tests on their lines, so that no pretraining run reads a line a fine-tuned model is tested on."""
+    blocks = shakespeare_text().strip().split("\n\n")
+    return [
+        Speech(block.split(":", 1)[0], block, index % HELD_OUT_EVERY == HELD_OUT_EVERY - 1)
+        for index, block in enumerate(blocks)
+    ]
+
+
 def text_path():
     """The schema field `data.path` of a text file."""
     return rule(lambda path: isinstance(path, str) and path.strip(), "a UTF-8 text file")

@@ -73,6 +73,28 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu", weights: s
     return TrainedRun(model, config, metrics, predictor, device)
 
 
+@dataclass
+class Pretrained:
+    """What `model.init_from=<run dir>` starts a run from: that run's model (on the CPU), its constructor
+    arguments, its task's name and what its task exported (a vocabulary)."""
+
+    run_dir: Path
+    model: torch.nn.Module
+    model_kwargs: dict
+    task: str
+    exported: dict
+
+
+def read_pretrained(run_dir: str | Path) -> Pretrained:
+    """The finished (or stopped) run at `run_dir`, read as load_run reads it: nothing read can run code."""
+    run_dir = Path(run_dir).expanduser()
+    try:
+        model, config, exported, kwargs = read_run(run_dir)
+    except CheckpointError as error:
+        raise CheckpointError(f"model.init_from={run_dir}: {error}") from None
+    return Pretrained(run_dir, model, kwargs, config["data"]["task"], exported)
+
+
 def read_run(run_dir: Path, last: bool = False) -> tuple[torch.nn.Module, dict, dict, dict]:
     """A run's model (on the CPU), config, task export and constructor arguments: from its shared weights
     (model.safetensors, model.json) where it finished, else (or if `last`) from its last checkpoint and model.pt."""

@@ -87,14 +87,15 @@ class MaskedLMHead(nn.Module):
 
 
 class Bert(nn.Module):
-    """BERT with the heads it is built with: `masked_lm` (pre-training), `next_sentence`, and a classifier of
-    `num_labels` (fine-tuning). `forward` gives the masked LM's logits (B, T, vocab) if it has that head, else the
-    classifier's (B, num_labels). Ids (B, T); `segment_ids` (B, T) 0 for sentence A, 1 for B (default all 0);
-    `attention_mask` (B, T) True (or 1) at real tokens (default: all real)."""
+    """BERT with the heads it is built with: `masked_lm` (pre-training; by default unless it has a classifier),
+    `next_sentence`, and a classifier of `num_labels` (fine-tuning). `forward` gives the masked LM's logits
+    (B, T, vocab) if it has that head, else the classifier's (B, num_labels). Ids (B, T); `segment_ids` (B, T) 0
+    for sentence A, 1 for B (default all 0); `attention_mask` (B, T) True (or 1) at real tokens (default: all
+    real)."""
 
     def __init__(self, *, vocab_size: int = 30522, L: int = 12, H: int = 768, A: int = 12,
                  intermediate: int | None = None, max_position: int = 512, type_vocab_size: int = 2,
-                 dropout: float = 0.1, masked_lm: bool = True, next_sentence: bool = False, num_labels: int = 0,
+                 dropout: float = 0.1, masked_lm: bool | None = None, next_sentence: bool = False, num_labels: int = 0,
                  pad_id: int = 0):  # fmt: skip
         super().__init__()
         if H % A:
@@ -103,7 +104,7 @@ class Bert(nn.Module):
         self.embeddings = Embeddings(vocab_size, H, max_position, type_vocab_size, dropout)
         self.layers = nn.ModuleList(EncoderLayer(H, A, intermediate or 4 * H, dropout) for _ in range(L))
         self.pooler = nn.Linear(H, H) if next_sentence or num_labels else None
-        self.mlm = MaskedLMHead(H, vocab_size) if masked_lm else None
+        self.mlm = MaskedLMHead(H, vocab_size) if (not num_labels if masked_lm is None else masked_lm) else None
         self.nsp = nn.Linear(H, 2) if next_sentence else None
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(H, num_labels)) if num_labels else None
         self.apply(self._init_weights)
@@ -204,32 +205,32 @@ def _bert(L: int, H: int, A: int, **kwargs) -> Bert:
     return Bert(L=L, H=H, A=A, **kwargs)
 
 
-@register_model(task="masked_language_modeling")
+@register_model(task=("masked_language_modeling", "text_classification"))
 def bert_base(**kwargs) -> Bert:
     """BERT_BASE (Sec. 3): L=12, H=768, A=12, a 30,522-piece WordPiece vocabulary; 110M parameters."""
     return _bert(12, 768, 12, **kwargs)
 
 
-@register_model(task="masked_language_modeling")
+@register_model(task=("masked_language_modeling", "text_classification"))
 def bert_large(**kwargs) -> Bert:
     """BERT_LARGE (Sec. 3): L=24, H=1024, A=16; 340M parameters."""
     return _bert(24, 1024, 16, **kwargs)
 
 
 # Turc et al. 2019's small BERTs (H/64 heads, 4H feed-forward), for a CPU; the vocabulary comes from the data.
-@register_model(task="masked_language_modeling")
+@register_model(task=("masked_language_modeling", "text_classification"))
 def bert_tiny(**kwargs) -> Bert:
     """L=2, H=128, A=2 (4.4M parameters with the 30,522-piece vocabulary; far fewer with a small one)."""
     return _bert(2, 128, 2, **kwargs)
 
 
-@register_model(task="masked_language_modeling")
+@register_model(task=("masked_language_modeling", "text_classification"))
 def bert_mini(**kwargs) -> Bert:
     """L=4, H=256, A=4."""
     return _bert(4, 256, 4, **kwargs)
 
 
-@register_model(task="masked_language_modeling")
+@register_model(task=("masked_language_modeling", "text_classification"))
 def bert_small(**kwargs) -> Bert:
     """L=4, H=512, A=8."""
     return _bert(4, 512, 8, **kwargs)

@@ -11,18 +11,21 @@ import torch.nn as nn
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 _INPUT_SIZES: dict[str, tuple[int, ...] | None] = {}
-_TASKS: dict[str, str] = {}
+_TASKS: dict[str, tuple[str, ...]] = {}
 
 
-def register_model(task: str = "image_classification", input_size: tuple[int, ...] | None = None):
-    """Register the decorated function under its own name, for `task` (image_classification: images in,
-    logits out; translation: source and target ids in, next-token logits out; language_modeling: token ids in,
-    next-token logits out); `input_size` is the paper's image (C, H, W)."""
+def register_model(task: str | tuple[str, ...] = "image_classification", input_size: tuple[int, ...] | None = None):
+    """Register the decorated function under its own name, for `task` or tasks, the first the one it is built
+    for (image_classification: images in, logits out; translation: source and target ids in, next-token logits
+    out; language_modeling: token ids in, next-token logits out; masked_language_modeling: ids in, each
+    position's logits out; text_classification: ids, segment ids and attention mask in, class logits out);
+    `input_size` is the paper's image (C, H, W)."""
 
     def register(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if fn.__name__ in _MODELS:
             raise ValueError(f"model {fn.__name__!r} is registered twice")
-        _MODELS[fn.__name__], _TASKS[fn.__name__], _INPUT_SIZES[fn.__name__] = fn, task, input_size
+        tasks = (task,) if isinstance(task, str) else tuple(task)
+        _MODELS[fn.__name__], _TASKS[fn.__name__], _INPUT_SIZES[fn.__name__] = fn, tasks, input_size
         return fn
 
     return register
@@ -30,7 +33,7 @@ def register_model(task: str = "image_classification", input_size: tuple[int, ..
 
 def list_models(task: str | None = None) -> list[str]:
     """Every registered name, or those of one task."""
-    return sorted(name for name in _MODELS if task in (None, _TASKS[name]))
+    return sorted(name for name in _MODELS if task is None or task in _TASKS[name])
 
 
 def _check_name(name: str) -> None:
@@ -53,6 +56,11 @@ def model_input_size(name: str) -> tuple[int, ...] | None:
 
 
 def model_task(name: str) -> str:
-    """The task `name` was built for: "image_classification", "translation" or "language_modeling"."""
+    """The task `name` was built for: "image_classification", "translation", "language_modeling", ..."""
+    return model_tasks(name)[0]
+
+
+def model_tasks(name: str) -> tuple[str, ...]:
+    """Every task `name` serves, the one it was built for first (BERT: masked LM, then text classification)."""
     _check_name(name)
     return _TASKS[name]

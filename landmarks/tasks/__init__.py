@@ -9,6 +9,7 @@ TASKS = {
     "translation": "landmarks.tasks.translation.task:Translation",
     "language_modeling": "landmarks.tasks.language_modeling.task:LanguageModeling",
     "masked_language_modeling": "landmarks.tasks.masked_language_modeling.task:MaskedLanguageModeling",
+    "text_classification": "landmarks.tasks.text_classification.task:TextClassification",
 }
 
 

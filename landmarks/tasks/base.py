@@ -38,6 +38,8 @@ class Task(abc.ABC):
     model_sizes: tuple[str, ...]  # the constructor arguments that `model_kwargs` passes, documented for users
     predictor: type  # what load_run offers for a trained model: (model, exported, device) -> classify, ...
     attackable = False  # whether from_config takes an `attack` (adversarial training) and eval.py attacks it
+    fine_tunes_from: tuple[str, ...] = ()  # the tasks whose runs model.init_from may name (from_config's `pretrained`)
+    pretrained = None  # the landmarks.runs.Pretrained run it starts from, whose weights build_model copies
 
     @classmethod
     @abc.abstractmethod

@@ -3,7 +3,8 @@ names and counts, attention rollout its colours over the image's own."""
 
 import torch
 
-from landmarks.tasks.image_classification.pictures import confusion_matrix_figure, overlay
+from landmarks.tasks.confusion import confusion_matrix_figure
+from landmarks.tasks.image_classification.pictures import overlay
 from landmarks.tasks.translation.pictures import labelled_heatmap
 
 

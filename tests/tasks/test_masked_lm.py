@@ -7,9 +7,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from landmarks import load_run
 from landmarks.datasets import TextError
-from landmarks.tasks.masked_language_modeling.data import IGNORE, Pieces, load_packed_text, mask_tokens
+from landmarks.tasks.masked_language_modeling.data import IGNORE, load_packed_text, mask_tokens
 from landmarks.tasks.masked_language_modeling.datasets import MaskedTextConfig
 from landmarks.tasks.masked_language_modeling.datasets.text import MaskedTextFileConfig
+from landmarks.tasks.pieces import Pieces
 from tests.conftest import compose_config, write_text
 from train import run
 

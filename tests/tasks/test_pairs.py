@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from landmarks.models import model_task
+from landmarks.models import model_tasks
 from omegaconf import OmegaConf
 
 from landmarks.build import instantiate
@@ -30,12 +30,13 @@ MODELS = sorted(path.stem for path in (Path(CONFIGS) / "model").glob("*.yaml") i
 DATA = sorted(path.stem for path in (Path(CONFIGS) / "data").glob("*.yaml"))
 
 
-def option_task(group: str, option: str) -> str:
-    config = OmegaConf.load(f"{CONFIGS}/{group}/{option}.yaml")
-    return model_task(config.model.name) if group == "model" else config.task
+def serves(model: str, data: str) -> bool:
+    """Whether model config `model` serves the task of data config `data`."""
+    name = OmegaConf.load(f"{CONFIGS}/model/{model}.yaml").model.name
+    return OmegaConf.load(f"{CONFIGS}/data/{data}.yaml").task in model_tasks(name)
 
 
-PAIRS = [(m, d) for m, d in itertools.product(MODELS, DATA) if option_task("model", m) == option_task("data", d)]
+PAIRS = [(m, d) for m, d in itertools.product(MODELS, DATA) if serves(m, d)]
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +48,7 @@ def written(tmp_path_factory) -> dict[str, Path]:
     write_cifar10_format(root / "cifar10", per_batch=12)
     write_tsv(root / "pairs.tsv", pairs=48)
     write_text(root / "corpus.txt")
+    (root / "labelled.tsv").write_text("".join(f"line {i} of a play\t{'AB'[i % 2]}\n" for i in range(40)))
     write_images(root / "image_folder", per_class=8)
     (root / "multi30k").mkdir()
     for filename, split in zip(
@@ -72,8 +74,11 @@ def data_overrides(data: str, root: Path, monkeypatch) -> list[str]:
     if data == "shakespeare_char":
         return ["data.val_fraction=0.01", "data.val_windows=8", "data.sample_length=8"]
     if data in ("text_mlm", "shakespeare_mlm"):
-        path = [f"data.path={root / 'corpus.txt'}"] if data == "text_mlm" else ["data.val_fraction=0.02"]
+        path = [f"data.path={root / 'corpus.txt'}"] if data == "text_mlm" else []
         return [*path, "data.vocab_size=400", "data.block_size=16", "data.val_sequences=4"]
+    if data in ("labelled_text", "shakespeare_speakers"):
+        path = [f"data.path={root / 'labelled.tsv'}", "data.val_fraction=0.2"] if data == "labelled_text" else []
+        return [*path, "data.vocab_size=400", "data.block_size=16"]
     if data == "tsv":
         return [f"data.path={root / 'pairs.tsv'}", "data.val_size=8", "data.test_size=8", "data.min_freq=1"]
     return ["data.train_size=64", "data.val_size=8", "data.test_size=8"]

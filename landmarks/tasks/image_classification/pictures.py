@@ -1,9 +1,7 @@
-"""Pictures for TensorBoard: what a model attends to, and a confusion matrix with the class names."""
+"""Pictures for TensorBoard: what a model attends to."""
 
 import torch
 import torch.nn.functional as F
-
-from landmarks.tasks.base import new_figure
 
 
 def attention_rollout(maps: list[torch.Tensor]) -> torch.Tensor:
@@ -31,25 +29,3 @@ def overlay(images: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
     scaled = ((heat - low) / (high - low + 1e-8)).cpu()
     painted = torch.as_tensor(colormaps["inferno"](scaled.numpy())[..., :3], dtype=torch.float32)  # (B, H, W, 3)
     return 0.5 * colour + 0.5 * painted.permute(0, 3, 1, 2)
-
-
-def confusion_matrix_figure(labels: torch.Tensor, predictions: torch.Tensor, classes: list[str]):
-    """Counts of (true, predicted) classes, each row's share in colour and its count written in the cell."""
-    k = len(classes)
-    counts = torch.bincount(labels * k + predictions, minlength=k * k).reshape(k, k).cpu()
-    shares = counts / counts.sum(dim=1, keepdim=True).clamp_min(1)
-    figure = new_figure(2.5 + 0.45 * k, 2 + 0.4 * k)
-    axes = figure.add_subplot()
-    shown = axes.imshow(shares.numpy(), cmap="Blues", vmin=0.0, vmax=1.0)
-    for (row, col), count in zip(torch.cartesian_prod(torch.arange(k), torch.arange(k)).tolist(), counts.flatten()):
-        colour = "white" if shares[row, col] > 0.5 else "black"
-        axes.text(col, row, int(count), ha="center", va="center", fontsize=7, color=colour)
-    axes.set_xticks(range(k), classes, rotation=45, ha="right", fontsize=8)
-    axes.set_yticks(range(k), classes, fontsize=8)
-    axes.set(
-        title=f"test confusion matrix ({int(counts.trace())}/{int(counts.sum())} right)",
-        xlabel="predicted",
-        ylabel="true",
-    )
-    figure.colorbar(shown, ax=axes, shrink=0.8, label="share of the true class")
-    return figure

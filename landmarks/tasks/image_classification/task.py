@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from landmarks.tasks.base import EpochOrder, Task, check_batch_size, evaluating, unwrap
+from landmarks.tasks.confusion import confusion_matrix_figure
 from landmarks.tasks.image_classification.attacks import AttackConfig, attack
 from landmarks.tasks.image_classification.data import (
     ImageData,
@@ -16,7 +17,7 @@ from landmarks.tasks.image_classification.data import (
     random_crop_flip,
 )
 from landmarks.tasks.image_classification.datasets import DATASETS, ImageDataConfig
-from landmarks.tasks.image_classification.pictures import attention_rollout, confusion_matrix_figure, overlay
+from landmarks.tasks.image_classification.pictures import attention_rollout, overlay
 from landmarks.tasks.image_classification.predict import ImagePredictor
 
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from landmarks.tasks.masked_language_modeling.data import Pieces
+from landmarks.tasks.pieces import Pieces
 
 
 class MaskPredictor:

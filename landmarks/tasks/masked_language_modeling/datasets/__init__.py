@@ -1,5 +1,6 @@
 """The corpora of masked language modelling, one file each, registered in DATASETS under their `data.source` name
-with the schema of the `data.*` keys they read. A loader returns the corpus's text; data.py tokenizes and packs it."""
+with the schema of the `data.*` keys they read. A loader returns the corpus's training and validation text;
+data.py tokenizes and packs them."""
 
 from dataclasses import dataclass
 
@@ -17,7 +18,6 @@ class MaskedTextConfig(DataConfig):
     task: str = "masked_language_modeling"
     vocab_size: int = rule(integer(16), "a number of subword pieces >= 16, e.g. data.vocab_size=2000", default=2000)
     block_size: int = rule(integer(8), "a sequence length >= 8 tokens, e.g. data.block_size=128", default=128)
-    val_fraction: float = rule(open_fraction, "a fraction in (0, 1), e.g. data.val_fraction=0.1", default=0.1)
     mask_prob: float = rule(open_fraction, "a fraction in (0, 1), e.g. data.mask_prob=0.15", default=0.15)
     replace_with_mask: float = rule(fraction, "a fraction in [0, 1)", default=0.8)
     replace_with_random: float = rule(fraction, "a fraction in [0, 1)", default=0.1)
