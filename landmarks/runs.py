@@ -7,12 +7,14 @@
     run.classify(images)           # image runs: class names of (B, C, H, W) images in [0, 1]
     run.translate(["Hello."])      # translation runs: the decoded sentences (beam search as at test time)
     run.generate("ROMEO:", 200)    # language-model runs: the prompt and what follows
+    run.fill_mask("To be or [MASK] to be")  # masked-LM runs (BERT): the top guesses at each [MASK]
+    run.classify_text(["O Romeo, Romeo!"])  # text classification runs: the class of each text (or pair)
     run.evaluate("test")           # the metrics of a split again (the data must be where the run found it)
 
 A finished run dir holds model.safetensors and model.json (landmarks/export.py: weights and description, no
 pickle), which load_run reads: the weights the final report evaluated, the best validation pass's under
 trainer.early_stopping. checkpoint.pt and model.pt serve a run stopped before its end, and `weights="last"`.
-classify, translate and generate come from the run's task's predictor (landmarks/tasks/<task>/predict.py).
+These methods come from the run's task's predictor (landmarks/tasks/<task>/predict.py).
 """
 
 import json

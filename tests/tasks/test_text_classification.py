@@ -168,7 +168,7 @@ def test_macro_f1_is_the_mean_of_each_class_f1():
 
 
 def test_the_speakers_lines_come_from_speeches_the_masked_lm_never_trains_on():
-    cfg = OmegaConf.create({"name": "s", "source": "shakespeare_speakers", "speakers": 10})
+    cfg = OmegaConf.create({"name": "s", "source": "shakespeare_speakers", "speakers": 10, "passage_lines": 1})
     labelled = DATASETS["shakespeare_speakers"](cfg)
     train_text, held_out_text = CORPORA["shakespeare"](None)
     held_out_lines, train_lines = set(held_out_text.splitlines()), set(train_text.splitlines())
