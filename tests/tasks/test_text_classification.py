@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from landmarks.models import create_model
 from omegaconf import OmegaConf
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from landmarks import load_run
-from landmarks.build import build_model, build_task
+from landmarks.build import build_model, build_task, copy_pretrained
 from landmarks.config import validate
 from landmarks.datasets import TextError
 from landmarks.engine.checkpoint import CheckpointError
@@ -58,7 +60,9 @@ def fine_tuning(pretrained: Path, labelled: Path, *extra: str):
 
 
 def test_fine_tuning_starts_from_the_pretrained_encoder_with_a_fresh_head(pretrained, tmp_path, capsys):
-    cfg = fine_tuning(pretrained, write_labelled(tmp_path / "labelled.tsv"), "trainer.max_steps=3")
+    cfg = fine_tuning(
+        pretrained, write_labelled(tmp_path / "labelled.tsv"), "trainer.max_steps=3", "trainer.eval_every=3"
+    )
     run_config = validate(cfg)
     task = build_task(run_config, "cpu")
     model = build_model(run_config, task, torch.device("cpu"))
@@ -80,6 +84,10 @@ def test_fine_tuning_starts_from_the_pretrained_encoder_with_a_fresh_head(pretra
     fine = load_run(tmp_path / "fine")
     assert set(fine.classify_text(["the red ship number 7 sails", "the blue ship"])) <= {"cold", "warm"}
     assert "init_from" not in json.loads((tmp_path / "fine" / "model.json").read_text())["model"]
+    events = EventAccumulator(str(tmp_path / "fine"), size_guidance={"images": 0, "tensors": 0})
+    events.Reload()
+    assert "test/confusion_matrix" in events.Tags()["images"]
+    assert "samples/classified/text_summary" in events.Tags()["tensors"]
     assert OmegaConf.load(tmp_path / "fine" / "config.yaml").model.init_from == str(pretrained)
 
 
@@ -114,6 +122,12 @@ def test_init_from_refuses_another_model_or_more_positions(pretrained, tmp_path,
     cfg = validate(fine_tuning(pretrained, write_labelled(tmp_path / "l.tsv"), override))
     with pytest.raises(ValueError, match=message):
         build_model(cfg, build_task(cfg, "cpu"), torch.device("cpu"))
+
+
+def test_weights_of_another_shape_name_the_tensor_and_the_fix(tmp_path):
+    source = Pretrained(tmp_path, create_model("bert_tiny", vocab_size=300, max_position=32), {}, "m", {})
+    with pytest.raises(ValueError, match=r"embeddings.token.weight is \(300, 128\) there and \(400, 128\) here"):
+        copy_pretrained(create_model("bert_tiny", vocab_size=400, max_position=32, num_labels=2), source)
 
 
 def test_init_from_refuses_a_run_of_another_task_a_missing_dir_and_a_task_without_fine_tuning(pretrained, tmp_path):
