@@ -72,10 +72,8 @@ class TextClassification(Task):
         encoded = self.data.splits[split]
         total, guesses = torch.zeros((), device=encoded.labels.device), []
         with evaluating(model):
-            for begin in range(0, len(encoded.labels), self.eval_batch_size):
-                ids, segments, labels = rows(
-                    encoded, torch.arange(begin, min(begin + self.eval_batch_size, len(encoded.labels)))
-                )
+            for chunk in torch.arange(len(encoded.labels)).split(self.eval_batch_size):
+                ids, segments, labels = rows(encoded, chunk)
                 logits = classify(model, ids, segments).float()
                 total += F.cross_entropy(logits, labels, reduction="sum")
                 guesses.append(logits.argmax(-1))
