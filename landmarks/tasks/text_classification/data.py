@@ -46,13 +46,19 @@ def check_labels(examples: list[Example], classes: list[str], split: str) -> Non
 def encode(examples: list[Example], pieces: Pieces, classes: list[str], block_size: int, device) -> Encoded:
     index = {name: i for i, name in enumerate(classes)}
     rows = [sequence(pieces, text, second, block_size) for text, second, _ in examples]
-    ids = torch.full((len(rows), block_size), PAD, dtype=torch.long)
-    segments = torch.zeros_like(ids)
-    for row, (tokens, segment) in enumerate(rows):
-        ids[row, : len(tokens)], segments[row, : len(segment)] = torch.tensor(tokens), torch.tensor(segment)
+    ids, segments = padded(rows, block_size)
     labels = torch.tensor([index[label] for _, _, label in examples])
     lengths = torch.tensor([len(tokens) for tokens, _ in rows])
     return Encoded(ids.to(device), segments.to(device), labels.to(device), lengths)
+
+
+def padded(rows: list[tuple[list[int], list[int]]], width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, segment ids) of `sequence`'s rows as (N, width) tensors, PAD (segment 0) after each."""
+    ids = torch.full((len(rows), width), PAD, dtype=torch.long)
+    segments = torch.zeros_like(ids)
+    for row, (tokens, segment) in enumerate(rows):
+        ids[row, : len(tokens)], segments[row, : len(segment)] = torch.tensor(tokens), torch.tensor(segment)
+    return ids, segments
 
 
 def sequence(pieces: Pieces, text: str, second: str | None, block_size: int) -> tuple[list[int], list[int]]:

@@ -3,7 +3,7 @@
 import torch
 
 from landmarks.tasks.pieces import PAD, Pieces
-from landmarks.tasks.text_classification.data import sequence
+from landmarks.tasks.text_classification.data import padded, sequence
 
 
 class TextClassifier:
@@ -18,12 +18,10 @@ class TextClassifier:
 
     def classify_text(self, texts: list) -> list[str]:
         """The class of each text, or of each (text_a, text_b) pair: classify_text(["To be, or not to be"])."""
-        encoded = [
+        rows = [
             sequence(self.pieces, *((text, None) if isinstance(text, str) else text), self.block_size) for text in texts
         ]
-        width = max(len(tokens) for tokens, _ in encoded)
-        ids = torch.tensor([tokens + [PAD] * (width - len(tokens)) for tokens, _ in encoded], device=self.device)
-        segments = torch.tensor([segment + [0] * (width - len(segment)) for _, segment in encoded], device=self.device)
+        ids, segments = (tensor.to(self.device) for tensor in padded(rows, max(len(tokens) for tokens, _ in rows)))
         with torch.no_grad():
             guesses = self.model(ids, segments, ids != PAD).argmax(-1).tolist()
         return [self.classes[guess] for guess in guesses]
