@@ -21,9 +21,11 @@ modded-nanogpt, docs/speedruns.md): `position="rope"`, rotary position embedding
 pair of query and key channels rotated by an angle proportional to the position, so that scores depend on
 relative position only); `norm="rmsnorm"` (Zhang and Sennrich 2019); `mlp="swiglu"` (Shazeer 2020, FFN_SwiGLU)
 or `"relu2"` (So et al. 2021, Primer); `qk_norm` (RMSNorm of each head's queries and keys, Dehghani et al. 2023);
-`tie_embeddings=False`; `logit_softcap` (cap * tanh(logits / cap), Gemma 2); `bias=False`. LLaMA (Touvron et al.
+`tie_embeddings=False`; `logit_softcap` (cap * tanh(logits / cap), Gemma 2); `bias=False`; `n_kv_head`,
+grouped-query attention (Ainslie et al. 2023, Sec. 2.2: n_head query heads share n_kv_head key and value heads,
+n_head / n_kv_head queries a group; n_kv_head = 1 is multi-query attention, Shazeer 2019). LLaMA (Touvron et al.
 2023, Sec. 2.2) is RoPE + RMSNorm + SwiGLU + no biases + an untied head: `llama_7b` and `llama_tiny`, and
-`load_hf_llama_state_dict()` takes Hugging Face's `LlamaForCausalLM`.
+`load_hf_llama_state_dict()` takes Hugging Face's `LlamaForCausalLM`, grouped-query or not.
 """
 
 import math
@@ -36,7 +38,7 @@ from .attention import attention
 from .inputs import check_tokens
 from .registry import register_model
 
-Cache = list[tuple[torch.Tensor, torch.Tensor]]  # each block's keys and values, (B, n_head, T, head_dim)
+Cache = list[tuple[torch.Tensor, torch.Tensor]]  # each block's keys and values, (B, n_kv_head, T, head_dim)
 
 
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -60,31 +62,38 @@ def norm_layer(kind: str, size: int, bias: bool, eps: float) -> nn.Module:
 
 
 class CausalSelfAttention(nn.Module):
-    """Masked multi-head self-attention: (B, T, n_embd) -> (B, T, n_embd), token t attending to 0..t."""
+    """Masked multi-head self-attention: (B, T, n_embd) -> (B, T, n_embd), token t attending to 0..t. With
+    n_kv_head < n_head, grouped-query attention: each key and value head serves n_head / n_kv_head query heads."""
 
     def __init__(self, n_embd: int, n_head: int, dropout: float, bias: bool = True, qk_norm: bool = False,
-                 norm_eps: float = 1e-5):  # fmt: skip
+                 norm_eps: float = 1e-5, n_kv_head: int | None = None):  # fmt: skip
         super().__init__()
+        n_kv_head = n_kv_head or n_head
         if n_embd % n_head:
             raise ValueError(f"n_embd={n_embd} is not divisible by n_head={n_head}; pick sizes that divide")
-        self.n_head, self.dropout = n_head, dropout
-        self.c_attn = nn.Linear(n_embd, 3 * n_embd, bias=bias)  # queries, keys and values of all heads at once
+        if n_head % n_kv_head:
+            raise ValueError(f"n_head={n_head} is not divisible by n_kv_head={n_kv_head}; pick a divisor of n_head")
+        self.n_head, self.n_kv_head, self.dropout = n_head, n_kv_head, dropout
+        self.head_dim = head_dim = n_embd // n_head
+        self.sizes = (n_embd, n_kv_head * head_dim, n_kv_head * head_dim)  # the rows of Q, K and V in c_attn
+        self.c_attn = nn.Linear(n_embd, sum(self.sizes), bias=bias)  # queries, keys and values of all heads at once
         self.c_proj = nn.Linear(n_embd, n_embd, bias=bias)  # a residual projection: scaled at initialisation
         self.resid_drop = nn.Dropout(dropout)
-        head_dim = n_embd // n_head
         self.q_norm, self.k_norm = (nn.RMSNorm(head_dim, eps=norm_eps) for _ in range(2)) if qk_norm else (None, None)
 
     def forward(self, x: torch.Tensor, past: tuple | None = None, explicit: bool = False, rope: tuple | None = None):
         """Returns the output and this block's (keys, values) including `past` (a cache of earlier tokens).
         With a cache, the new tokens attend to every cached one and causally among themselves. `rope`: the
         new tokens' (cos, sin), which rotate their queries and keys."""
-        q, k, v = (t.unflatten(-1, (self.n_head, -1)).transpose(1, 2) for t in self.c_attn(x).chunk(3, dim=-1))
+        q, k, v = (t.unflatten(-1, (-1, self.head_dim)).transpose(1, 2) for t in self.c_attn(x).split(self.sizes, -1))
         if self.q_norm is not None:
             q, k = self.q_norm(q), self.k_norm(k)
         if rope is not None:
             q, k = rotate(q, *rope), rotate(k, *rope)
         if past is not None:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        present, group = (k, v), self.n_head // self.n_kv_head
+        k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)  # the cache keeps n_kv_head
         dropout = self.dropout if self.training else 0.0
         if past is None:
             y, _ = attention(q, k, v, dropout=dropout, need_weights=explicit, causal=True)
@@ -93,7 +102,7 @@ class CausalSelfAttention(nn.Module):
             mask = torch.ones(new, total, dtype=torch.bool, device=x.device).tril(total - new) if new > 1 else None
             y, _ = attention(q, k, v, mask, dropout, need_weights=explicit)
         y = y.transpose(1, 2).flatten(2)  # (B, T, n_embd)
-        return self.resid_drop(self.c_proj(y)), (k, v)
+        return self.resid_drop(self.c_proj(y)), present
 
 
 MLPS = ("gelu", "swiglu", "relu2")
@@ -137,10 +146,11 @@ class Block(nn.Module):
         bias: bool = True,
         qk_norm: bool = False,
         norm_eps: float = 1e-5,
+        n_kv_head: int | None = None,
     ):
         super().__init__()
         self.ln_1 = norm_layer(norm, n_embd, bias, norm_eps)
-        self.attn = CausalSelfAttention(n_embd, n_head, dropout, bias, qk_norm, norm_eps)
+        self.attn = CausalSelfAttention(n_embd, n_head, dropout, bias, qk_norm, norm_eps, n_kv_head)
         self.ln_2 = norm_layer(norm, n_embd, bias, norm_eps)
         self.mlp = MLP(n_embd, mlp_hidden or 4 * n_embd, dropout, mlp, bias)
 
@@ -172,11 +182,13 @@ class GPT(nn.Module):
         bias: bool = True,
         norm_eps: float = 1e-5,
         rope_theta: float = 10000.0,
+        n_kv_head: int | None = None,
     ):
         """vocab_size and block_size (the context length) as in GPT-2's hparams; n_layer blocks of n_head
         heads over n_embd channels; dropout on the embeddings, attention weights and residual branches
         (0.1 in the papers). The rest: the modern ingredients of the module docstring (mlp_hidden: the MLP's
-        width, 4 n_embd by default; norm_eps: LayerNorm's or RMSNorm's epsilon)."""
+        width, 4 n_embd by default; norm_eps: LayerNorm's or RMSNorm's epsilon; n_kv_head: key and value heads,
+        None for n_head)."""
         super().__init__()
         if position not in ("learned", "rope"):
             raise ValueError(f"position={position!r}; use learned (GPT-2) or rope (rotary, Su et al. 2021)")
@@ -188,6 +200,7 @@ class GPT(nn.Module):
         self.wpe = nn.Embedding(block_size, n_embd) if position == "learned" else None  # W_p
         self.drop = nn.Dropout(dropout)
         options = {"norm": norm, "mlp": mlp, "mlp_hidden": mlp_hidden, "bias": bias, "qk_norm": qk_norm}
+        options |= {"n_kv_head": n_kv_head}
         self.blocks = nn.ModuleList(
             Block(n_embd, n_head, dropout, **options, norm_eps=norm_eps) for _ in range(n_layer)
         )
@@ -210,12 +223,15 @@ class GPT(nn.Module):
         """The input and output layers (module names): Muon leaves them to AdamW (Jordan et al. 2024)."""
         return {"wte", "lm_head"} | ({"wpe"} if self.wpe is not None else set())
 
-    def fused_matrices(self) -> dict[str, int]:
-        """Weights that stack several matrices (Q, K, V of each block's c_attn; SwiGLU's W and V in c_fc): Muon
-        orthogonalises each on its own."""
-        fused = {f"blocks.{i}.attn.c_attn.weight": 3 for i in range(len(self.blocks))}
-        swiglu = {f"blocks.{i}.mlp.c_fc.weight": 2 for i, block in enumerate(self.blocks) if block.mlp.kind == "swiglu"}
-        return fused | swiglu
+    def fused_matrices(self) -> dict[str, tuple[int, ...]]:
+        """Weights that stack several matrices, with the rows of each (Q, K, V of each block's c_attn; SwiGLU's W
+        and V in c_fc): Muon orthogonalises each on its own."""
+        fused = {}
+        for i, block in enumerate(self.blocks):
+            fused[f"blocks.{i}.attn.c_attn.weight"] = block.attn.sizes
+            if block.mlp.kind == "swiglu":
+                fused[f"blocks.{i}.mlp.c_fc.weight"] = (block.mlp.c_proj.in_features,) * 2
+        return fused
 
     def forward(self, idx: torch.Tensor, explicit: bool = False) -> torch.Tensor:
         """`explicit=True` takes the softmax(QK^T / sqrt(d)) path instead of the fused kernel (same output)."""
@@ -295,9 +311,9 @@ LLAMA_NAMES = {  # Hugging Face's LlamaForCausalLM -> ours, within model.layers.
 
 
 def load_hf_llama_state_dict(model: GPT, state_dict: dict[str, torch.Tensor]) -> None:
-    """Load the weights of Hugging Face's `LlamaForCausalLM` (multi-head attention, num_key_value_heads equal to
-    num_attention_heads) into a GPT built as LLaMA (`llama_7b`, `llama_tiny` or the same options): q, k and v
-    stacked into c_attn, gate and up into c_fc. Strict."""
+    """Load the weights of Hugging Face's `LlamaForCausalLM` into a GPT built as LLaMA (`llama_7b`, `llama_tiny`
+    or the same options; n_kv_head = its num_key_value_heads): q, k and v stacked into c_attn, gate and up into
+    c_fc. Strict."""
     mapped, stacked = {}, {}
     for key, value in state_dict.items():
         name = key.removeprefix("model.")

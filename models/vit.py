@@ -153,10 +153,10 @@ class VisionTransformer(nn.Module):
         """The input and output layers (module names): Muon leaves them to AdamW (Jordan et al. 2024)."""
         return {"patch_embed.proj", "head"}
 
-    def fused_matrices(self) -> dict[str, int]:
-        """Weights that stack several matrices (W_Q, W_K, W_V of each block's qkv): Muon orthogonalises each
-        on its own."""
-        return {f"blocks.{i}.attn.qkv.weight": 3 for i in range(len(self.blocks))}
+    def fused_matrices(self) -> dict[str, tuple[int, ...]]:
+        """Weights that stack several matrices, with the rows of each (W_Q, W_K, W_V of each block's qkv): Muon
+        orthogonalises each on its own."""
+        return {f"blocks.{i}.attn.qkv.weight": (block.attn.qkv.in_features,) * 3 for i, block in enumerate(self.blocks)}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.tokens(x)

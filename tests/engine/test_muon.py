@@ -124,11 +124,11 @@ def test_a_model_without_hidden_matrices_names_the_fix():
         build_optimizer(MuonConfig(**MUON), torch.nn.Linear(4, 2), torch.device("cpu"))
 
 
-def small(name: str) -> torch.nn.Module:
+def small(name: str, **sizes) -> torch.nn.Module:
     """The registered model on the meta device (the paper's sizes without their memory), with small vocabularies."""
-    sizes = {"image_classification": {"num_classes": 5}, "translation": {"src_vocab_size": 20, "tgt_vocab_size": 20}}
+    vocab = {"image_classification": {"num_classes": 5}, "translation": {"src_vocab_size": 20, "tgt_vocab_size": 20}}
     with torch.device("meta"):
-        return create_model(name, **sizes.get(model_task(name), {"vocab_size": 20}))
+        return create_model(name, **vocab.get(model_task(name), {"vocab_size": 20}), **sizes)
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -168,21 +168,24 @@ def test_fused_qkv_is_orthogonalised_block_by_block():
     grad = torch.randn(3 * d, d, generator=torch.Generator().manual_seed(0))
     grad[:d] *= 10
     rms = {}
-    for blocks in (1, 3):
+    for blocks in (None, (d, d, d)):
         weight.data.zero_()
         weight.grad = grad.clone()
         Muon([{"params": [weight], "blocks": blocks}], lr=1.0, momentum=0.0).step()
         rms[blocks] = [chunk.pow(2).mean().sqrt().item() for chunk in weight.detach().chunk(3)]
-    assert max(rms[3]) / min(rms[3]) < 1.05, rms[3]  # each block its own step of the same size
-    assert rms[1][0] / rms[1][1] > 2, rms[1]  # the stacked matrix: Q takes most of it
-    assert model_blocks("gpt_tiny") == {f"blocks.{i}.attn.c_attn.weight" for i in range(4)}
+    assert max(rms[d, d, d]) / min(rms[d, d, d]) < 1.05, rms[d, d, d]  # each block its own step of the same size
+    assert rms[None][0] / rms[None][1] > 2, rms[None]  # the stacked matrix: Q takes most of it
+    assert model_blocks("gpt_tiny") == {f"blocks.{i}.attn.c_attn.weight": (128, 128, 128) for i in range(4)}
     assert model_blocks("vit_tiny_patch7") == {
-        f"blocks.{i}.attn.qkv.weight" for i in range(len(small("vit_tiny_patch7").blocks))
+        f"blocks.{i}.attn.qkv.weight": (128, 128, 128) for i in range(len(small("vit_tiny_patch7").blocks))
     }
+    grouped = {"n_layer": 1, "n_head": 4, "n_kv_head": 1}  # K and V of one head: 32 rows each against Q's 128
+    swiglu = {"blocks.0.mlp.c_fc.weight": (352, 352)}  # llama_tiny's W and V
+    assert model_blocks("llama_tiny", **grouped) == {"blocks.0.attn.c_attn.weight": (128, 32, 32), **swiglu}
 
 
-def model_blocks(name: str) -> set[str]:
-    """The weights of `name` that Muon splits into three blocks."""
-    model = small(name)
+def model_blocks(name: str, **sizes) -> dict[str, tuple[int, ...]]:
+    """The weights of `name` that Muon splits, with the rows of each block."""
+    model = small(name, **sizes)
     hidden, names = hidden_matrices(model), {id(p): n for n, p in model.named_parameters()}
-    return {names[i] for i, blocks in hidden.items() if blocks == 3}
+    return {names[i]: blocks for i, blocks in hidden.items() if blocks}

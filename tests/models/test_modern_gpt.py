@@ -76,14 +76,16 @@ def test_every_option_learns_and_caches_as_it_recomputes(options):
         torch.testing.assert_close(step, model(idx[:, :9])[:, 7:9], rtol=1e-5, atol=1e-5)
 
 
-def test_llama_equals_hugging_faces_llama():
+@pytest.mark.parametrize("n_kv_head", [4, 2, 1], ids=["multi-head", "grouped-query", "multi-query"])
+def test_llama_equals_hugging_faces_llama(n_kv_head):
     torch.manual_seed(0)
     config = transformers.LlamaConfig(
         vocab_size=64, hidden_size=32, intermediate_size=40, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=4, max_position_embeddings=48, rms_norm_eps=1e-6, attn_implementation="eager",
+        num_key_value_heads=n_kv_head, max_position_embeddings=48, rms_norm_eps=1e-6, attn_implementation="eager",
     )  # fmt: skip
     theirs = transformers.LlamaForCausalLM(config).eval()
-    ours = create_model("llama_tiny", vocab_size=64, block_size=48, n_layer=2, n_head=4, n_embd=32, mlp_hidden=40)
+    sizes = {"n_layer": 2, "n_head": 4, "n_embd": 32, "mlp_hidden": 40, "n_kv_head": n_kv_head}
+    ours = create_model("llama_tiny", vocab_size=64, block_size=48, **sizes)
     load_hf_llama_state_dict(ours, theirs.state_dict())
     ours.eval()
     idx = torch.randint(0, 64, (2, 20), generator=torch.Generator().manual_seed(1))
@@ -107,3 +109,14 @@ def test_bad_options_name_the_choices():
         GPT(**TINY, mlp="geglu")
     with pytest.raises(ValueError, match="logit_softcap=0 must be > 0"):
         GPT(**TINY, logit_softcap=0)
+
+
+def test_grouped_query_attention_caches_only_its_key_and_value_heads():
+    model = GPT(**TINY | {"n_head": 4, "n_kv_head": 2}).eval()
+    idx = torch.randint(0, 50, (2, 9), generator=torch.Generator().manual_seed(0))
+    logits, cache = model.forward_cached(idx[:, :7], None)
+    assert cache[0][0].shape == (2, 2, 7, 4)  # (B, n_kv_head, T, head_dim): half of multi-head's cache
+    step, _ = model.forward_cached(idx[:, 7:9], cache)
+    torch.testing.assert_close(step, model(idx[:, :9])[:, 7:9], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="n_head=4 is not divisible by n_kv_head=3"):
+        GPT(**TINY | {"n_head": 4, "n_kv_head": 3})

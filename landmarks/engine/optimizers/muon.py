@@ -38,10 +38,11 @@ def orthogonalize(matrix: torch.Tensor, steps: int = 5, eps: float = 1e-7) -> to
 
 class Muon(torch.optim.Optimizer):
     """Muon over weight matrices and kernels (ndim >= 2), with decoupled weight decay as AdamW's. A group's
-    `blocks` (default 1) splits each of its weights along dim 0 into that many matrices, each orthogonalised apart."""
+    `blocks` (default None: one matrix) splits each of its weights along dim 0 into matrices of those numbers of
+    rows, each orthogonalised apart (grouped-query attention's Q, K and V differ in size)."""
 
     def __init__(self, params, lr: float, momentum: float = 0.95, weight_decay: float = 0.0, ns_steps: int = 5):
-        defaults = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "ns_steps": ns_steps, "blocks": 1}
+        defaults = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "ns_steps": ns_steps, "blocks": None}
         super().__init__(params, defaults)
 
     @torch.no_grad()
@@ -60,17 +61,18 @@ class Muon(torch.optim.Optimizer):
                 update = torch.cat(
                     [
                         orthogonalize(block, group["ns_steps"]) * (0.2 * max(block.shape) ** 0.5)
-                        for block in nesterov.chunk(group["blocks"])
+                        for block in nesterov.split(group["blocks"] or len(nesterov))
                     ]
                 )
                 param.mul_(1 - lr * group["weight_decay"])
                 param.add_(update.view_as(param), alpha=-lr)
 
 
-def hidden_matrices(model: torch.nn.Module) -> dict[int, int]:
-    """The weights Muon trains, by id, with the number of matrices each stacks: of every Linear, convolution and
-    recurrent layer except the input and output layers, which the model names (`edge_layers()`), or else are taken
-    to be its embedding tables, its first layer and its last Linear; and except any weight tied to those."""
+def hidden_matrices(model: torch.nn.Module) -> dict[int, tuple[int, ...] | None]:
+    """The weights Muon trains, by id, with the rows of each matrix it stacks (None: one matrix): of every Linear,
+    convolution and recurrent layer except the input and output layers, which the model names (`edge_layers()`), or
+    else are taken to be its embedding tables, its first layer and its last Linear; and except any weight tied to
+    those."""
     layers = (torch.nn.Linear, torch.nn.modules.conv._ConvNd, torch.nn.RNNBase, torch.nn.RNNCellBase)
     named = [(name, m) for name, m in model.named_modules() if isinstance(m, (*layers, torch.nn.Embedding))]
     if hasattr(model, "edge_layers"):
@@ -83,7 +85,7 @@ def hidden_matrices(model: torch.nn.Module) -> dict[int, int]:
     excluded = {id(p) for edge in edges for p in modules[edge].parameters()}
     fused = model.fused_matrices() if hasattr(model, "fused_matrices") else {}
     return {
-        id(p): fused.get(f"{name}.{weight}", 1)
+        id(p): fused.get(f"{name}.{weight}")
         for name, m in named
         if isinstance(m, layers)
         for weight, p in m.named_parameters(recurse=False)
@@ -129,7 +131,7 @@ def muon(cfg: MuonConfig, groups: list[dict], model, device) -> torch.optim.Opti
         if id(p) in hidden:
             by_blocks.setdefault(hidden[id(p)], []).append(p)
     matrices = Muon(
-        [{"params": params, "blocks": blocks} for blocks, params in sorted(by_blocks.items())],
+        [{"params": params, "blocks": blocks} for blocks, params in by_blocks.items()],
         cfg.lr,
         cfg.momentum,
         cfg.weight_decay,
