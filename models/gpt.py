@@ -92,8 +92,10 @@ class CausalSelfAttention(nn.Module):
             q, k = rotate(q, *rope), rotate(k, *rope)
         if past is not None:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
-        present, group = (k, v), self.n_head // self.n_kv_head
-        k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)  # the cache keeps n_kv_head
+        present = (k, v)  # n_kv_head heads
+        if self.n_kv_head < self.n_head:  # grouped-query: each key and value head serves its group of query heads
+            group = self.n_head // self.n_kv_head
+            k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
         dropout = self.dropout if self.training else 0.0
         if past is None:
             y, _ = attention(q, k, v, dropout=dropout, need_weights=explicit, causal=True)

@@ -168,24 +168,33 @@ def test_fused_qkv_is_orthogonalised_block_by_block():
     grad = torch.randn(3 * d, d, generator=torch.Generator().manual_seed(0))
     grad[:d] *= 10
     rms = {}
-    for blocks in (None, (d, d, d)):
+    for rows in (None, (d, d, d)):
         weight.data.zero_()
         weight.grad = grad.clone()
-        Muon([{"params": [weight], "blocks": blocks}], lr=1.0, momentum=0.0).step()
-        rms[blocks] = [chunk.pow(2).mean().sqrt().item() for chunk in weight.detach().chunk(3)]
+        Muon([{"params": [weight], "rows": rows}], lr=1.0, momentum=0.0).step()
+        rms[rows] = [chunk.pow(2).mean().sqrt().item() for chunk in weight.detach().chunk(3)]
     assert max(rms[d, d, d]) / min(rms[d, d, d]) < 1.05, rms[d, d, d]  # each block its own step of the same size
     assert rms[None][0] / rms[None][1] > 2, rms[None]  # the stacked matrix: Q takes most of it
-    assert model_blocks("gpt_tiny") == {f"blocks.{i}.attn.c_attn.weight": (128, 128, 128) for i in range(4)}
-    assert model_blocks("vit_tiny_patch7") == {
+    assert model_rows("gpt_tiny") == {f"blocks.{i}.attn.c_attn.weight": (128, 128, 128) for i in range(4)}
+    assert model_rows("vit_tiny_patch7") == {
         f"blocks.{i}.attn.qkv.weight": (128, 128, 128) for i in range(len(small("vit_tiny_patch7").blocks))
     }
     grouped = {"n_layer": 1, "n_head": 4, "n_kv_head": 1}  # K and V of one head: 32 rows each against Q's 128
     swiglu = {"blocks.0.mlp.c_fc.weight": (352, 352)}  # llama_tiny's W and V
-    assert model_blocks("llama_tiny", **grouped) == {"blocks.0.attn.c_attn.weight": (128, 32, 32), **swiglu}
+    assert model_rows("llama_tiny", **grouped) == {"blocks.0.attn.c_attn.weight": (128, 32, 32), **swiglu}
 
 
-def model_blocks(name: str, **sizes) -> dict[str, tuple[int, ...]]:
+def test_a_checkpoint_of_the_earlier_muon_is_refused_not_split_wrongly():
+    weight = torch.nn.Parameter(torch.zeros(6, 2))
+    saved = Muon([weight], lr=1.0).state_dict()
+    saved["param_groups"][0]["blocks"] = 3  # the earlier rule: 3 equal blocks, which split(3) would read as rows
+    del saved["param_groups"][0]["rows"]
+    with pytest.raises(ValueError, match=r"earlier rule \(blocks=\[3\]\).*start the run again"):
+        Muon([weight], lr=1.0).load_state_dict(saved)
+
+
+def model_rows(name: str, **sizes) -> dict[str, tuple[int, ...]]:
     """The weights of `name` that Muon splits, with the rows of each block."""
     model = small(name, **sizes)
     hidden, names = hidden_matrices(model), {id(p): n for n, p in model.named_parameters()}
-    return {names[i]: blocks for i, blocks in hidden.items() if blocks}
+    return {names[i]: rows for i, rows in hidden.items() if rows}

@@ -38,11 +38,11 @@ def orthogonalize(matrix: torch.Tensor, steps: int = 5, eps: float = 1e-7) -> to
 
 class Muon(torch.optim.Optimizer):
     """Muon over weight matrices and kernels (ndim >= 2), with decoupled weight decay as AdamW's. A group's
-    `blocks` (default None: one matrix) splits each of its weights along dim 0 into matrices of those numbers of
+    `rows` (default None: one matrix) splits each of its weights along dim 0 into matrices of those numbers of
     rows, each orthogonalised apart (grouped-query attention's Q, K and V differ in size)."""
 
     def __init__(self, params, lr: float, momentum: float = 0.95, weight_decay: float = 0.0, ns_steps: int = 5):
-        defaults = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "ns_steps": ns_steps, "blocks": None}
+        defaults = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "ns_steps": ns_steps, "rows": None}
         super().__init__(params, defaults)
 
     @torch.no_grad()
@@ -61,11 +61,21 @@ class Muon(torch.optim.Optimizer):
                 update = torch.cat(
                     [
                         orthogonalize(block, group["ns_steps"]) * (0.2 * max(block.shape) ** 0.5)
-                        for block in nesterov.split(group["blocks"] or len(nesterov))
+                        for block in nesterov.split(group["rows"] or len(nesterov))
                     ]
                 )
                 param.mul_(1 - lr * group["weight_decay"])
                 param.add_(update.view_as(param), alpha=-lr)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Refuses the state of the earlier Muon that split fused matrices into equal `blocks` (a count, where
+        `rows` now gives each matrix's rows): resumed here, it would split them wrongly."""
+        if stale := [group["blocks"] for group in state_dict["param_groups"] if "rows" not in group]:
+            raise ValueError(
+                f"the checkpoint's Muon state splits fused matrices by an earlier rule (blocks={stale}): resume it "
+                "with the landmarks version that wrote it, or start the run again"
+            )
+        super().load_state_dict(state_dict)
 
 
 def hidden_matrices(model: torch.nn.Module) -> dict[int, tuple[int, ...] | None]:
@@ -126,12 +136,12 @@ def muon(cfg: MuonConfig, groups: list[dict], model, device) -> torch.optim.Opti
     if not hidden:
         raise ValueError(f"optim=muon: {type(model).__name__} has no hidden weight matrices to train; use optim=adamw")
     decay = groups[0]["params"]
-    by_blocks = {}
+    by_rows = {}
     for p in decay:
         if id(p) in hidden:
-            by_blocks.setdefault(hidden[id(p)], []).append(p)
+            by_rows.setdefault(hidden[id(p)], []).append(p)
     matrices = Muon(
-        [{"params": params, "blocks": blocks} for blocks, params in by_blocks.items()],
+        [{"params": params, "rows": rows} for rows, params in by_rows.items()],
         cfg.lr,
         cfg.momentum,
         cfg.weight_decay,
