@@ -202,9 +202,8 @@ class GPT(nn.Module):
         self.wpe = nn.Embedding(block_size, n_embd) if position == "learned" else None  # W_p
         self.drop = nn.Dropout(dropout)
         options = {"norm": norm, "mlp": mlp, "mlp_hidden": mlp_hidden, "bias": bias, "qk_norm": qk_norm}
-        options |= {"n_kv_head": n_kv_head}
         self.blocks = nn.ModuleList(
-            Block(n_embd, n_head, dropout, **options, norm_eps=norm_eps) for _ in range(n_layer)
+            Block(n_embd, n_head, dropout, **options, norm_eps=norm_eps, n_kv_head=n_kv_head) for _ in range(n_layer)
         )
         self.ln_f = norm_layer(norm, n_embd, bias, norm_eps)
         self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
