@@ -1,10 +1,12 @@
 """Installed as a user installs it: a wheel, not the editable checkout, in a fresh virtual environment, used from
-a project that has its own `models.py`, as most projects do: `landmarks.models` collides with nothing."""
+a project that has its own `models.py`, as most projects do: `landmarks.models` collides with nothing. The wheel
+holds every package of the source tree, and every task runs from it."""
 
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,30 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_installed_package_imports_as_landmarks_models_beside_a_projects_own_models(tmp_path):
+def source_packages() -> set[str]:
+    """Every package of the checkout as the wheel must install it: landmarks.* and models/ as landmarks.models."""
+    found = set()
+    for root, prefix in ((REPO / "landmarks", "landmarks"), (REPO / "models", "landmarks.models")):
+        for init in root.rglob("__init__.py"):
+            found.add(".".join([prefix, *init.parent.relative_to(root).parts]))
+    return found
+
+
+def test_the_wheel_holds_every_package_and_each_task_runs_from_it_beside_a_projects_own_models(tmp_path):
+    source = tmp_path / "source"  # a copy: building in the checkout would leave build/ behind
+    shutil.copytree(
+        REPO, source, ignore=shutil.ignore_patterns(".*", "*.egg-info", "outputs", "data", "build", "__pycache__")
+    )
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", wheels, source],
+        check=True,
+    )
+    (wheel,) = wheels.glob("landmarks-*.whl")
+    in_wheel = {str(Path(name).parent).replace("/", ".") for name in zipfile.ZipFile(wheel).namelist()}
+    assert source_packages() - in_wheel == set()
+    assert "landmarks.tasks.text_classification.datasets" in source_packages()  # the one a hand-made list forgot
+
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = str(venv / "bin" / "python")
@@ -24,23 +49,23 @@ def test_installed_package_imports_as_landmarks_models_beside_a_projects_own_mod
     ).stdout.strip()
     dependencies = [path for path in sys.path if path.endswith("site-packages")]  # torch and the rest, not us
     Path(purelib, "dependencies.pth").write_text("\n".join(dependencies) + "\n")
-    source = tmp_path / "source"  # a copy: building in the checkout would leave build/ behind
-    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".*", "outputs", "data", "build", "__pycache__"))
-    subprocess.run(
-        [sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", str(source)], check=True
-    )
+    subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", wheel], check=True)
     project = tmp_path / "project"
     project.mkdir()
     (project / "models.py").write_text('NAME = "the project\'s own models"\n')
     script = (
         "import models, landmarks.models as zoo\n"
+        "from landmarks.tasks import TASKS, task_class\n"
+        "tasks = [task_class(name) for name in TASKS]\n"
+        "assert all(task.datasets.names() for task in tasks)  # each task's datasets, found in the wheel\n"
         "model = zoo.create_model('resnet20', num_classes=10, in_chans=1)\n"
-        "print(models.NAME, type(model).__name__, zoo.__file__, sep='|')\n"
+        "print(models.NAME, type(model).__name__, zoo.__file__, len(tasks), sep='|')\n"
     )
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    out = subprocess.run([python, "-c", script], cwd=project, env=env, capture_output=True, text=True, check=True)
-    name, model_class, location = out.stdout.strip().split("|")
-    assert name == "the project's own models" and model_class == "ResNet"
+    out = subprocess.run([python, "-c", script], cwd=project, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    name, model_class, location, tasks = out.stdout.strip().split("|")
+    assert name == "the project's own models" and model_class == "ResNet" and tasks == "5"
     assert location.startswith(str(venv)) and not location.startswith(str(REPO))  # the wheel, not this checkout
 
 
