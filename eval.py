@@ -26,6 +26,7 @@ from pathlib import Path
 
 USAGE = (
     "usage: python eval.py run=<run dir or glob> [run=...] | ckpt=<checkpoint file> [attack=pgd|fgsm attack.eps=...]"
+    " [trust_code=true]"
 )
 EVAL_EPS = [0.0, 0.025, 0.05, 0.1]  # pixels of [0, 1]: 0 is the clean accuracy of the attacked path
 
@@ -37,7 +38,7 @@ def parse_paths(argv: list[str]) -> list[str]:
     paths = []
     for arg in argv:
         key, sep, value = arg.partition("=")
-        if key == "attack" or key.startswith("attack."):
+        if key in ("attack", "trust_code") or key.startswith("attack."):
             continue
         if not sep or key not in ("run", "ckpt"):
             raise SystemExit(f"eval.py: unknown argument {arg!r}; {USAGE}")
@@ -82,9 +83,18 @@ def parse_attack(argv: list[str]) -> tuple[list, dict] | None:
     return configs, {"samples": samples}
 
 
-def evaluate(path: str, attack: tuple | None = None) -> dict:
+def parse_trust(argv: list[str]) -> bool:
+    """trust_code=true: a run whose model is a class of its own (model._target_) may import it (its code runs)."""
+    values = [a.partition("=")[2] for a in argv if a.startswith("trust_code=")]
+    for value in values:
+        if value not in ("true", "false"):
+            raise SystemExit(f"eval.py: trust_code={value!r}: expected true or false")
+    return values[-1:] == ["true"]
+
+
+def evaluate(path: str, attack: tuple | None = None, trust_code: bool = False) -> dict:
     """Load the checkpoint at `path` (a run dir or a file), evaluate it on the test split (and under `attack`),
-    update metrics.json."""
+    update metrics.json. A run whose model is a class of its own is imported only if `trust_code`."""
     from omegaconf import OmegaConf
 
     from landmarks.build import build_model, build_task
@@ -97,8 +107,8 @@ def evaluate(path: str, attack: tuple | None = None) -> dict:
     cfg = OmegaConf.create(state["config"])
     run = validate(cfg)
     device = pick_device(run.trainer.device)
-    task = build_task(run, device)
-    model = build_model(run, task, device)
+    task = build_task(run, device, trust_code)
+    model = build_model(run, task, device, trust_code, source=checkpoint)
     best = checkpoint.parent / BEST_NAME  # under early stopping: the weights the run's report evaluated
     model.load_state_dict(load_safely(best)["model"] if best.exists() else state["model"])
     start = time.perf_counter()
@@ -159,9 +169,9 @@ def main() -> None:
     from landmarks.engine.checkpoint import CheckpointError
 
     try:
-        attack = parse_attack(sys.argv[1:])
-        rows = [evaluate(path, attack) for path in parse_paths(sys.argv[1:])]
-    except CheckpointError as error:
+        attack, trust_code = parse_attack(sys.argv[1:]), parse_trust(sys.argv[1:])
+        rows = [evaluate(path, attack, trust_code) for path in parse_paths(sys.argv[1:])]
+    except (CheckpointError, ValueError) as error:
         raise SystemExit(f"eval.py: {error}") from None
     print_table(rows)
 

@@ -17,9 +17,9 @@ dependencies = ["torch", "einops"]
 globals().update({name: _hub_entry_point(name) for name in _list_models()})
 
 
-def trained(path: str, device: str = "cpu"):
+def trained(path: str, device: str = "cpu", trust_code: bool = False):
     """A model trained with Landmarks, from its run dir or the folder `python -m landmarks.export` wrote: weights
-    and description only, no pickle (landmarks.load_run, which needs landmarks installed)."""
+    and description only, no pickle (landmarks.load_run, which needs landmarks installed; `trust_code` as there)."""
     from landmarks.runs import load_run
 
-    return load_run(path, device).model
+    return load_run(path, device, trust_code=trust_code).model

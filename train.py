@@ -65,9 +65,11 @@ def model_name(run) -> str:
     return run.model.get("_target_") or run.model["name"]
 
 
-def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dict:
+def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None, trust_code: bool = False) -> dict:
     """Build everything from `cfg`, train (continuing from `resume_state`, a checkpoint, if given), print the
-    final report and return the metrics. Under torchrun every process runs it; rank 0 reports."""
+    final report and return the metrics. Under torchrun every process runs it; rank 0 reports. `trust_code` (the
+    command line's, never a saved config's) lets a run read from disk (the resumed one, model.init_from's) import
+    a model class of its own."""
     import torch
 
     from landmarks.build import build_model, build_task, model_kwargs, seed_everything, write_environment
@@ -76,8 +78,7 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dic
     from landmarks.engine.checkpoint import save_checkpoint
     from landmarks.engine.device import configure, pick_device
     from landmarks.engine.loop import fit
-    from landmarks.export import write_shared
-    from landmarks.runs import MODEL_FILE
+    from landmarks.export import MODEL_FILE, write_shared
 
     run = validate(cfg)
     if run.trainer.num_threads:
@@ -87,8 +88,10 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None) -> dic
     configure(device, run.trainer.precision)
     run_dir = Path(distributed.broadcast(str(run_dir), device))  # rank 0's: Hydra's clock may differ per process
     with distributed.local_main_first():  # downloads and extractions happen once per machine
-        task = build_task(run, device)
-    model, built_with = build_model(run, task, device), model_kwargs(run, task)
+        task = build_task(run, device, trust_code)
+    source = "the command line" if resume_state is None else run_dir / "checkpoint.pt"
+    model = build_model(run, task, device, trust_code=resume_state is None or trust_code, source=source)
+    built_with = model_kwargs(run, task)
     distributed.seed_process(run.seed)
     main = distributed.is_main()
     if main:
@@ -165,11 +168,11 @@ def main(cfg: DictConfig) -> float | None:
     from landmarks.datasets import DatasetError
     from landmarks.engine.checkpoint import CheckpointError
 
-    state, run_dir = None, Path(HydraConfig.get().runtime.output_dir)
+    state, run_dir, trust_code = None, Path(HydraConfig.get().runtime.output_dir), cfg.trust_code is True
     try:
         if cfg.trainer.resume:
             cfg, run_dir, state = resumed_config(cfg, list(HydraConfig.get().overrides.task))
-        return run(cfg, run_dir, state).get("val/acc")  # the value a Hydra sweeper optimises
+        return run(cfg, run_dir, state, trust_code).get("val/acc")  # the value a Hydra sweeper optimises
     except (ValueError, CheckpointError, DatasetError) as error:  # bad input: the message names the fix
         if state is None:
             discard_unstarted(run_dir)

@@ -2,8 +2,6 @@
 A model is a registered name (`model.name`) or a user's own class (`model._target_=my_pkg.nets.TinyNet`), built
 with model.*'s set values and the sizes that only the data knows (the task's `model_sizes`)."""
 
-import importlib
-import inspect
 import json
 import platform
 import random
@@ -16,8 +14,8 @@ from omegaconf import DictConfig
 from landmarks.config import RunConfig, validate
 from landmarks.datasets import REPO_ROOT
 from landmarks.engine.flops import device_name
-from landmarks.models import create_model
-from landmarks.runs import Pretrained, read_pretrained
+from landmarks.export import Pretrained, read_pretrained
+from landmarks.instantiate import instantiate
 from landmarks.tasks.base import Task
 
 
@@ -26,12 +24,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # seeds CUDA too
 
 
-def build_task(run: RunConfig | DictConfig, device: torch.device | str) -> Task:
-    """The task of the run's data (a composed config is validated first), its data loaded onto `device`."""
+def build_task(run: RunConfig | DictConfig, device: torch.device | str, trust_code: bool = False) -> Task:
+    """The task of the run's data (a composed config is validated first), its data loaded onto `device`; under
+    model.init_from, a pretrained run whose model is a class of its own is read only if `trust_code`."""
     run = run if isinstance(run, RunConfig) else validate(run)
     extras = {"attack": run.attack} if run.attack else {}  # adversarial training: image tasks alone take it
     if run.model.get("init_from"):  # fine-tuning: tasks with fine_tunes_from alone take it (config.py checks)
-        extras["pretrained"] = read_pretrained(run.model["init_from"])
+        extras["pretrained"] = read_pretrained(run.model["init_from"], trust_code)
     return run.task.from_config(run.data, trainer=run.trainer, seed=run.seed, device=torch.device(device), **extras)
 
 
@@ -64,43 +63,13 @@ def copy_pretrained(model: torch.nn.Module, pretrained: Pretrained) -> None:
     model.load_state_dict({name: theirs[name] for name in ours if name in theirs}, strict=False)
 
 
-def import_class(path: str) -> type:
-    """`my_pkg.nets.TinyNet` -> the class; a ValueError naming the path and the fix if it cannot be imported."""
-    module, _, name = path.rpartition(".")
-    try:
-        found = getattr(importlib.import_module(module), name) if module else None
-    except (ImportError, AttributeError) as error:
-        raise ValueError(
-            f"model._target_={path}: cannot import it ({type(error).__name__}: {error}); put the folder that holds "
-            "its package on PYTHONPATH (or pip install it)"
-        ) from None
-    if not isinstance(found, type) or not issubclass(found, torch.nn.Module):
-        raise ValueError(f"model._target_={path}: expected an importable nn.Module class, e.g. my_pkg.nets.TinyNet")
-    return found
-
-
-def instantiate(kwargs: dict) -> torch.nn.Module:
-    """The model that `kwargs` describe: `_target_` (a class's import path) or `name` (a registered model), and
-    the constructor's keyword arguments. A constructor that refuses them raises one line naming the fix."""
-    kwargs = dict(kwargs)
-    target, name = kwargs.pop("_target_", None), kwargs.pop("name", None)
-    if target is None:
-        return create_model(name, **kwargs)
-    cls = import_class(target)
-    try:
-        inspect.signature(cls).bind(**kwargs)
-    except TypeError as error:
-        raise ValueError(
-            f"model._target_={target} does not accept the arguments {sorted(kwargs)} ({error}); its constructor "
-            "takes the task's sizes from the data (docs/extending.md) and each +model.<key>=<value>"
-        ) from None
-    return cls(**kwargs)
-
-
-def build_model(run: RunConfig, task: Task, device: torch.device) -> torch.nn.Module:
+def build_model(
+    run: RunConfig, task: Task, device: torch.device, trust_code: bool = True, source: object = "the command line"
+) -> torch.nn.Module:
     """The model of `run.model` for the data of `task`, on `device`; under model.init_from, with the pretrained
-    run's weights where it has them."""
-    model = instantiate(model_kwargs(run, task))
+    run's weights where it has them. A config read from `source` (a checkpoint, to resume or evaluate) that names
+    a class of its own is imported only if `trust_code`; a class the user typed is theirs."""
+    model = instantiate(model_kwargs(run, task), trust_code, source)
     if task.pretrained is not None:
         copy_pretrained(model, task.pretrained)
     return laid_out(model.to(device), getattr(run.data, "channels_last", False))

@@ -57,6 +57,8 @@ def validate(cfg: DictConfig) -> RunConfig:
         raise ConfigError(f"the config does not resolve: {type(error).__name__}: {first_line}") from None
     if not integer(0)(resolved.seed):
         raise fail("seed", resolved.seed, "an integer >= 0, e.g. seed=0")
+    if not isinstance(resolved.get("trust_code", False), bool):  # train.py reads it from its command line
+        raise fail("trust_code", resolved.trust_code, "true or false")
     trainer = typed(TrainerConfig, resolved.trainer, "trainer.")
     if trainer.steps is None and trainer.epochs is None:
         raise ConfigError("trainer.epochs=None and trainer.steps=None: set one of them, the run's length")

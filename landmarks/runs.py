@@ -14,7 +14,8 @@
 A finished run dir holds model.safetensors and model.json (landmarks/export.py: weights and description, no
 pickle), which load_run reads: the weights the final report evaluated, the best validation pass's under
 trainer.early_stopping. checkpoint.pt and model.pt serve a run stopped before its end, and `weights="last"`.
-These methods come from the run's task's predictor (landmarks/tasks/<task>/predict.py).
+These methods come from the run's task's predictor (landmarks/tasks/<task>/predict.py). A run whose model is a
+class of its own (model._target_) loads only with `trust_code=True`: importing the class runs its module.
 """
 
 import json
@@ -24,9 +25,10 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from landmarks.engine.checkpoint import CheckpointError, load_checkpoint, load_safely
-
-MODEL_FILE = "model.pt"
+from landmarks.build import build_task, laid_out
+from landmarks.engine.checkpoint import CheckpointError
+from landmarks.export import read_run
+from landmarks.tasks import task_class
 
 
 @dataclass
@@ -36,6 +38,7 @@ class TrainedRun:
     metrics: dict  # metrics.json; empty for a run that has not finished
     predictor: object  # the task's: classify, translate or generate
     device: torch.device
+    trust_code: bool = False  # load_run's: evaluate() reads model.init_from's run under the same trust
 
     def __getattr__(self, name: str):
         if name.startswith("_") or name == "predictor":
@@ -49,22 +52,20 @@ class TrainedRun:
 
     def evaluate(self, split: str = "test") -> dict[str, float]:
         """The task's metrics on a split, the data loaded again as the run's config says."""
-        from landmarks.build import build_task
-
-        return build_task(self.config, self.device).evaluate(self.model, split)
+        return build_task(self.config, self.device, self.trust_code).evaluate(self.model, split)
 
 
-def load_run(run_dir: str | Path, device: str | torch.device = "cpu", weights: str = "final") -> TrainedRun:
+def load_run(
+    run_dir: str | Path, device: str | torch.device = "cpu", weights: str = "final", trust_code: bool = False
+) -> TrainedRun:
     """The trained model of a train.py run dir, or of a folder that `python -m landmarks.export` wrote, in eval
     mode on `device`: `weights="final"`, those the final report evaluated (the best validation pass's under early
-    stopping), or "last", the last step's (checkpoint.pt). Nothing read can run code."""
-    from landmarks.build import laid_out
-    from landmarks.tasks import task_class
-
+    stopping), or "last", the last step's (checkpoint.pt). Nothing read can run code, unless `trust_code` lets a
+    run's own model class (model._target_) be imported."""
     run_dir, device = Path(run_dir), torch.device(device)
     if weights not in ("final", "last"):
         raise ValueError(f"weights={weights!r}; use 'final' (the report's, best under early stopping) or 'last'")
-    model, config, exported, _ = read_run(run_dir, last=weights == "last")
+    model, config, exported, _ = read_run(run_dir, last=weights == "last", trust_code=trust_code)
     config = OmegaConf.create(config)
     model = laid_out(model.to(device), bool(config.data.get("channels_last"))).eval()
     metrics = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").exists() else {}
@@ -72,43 +73,4 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu", weights: s
         predictor = task_class(config.data.task).predictor(model, exported, device)
     except Exception as error:  # a tokenizer that is not one, say: nothing half-loaded
         raise CheckpointError(f"{run_dir}: what its task exported cannot be read back: {error!r}") from None
-    return TrainedRun(model, config, metrics, predictor, device)
-
-
-@dataclass
-class Pretrained:
-    """What `model.init_from=<run dir>` starts a run from: that run's model (on the CPU), its constructor
-    arguments, its task's name and what its task exported (a vocabulary)."""
-
-    run_dir: Path
-    model: torch.nn.Module
-    model_kwargs: dict
-    task: str
-    exported: dict
-
-
-def read_pretrained(run_dir: str | Path) -> Pretrained:
-    """The finished (or stopped) run at `run_dir`, read as load_run reads it: nothing read can run code."""
-    run_dir = Path(run_dir).expanduser()
-    try:
-        model, config, exported, kwargs = read_run(run_dir)
-    except CheckpointError as error:
-        raise CheckpointError(f"model.init_from={run_dir}: {error}") from None
-    return Pretrained(run_dir, model, kwargs, config["data"]["task"], exported)
-
-
-def read_run(run_dir: Path, last: bool = False) -> tuple[torch.nn.Module, dict, dict, dict]:
-    """A run's model (on the CPU), config, task export and constructor arguments: from its shared weights
-    (model.safetensors, model.json) where it finished, else (or if `last`) from its last checkpoint and model.pt."""
-    from landmarks.build import instantiate
-    from landmarks.export import DESCRIPTION, read_shared
-
-    if (run_dir / DESCRIPTION).exists() and not last:
-        model, description, exported = read_shared(run_dir)
-        return model, description["config"], exported, description["model"]
-    if not (run_dir / MODEL_FILE).exists():
-        raise CheckpointError(f"{run_dir / MODEL_FILE} not found; pass the run dir that train.py printed")
-    described, state = load_safely(run_dir / MODEL_FILE), load_checkpoint(run_dir)
-    model = instantiate(described["model_kwargs"])
-    model.load_state_dict(state["model"])
-    return model, state["config"], described["task"], described["model_kwargs"]
+    return TrainedRun(model, config, metrics, predictor, device, trust_code)

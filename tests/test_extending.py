@@ -60,9 +60,8 @@ def test_a_users_own_model_trains_from_outside_the_repository_and_loads_back(tmp
     )
     assert trained.returncode == 0, trained.stderr
     assert "no tuned recipe for my_pkg.nets.TinyNet on fashion_mnist" in trained.stdout
-    check = (
-        "from landmarks import load_run; r = load_run('run'); print(type(r.model).__name__, r.model.conv.out_channels)"
-    )
+    check = "from landmarks import load_run; r = load_run('run', trust_code=True); "  # the user's own class
+    check += "print(type(r.model).__name__, r.model.conv.out_channels)"
     loaded = user_command(tmp_path, sys.executable, "-c", check)
     assert loaded.returncode == 0 and loaded.stdout.split() == ["TinyNet", "6"], loaded.stderr
 

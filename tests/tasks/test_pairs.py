@@ -10,8 +10,8 @@ import torch
 from landmarks.models import model_tasks
 from omegaconf import OmegaConf
 
-from landmarks.build import instantiate
 from landmarks.config import validate
+from landmarks.instantiate import instantiate
 from tests.conftest import (
     CONFIGS,
     compose_config,
@@ -107,7 +107,7 @@ def test_every_pair_of_a_task_builds_and_trains_two_steps(model, data, written, 
 def test_vit_patch_comes_from_the_data_unless_a_recipe_fixes_it():
     def built(cfg):
         run = validate(cfg)
-        return instantiate({**run.model, "num_classes": 10, "in_chans": run.data.in_chans})
+        return instantiate({**run.model, "num_classes": 10, "in_chans": run.data.in_chans}, trust_code=False)
 
     cifar = compose_config("model=vit", "data=cifar10")
     assert cifar.recipe is None and built(cifar).patch_size == 4  # 8x8 patches of 32 px

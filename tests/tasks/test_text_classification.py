@@ -16,7 +16,7 @@ from landmarks.build import build_model, build_task, copy_pretrained
 from landmarks.config import validate
 from landmarks.datasets import TextError
 from landmarks.engine.checkpoint import CheckpointError
-from landmarks.runs import Pretrained
+from landmarks.export import Pretrained
 from landmarks.schema import ConfigError
 from landmarks.tasks.confusion import confusion_counts, macro_f1
 from landmarks.tasks.masked_language_modeling.datasets import DATASETS as CORPORA
