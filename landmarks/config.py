@@ -16,6 +16,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from landmarks.engine.loop import TrainerConfig
 from landmarks.engine.optimizers import OPTIMIZERS, OptimConfig
+from landmarks.engine.parts import EarlyStopping, Target
 from landmarks.engine.schedules import SCHEDULES
 from landmarks.models import list_models, model_task, model_tasks
 from landmarks.schema import ConfigError, fail, fraction, integer, typed
@@ -62,6 +63,10 @@ def validate(cfg: DictConfig) -> RunConfig:
     trainer = typed(TrainerConfig, resolved.trainer, "trainer.")
     if trainer.steps is None and trainer.epochs is None:
         raise ConfigError("trainer.epochs=None and trainer.steps=None: set one of them, the run's length")
+    try:  # the metrics a run aims at, against the task's declared ones and their directions
+        Target.for_run(trainer, task.eval_metrics), EarlyStopping.for_run(trainer, task.eval_metrics, None)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     optim = typed_optim(resolved.optim)
     data = typed(task.datasets.config(resolved.data.source) or task.data_config, resolved.data, "data.")
     model = check_model_values(resolved.model)

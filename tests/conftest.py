@@ -212,7 +212,7 @@ class RegressionTask(Task):
         return {}
 
     steps_per_epoch = 3
-    eval_metrics = ("loss",)
+    eval_metrics = {"loss": "min"}
 
     def __init__(self):
         generator = torch.Generator().manual_seed(0)

@@ -197,7 +197,8 @@ def line(cfg):
 
 
 class Regression(Task):
-    eval_metrics, data_config, datasets, model_sizes, predictor = ("loss",), ToyData, DATASETS, ("features",), None
+    eval_metrics = {"loss": "min"}
+    data_config, datasets, model_sizes, predictor = ToyData, DATASETS, ("features",), None
 
     def __init__(self, x, y, batch_size):
         self.x, self.y, self.batch_size, self.steps_per_epoch = x, y, batch_size, len(x) // batch_size

@@ -413,7 +413,7 @@ def best_of_run(model, run_dir: Path, early: EarlyStopping, step: int, val: dict
     """The step whose weights end in `model`: the last step's if its validation pass (which the loop `counted` if
     it fell on a validation step) is the best, else best.pt's, loaded. A pass off the validation steps is compared
     but not counted, so that early stopping's count stays that of the whole run, and best.pt that count's best."""
-    if early.best_step == step if counted else better(early.metric, val[early.metric], early.best):
+    if early.best_step == step if counted else better(early.direction, val[early.metric], early.best):
         return step
     unwrap(model).load_state_dict(load_safely(run_dir / BEST_NAME)["model"])
     return early.best_step

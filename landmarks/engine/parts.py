@@ -39,52 +39,66 @@ class StopOnSignal:
             signal.signal(sig, handler)
 
 
+def goals(metrics: dict[str, str | None]) -> dict[str, str]:
+    """A task's `eval_metrics` that a run may aim at (trainer.target, trainer.early_stopping): name -> "min" or
+    "max". A metric whose direction is None (translation's copy_bleu, which no model changes) is reported only."""
+    return {name: direction for name, direction in metrics.items() if direction}
+
+
+def parse_aim(key: str, spec, metrics: dict[str, str | None], example: str) -> tuple[str, str, str]:
+    """trainer.<key>="bleu:5" -> ("bleu", "max", "5"): a metric the task declares with its direction; one line
+    naming them otherwise."""
+    aims, (name, _, value) = goals(metrics), str(spec).removeprefix("val/").rpartition(":")
+    if name not in aims:
+        choices = ", ".join(f"{metric} ({direction})" for metric, direction in aims.items())
+        raise ValueError(
+            f"trainer.{key}={spec!r}; write <metric>:<{example}> with a validation metric of this task "
+            f"({choices}), e.g. trainer.{key}={next(reversed(aims))}:{'5' if example == 'patience' else '0.9'}"
+        )
+    return name, aims[name], value
+
+
+def needs_validation(key: str, spec, trainer) -> None:
+    if spec is not None and not trainer.eval_every:
+        raise ValueError(f"trainer.{key}={spec} needs validation during training: set trainer.eval_every > 0")
+
+
 @dataclass
 class Target:
     """trainer.target="acc:0.91": stop as soon as a validation metric reaches a value (from below, or from
-    above for a loss, perplexity or bits per character), as in a speedrun's time-to-target."""
+    above for a metric the task minimises), as in a speedrun's time-to-target."""
 
     metric: str
     value: float
+    direction: str = "max"
 
     @classmethod
-    def for_run(cls, trainer, metrics: tuple[str, ...]) -> "Target | None":
+    def for_run(cls, trainer, metrics: dict[str, str | None]) -> "Target | None":
         """trainer.target's target, which needs validation during training (trainer.eval_every > 0)."""
         target = cls.parse(trainer.target, metrics)
-        if target and not trainer.eval_every:
-            raise ValueError(
-                f"trainer.target={trainer.target} needs validation during training: set trainer.eval_every > 0"
-            )
+        needs_validation("target", trainer.target, trainer)
         return target
 
     @classmethod
-    def parse(cls, spec: str | None, metrics: tuple[str, ...]) -> "Target | None":
+    def parse(cls, spec: str | None, metrics: dict[str, str | None]) -> "Target | None":
         if spec is None:
             return None
-        name, _, value = str(spec).removeprefix("val/").rpartition(":")
+        name, direction, value = parse_aim("target", spec, metrics, "value")
         try:
-            target = cls(name, float(value))
+            return cls(name, float(value), direction)
         except ValueError:
-            target = None
-        if target is None or name not in metrics:
             raise ValueError(
-                f"trainer.target={spec!r}; write <metric>:<value> with a validation "
-                f"metric of this task {metrics}, e.g. trainer.target={metrics[-1]}:0.9"
-            )
-        return target
+                f"trainer.target={spec!r}; write <metric>:<value>, e.g. trainer.target={name}:0.9"
+            ) from None
 
     def reached(self, metrics: dict[str, float]) -> bool:
         value = metrics[self.metric]
-        return value == self.value or better(self.metric, value, self.value)
+        return value == self.value or better(self.direction, value, self.value)
 
 
-LOWER_IS_BETTER = ("loss", "ppl", "bpc")
-
-
-def better(metric: str, value: float, than: float | None) -> bool:
-    """Whether `value` of a validation metric is better than `than` (None: nothing yet): lower for a loss, a
-    perplexity or bits per character, higher for the rest."""
-    return than is None or (value < than if metric in LOWER_IS_BETTER else value > than)
+def better(direction: str, value: float, than: float | None) -> bool:
+    """Whether `value` of a validation metric is better than `than` (None: nothing yet) in its `direction`."""
+    return than is None or (value < than if direction == "min" else value > than)
 
 
 @dataclass
@@ -95,26 +109,21 @@ class EarlyStopping:
 
     metric: str
     patience: int
+    direction: str = "max"
     best: float | None = None
     best_step: int | None = None
     passes_since_best: int = 0
 
     @classmethod
-    def for_run(cls, trainer, metrics: tuple[str, ...], state: dict | None) -> "EarlyStopping | None":
-        if trainer.early_stopping is None:
+    def for_run(cls, trainer, metrics: dict[str, str | None], state: dict | None) -> "EarlyStopping | None":
+        spec = trainer.early_stopping
+        if spec is None:
             return None
-        name, _, patience = str(trainer.early_stopping).removeprefix("val/").rpartition(":")
-        if name not in metrics or not patience.isdigit() or int(patience) < 1:
-            raise ValueError(
-                f"trainer.early_stopping={trainer.early_stopping!r}; write <metric>:<patience> with a validation "
-                f"metric of this task {metrics} and a number of passes >= 1, e.g. {metrics[-1]}:5"
-            )
-        if not trainer.eval_every:
-            raise ValueError(
-                f"trainer.early_stopping={trainer.early_stopping} needs validation during training: set "
-                "trainer.eval_every > 0"
-            )
-        early = cls(name, int(patience))
+        name, direction, patience = parse_aim("early_stopping", spec, metrics, "patience")
+        if not patience.isdigit() or int(patience) < 1:
+            raise ValueError(f"trainer.early_stopping={spec!r}: the patience is a number of passes >= 1, e.g. {name}:5")
+        needs_validation("early_stopping", spec, trainer)
+        early = cls(name, int(patience), direction)
         if state and state.get("early_stopping") and state["early_stopping"]["metric"] == name:
             early.best, early.best_step, early.passes_since_best = (
                 state["early_stopping"][key] for key in ("best", "best_step", "passes_since_best")
@@ -123,7 +132,7 @@ class EarlyStopping:
 
     def update(self, metrics: dict[str, float], step: int) -> bool:
         """Count a validation pass; True if it is the best so far."""
-        if better(self.metric, metrics[self.metric], self.best):
+        if better(self.direction, metrics[self.metric], self.best):
             self.best, self.best_step, self.passes_since_best = metrics[self.metric], step, 0
             return True
         self.passes_since_best += 1

@@ -31,7 +31,8 @@ class Task(abc.ABC):
     bodies here are the defaults. It is an abstract class rather than a Protocol so that the defaults live in
     one place and a task missing a method fails when it is built, not at the first step that calls it."""
 
-    eval_metrics: tuple[str, ...]  # the names `evaluate` returns, valid in trainer.target
+    eval_metrics: dict[str, str | None]  # what `evaluate` returns: name -> "min" or "max" (which way is better,
+    # for trainer.target and trainer.early_stopping), or None for a metric no model changes (reported only)
     steps_per_epoch: int  # optimizer steps in one pass over the training split
     data_config: type  # the schema of its `data.*` keys that every dataset shares: a DataConfig
     datasets: Registry  # its datasets: data.source -> loader, each with its own schema

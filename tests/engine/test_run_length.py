@@ -4,10 +4,12 @@ checkpoint, and trainer.time_budget."""
 import pytest
 import torch
 
+from landmarks.config import validate
 from landmarks.engine.budget import steps_within
 from landmarks.engine.checkpoint import BEST_NAME, load_checkpoint, load_safely
 from landmarks.engine.loop import run_length
 from landmarks.engine.parts import EarlyStopping
+from landmarks.schema import ConfigError
 from tests.conftest import RegressionTask, compose_config, fit_config, tiny_run_overrides
 from train import resumed_config, run
 
@@ -43,16 +45,30 @@ def test_contradicting_lengths_are_refused(overrides, message):
 
 
 def test_early_stopping_counts_passes_without_improvement_in_the_metric_direction():
-    lower, higher = EarlyStopping("loss", 2), EarlyStopping("acc", 2)
+    lower, higher = EarlyStopping("loss", 2, "min"), EarlyStopping("acc", 2, "max")
     assert [lower.update({"loss": v}, s) for s, v in enumerate([3.0, 2.0, 2.5, 2.0])] == [True, True, False, False]
     assert lower.exhausted and (lower.best, lower.best_step) == (2.0, 1)
     assert [higher.update({"acc": v}, s) for s, v in enumerate([0.5, 0.4, 0.6])] == [True, False, True]
     assert not higher.exhausted and higher.passes_since_best == 0
     trainer = compose_config("trainer.early_stopping=loss:2").trainer
-    restored = EarlyStopping.for_run(trainer, ("loss",), {"early_stopping": lower.state_dict()})
+    restored = EarlyStopping.for_run(trainer, {"loss": "min"}, {"early_stopping": lower.state_dict()})
     assert restored == lower
-    with pytest.raises(ValueError, match=r"early_stopping='bleu:2'.*metric of this task \('loss',\)"):
-        EarlyStopping.for_run(compose_config("trainer.early_stopping=bleu:2").trainer, ("loss",), None)
+    with pytest.raises(ValueError, match=r"early_stopping='bleu:2'.*metric of this task \(loss \(min\)\)"):
+        EarlyStopping.for_run(compose_config("trainer.early_stopping=bleu:2").trainer, {"loss": "min"}, None)
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("val/loss:0", r"trainer.early_stopping='val/loss:0': the patience is a number of passes >= 1, e.g. loss:5"),
+        ("val/nonexistent:2", r"trainer.early_stopping='val/nonexistent:2'; write <metric>:<patience> .*acc \(max\)"),
+        ("acc:2", r"trainer.early_stopping=acc:2 needs validation during training"),
+    ],
+)
+def test_early_stopping_is_refused_with_the_config_before_anything_is_built(value, message):
+    extra = ["trainer.eval_every=0"] if value == "acc:2" else []
+    with pytest.raises(ConfigError, match=message):
+        validate(compose_config(f"trainer.early_stopping={value}", *extra))
 
 
 class ScriptedTask(RegressionTask):

@@ -58,14 +58,18 @@ def test_an_unreached_target_runs_the_whole_schedule(tiny_fashion_mnist, tmp_pat
 
 
 def test_targets_parse_with_their_direction():
-    metrics = ("loss", "ppl", "acc", "bleu")
+    metrics = {"loss": "min", "ppl": "min", "acc": "max", "wer": "min", "bleu": "max", "copy_bleu": None}
     assert Target.parse("val/acc:0.91", metrics).reached({"acc": 0.91})
     assert not Target.parse("acc:0.91", metrics).reached({"acc": 0.9})
     assert Target.parse("ppl:1.5", metrics).reached({"ppl": 1.4})  # a loss or perplexity from above
+    assert Target.parse("wer:0.2", metrics).reached({"wer": 0.1})  # as the task declares, whatever its name
+    assert not Target.parse("wer:0.2", metrics).reached({"wer": 0.3})
     assert Target.parse(None, metrics) is None
-    for bad in ("accuracy:0.9", "acc", "acc:high"):
-        with pytest.raises(ValueError, match=rf"trainer.target='{bad}'; write <metric>:<value> .*'bleu'"):
+    for bad in ("accuracy:0.9", "acc", "copy_bleu:20"):  # copy_bleu: reported, but no model changes it
+        with pytest.raises(ValueError, match=rf"trainer.target='{bad}'; write <metric>:<value> .*bleu \(max\)\)"):
             Target.parse(bad, metrics)
+    with pytest.raises(ValueError, match=r"trainer.target='acc:high'; write <metric>:<value>, e.g. trainer.target=acc"):
+        Target.parse("acc:high", metrics)
     with pytest.raises(ValueError, match="trainer.target=acc:0.9 needs validation .* trainer.eval_every > 0"):
         Target.for_run(OmegaConf.create({"target": "acc:0.9", "eval_every": 0}), metrics)
 

@@ -24,7 +24,7 @@ from landmarks.tasks.image_classification.predict import ImagePredictor
 class ImageClassification(Task):
     """The task of (image, label) data. Models get `num_classes` and `in_chans` from the data."""
 
-    eval_metrics = ("loss", "acc")
+    eval_metrics = {"loss": "min", "acc": "max"}
     data_config, datasets, model_sizes = ImageDataConfig, DATASETS, ("num_classes", "in_chans")
     predictor = ImagePredictor  # what load_run's run offers: classify, translate or generate
     attackable = True  # adversarial training (trainer.adversarial) and eval.py attack=...

@@ -22,7 +22,7 @@ from landmarks.tasks.language_modeling.predict import TextPredictor
 class LanguageModeling(Task):
     """The task of a token stream. Models get `vocab_size` and `block_size` (the context) from the data."""
 
-    eval_metrics = ("loss", "ppl", "bpc")
+    eval_metrics = {"loss": "min", "ppl": "min", "bpc": "min"}
     data_config, datasets, model_sizes = TextDataConfig, DATASETS, ("vocab_size", "block_size")
     predictor = TextPredictor  # what load_run's run offers: classify, translate or generate
 

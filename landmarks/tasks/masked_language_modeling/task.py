@@ -24,7 +24,7 @@ SPLIT_SEEDS = {"val": 0, "test": 1}  # the fixed masking draws of the evaluation
 class MaskedLanguageModeling(Task):
     """The task of packed text windows. Models get `vocab_size` and `max_position` (the window) from the data."""
 
-    eval_metrics = ("loss", "ppl", "acc")
+    eval_metrics = {"loss": "min", "ppl": "min", "acc": "max"}
     data_config, datasets, model_sizes = MaskedTextConfig, DATASETS, ("vocab_size", "max_position")
     predictor = MaskPredictor  # what load_run's run offers: fill_mask
 

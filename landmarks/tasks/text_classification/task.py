@@ -29,7 +29,7 @@ class TextClassification(Task):
     """The task of labelled texts. Models get `vocab_size`, `max_position` and `num_labels` from the data (and the
     pretrained run)."""
 
-    eval_metrics = ("loss", "acc", "f1")
+    eval_metrics = {"loss": "min", "acc": "max", "f1": "max"}
     data_config, datasets = TextClassificationConfig, DATASETS
     model_sizes = ("vocab_size", "max_position", "num_labels")
     predictor = TextClassifier  # what load_run's run offers: classify_text

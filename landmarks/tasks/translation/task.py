@@ -20,7 +20,7 @@ class Translation(Task):
     """The task of sentence pairs. Models get `src_vocab_size`, `tgt_vocab_size` (one joint vocabulary) and
     `pad_id` from the data."""
 
-    eval_metrics = ("loss", "ppl", "acc", "exact_match", "bleu", "copy_bleu")  # what `evaluate` returns
+    eval_metrics = {"loss": "min", "ppl": "min", "acc": "max", "exact_match": "max", "bleu": "max", "copy_bleu": None}
     data_config, datasets = TranslationDataConfig, DATASETS
     predictor = TranslationPredictor  # what load_run's run offers: classify, translate or generate
     model_sizes = ("src_vocab_size", "tgt_vocab_size", "pad_id")
