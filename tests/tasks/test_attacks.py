@@ -12,7 +12,7 @@ from eval import evaluate, parse_attack
 from landmarks.build import build_task
 from landmarks.config import validate
 from landmarks.schema import ConfigError
-from landmarks.tasks.image_classification.attacks import fgsm, pgd
+from landmarks.tasks.image_classification.attacks import AttackConfig, fgsm, pgd, training_examples
 from landmarks.tasks.image_classification.robustness import accuracy_under_attack
 from tests.conftest import compose_config, tiny_run_overrides
 from train import run
@@ -39,6 +39,24 @@ def test_pgd_of_one_step_of_eps_without_a_random_start_is_fgsm():
     model, images, labels = small_convnet(), torch.rand(6, 1, 8, 8), torch.tensor([0, 1, 2, 0, 1, 2])
     one_step = pgd(model, images, labels, eps=0.05, steps=1, step_size=0.05, random_start=False)
     assert torch.equal(one_step, fgsm(model, images, labels, eps=0.05))
+
+
+def test_training_on_fgsm_starts_at_random_in_the_ball_and_steps_one_and_a_quarter_eps():
+    """Wong et al. 2020, Alg. 3: delta ~ U(-eps, eps), delta += 1.25 eps sign(grad), delta clipped to the ball."""
+    model, images, labels = small_convnet(), 0.2 + 0.6 * torch.rand(6, 1, 8, 8), torch.tensor([0, 1, 2, 0, 1, 2])
+    eps, config = 0.05, AttackConfig(name="fgsm", eps=0.05)
+    made = training_examples(model, images, labels, config, torch.Generator().manual_seed(3))
+    start = images + torch.empty_like(images).uniform_(-eps, eps, generator=torch.Generator().manual_seed(3))
+    start.requires_grad_(True)
+    (grad,) = torch.autograd.grad(torch.nn.functional.cross_entropy(model(start), labels), start)
+    expected = images + (start.detach() + 1.25 * eps * grad.sign() - images).clamp(-eps, eps)
+    torch.testing.assert_close(made, expected, rtol=0, atol=1e-6)
+    assert (made - images).abs().max() <= eps + 1e-6 and not torch.equal(made, fgsm(model, images, labels, eps))
+    pgd_config = AttackConfig(name="pgd", eps=eps, steps=3)  # PGD trains on PGD's own examples
+    expected_pgd = pgd(model, images, labels, eps, 3, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(
+        training_examples(model, images, labels, pgd_config, torch.Generator().manual_seed(3)), expected_pgd
+    )
 
 
 @pytest.mark.parametrize("eps", [0.0, 0.03, 0.3])

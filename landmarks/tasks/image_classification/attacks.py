@@ -1,6 +1,7 @@
 """Adversarial examples: FGSM (Goodfellow et al. 2015, Eq. 1) and PGD in the L-infinity ball (Madry et al. 2018,
 Sec. 2.1 and Eq. 2: projected steps of the gradient's sign from a random start), on images in [0, 1] before
-normalisation, so that epsilon is in pixel units (0.1 = 25.5/255).
+normalisation, so that epsilon is in pixel units (0.1 = 25.5/255). Training on FGSM follows Wong et al. 2020
+("Fast is better than free", Alg. 3): from a random point of the ball, a step of 1.25 eps.
 
 `classify(images) -> logits` is the model with its normalisation (and test-time views) around it, in eval mode;
 every perturbed image stays within epsilon of its original and within [0, 1].
@@ -29,7 +30,7 @@ class AttackConfig:
     step_size: float | None = rule(
         positive, "a step in pixels > 0, or null for 2.5 eps / steps (Madry et al.'s robustness library)", default=None
     )
-    random_start: bool = True  # PGD starts at a uniform point of the ball (Madry et al.); FGSM never does
+    random_start: bool = True  # PGD starts at a uniform point of the ball (Madry et al.); FGSM at test never does
 
 
 def fgsm(classify: Callable, images: torch.Tensor, labels: torch.Tensor, eps: float) -> torch.Tensor:
@@ -72,4 +73,15 @@ def attack(classify: Callable, images: torch.Tensor, labels: torch.Tensor, confi
     return pgd(classify, images, labels, config.eps, config.steps, config.step_size, config.random_start, generator)
 
 
+def training_examples(classify: Callable, images: torch.Tensor, labels: torch.Tensor, config: AttackConfig,
+                      generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
+    """The adversarial images that trainer.adversarial trains on. PGD's are `attack`'s. FGSM's are Wong et al.'s
+    (2020, Alg. 3): one signed step of 1.25 eps from a uniform random point of the ball, projected back; from the
+    clean point alone, FGSM training overfits catastrophically (their Sec. 4: robustness to PGD collapses)."""
+    if config.name == "fgsm" and config.eps > 0:
+        return pgd(classify, images, labels, config.eps, 1, FAST_FGSM_STEP * config.eps, True, generator)
+    return attack(classify, images, labels, config, generator)
+
+
 ATTACKS = ("fgsm", "pgd")
+FAST_FGSM_STEP = 1.25  # Wong et al. 2020's step, in units of eps

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from landmarks.tasks.base import EpochOrder, Task, check_batch_size, evaluating, unwrap
 from landmarks.tasks.confusion import confusion_matrix_figure
-from landmarks.tasks.image_classification.attacks import AttackConfig, attack
+from landmarks.tasks.image_classification.attacks import AttackConfig, training_examples
 from landmarks.tasks.image_classification.data import (
     ImageData,
     epoch_permutation,
@@ -135,13 +135,15 @@ class ImageClassification(Task):
         return self._prepare(images), self.data.train.labels[batch_idx]
 
     def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Cross-entropy and accuracy; under adversarial training, on the batch's adversarial examples, made with
-        the model in eval mode (no BatchNorm statistics or dropout from the attack's passes)."""
+        """Cross-entropy and accuracy; under adversarial training, on the batch's adversarial examples alone (Madry
+        et al. 2018's min-max; FGSM's from a random start, Wong et al. 2020), made with the model in eval mode (no
+        BatchNorm statistics or dropout from the attack's passes)."""
         images, labels = batch
         if self.attack:
             with evaluating(unwrap(model)) as plain:
                 mean, std = self.data.mean, self.data.std
-                adversarial = attack(self.classifier(plain, views=False), images * std + mean, labels, self.attack)
+                classify = self.classifier(plain, views=False)
+                adversarial = training_examples(classify, images * std + mean, labels, self.attack)
             images = self._standardize(adversarial)
         logits = model(images).float()
         loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
