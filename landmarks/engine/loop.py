@@ -166,7 +166,7 @@ def train_step(task: Task, model, batch: tuple, optimizer, scheduler, trainer, a
     micros = micro_batches(batch, trainer.grad_accum)
     weights = [task.loss_weight(micro) for micro in micros]
     world, local = distributed.world_size(), sum(weights)  # samples (equal in every process) or tokens (a tensor)
-    total = local * world if isinstance(local, int) else distributed.sum_over_processes(local)
+    total = local * world if isinstance(local, int) else distributed.sum_over_processes(local).clamp(min=1)
     scale = world / total  # DDP averages the processes' gradients
     sums = {}
     for index, (micro, weight) in enumerate(zip(micros, weights)):

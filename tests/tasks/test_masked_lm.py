@@ -3,13 +3,16 @@ vocabulary of the training split alone, and a run end to end to fill_mask."""
 
 import pytest
 import torch
+from landmarks.models import create_model
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from landmarks import load_run
 from landmarks.datasets import TextError
 from landmarks.tasks.masked_language_modeling.data import IGNORE, load_packed_text, mask_tokens
+from landmarks.tasks.masked_language_modeling.datasets import DATASETS as CORPORA
 from landmarks.tasks.masked_language_modeling.datasets import MaskedTextConfig
 from landmarks.tasks.masked_language_modeling.datasets.text import MaskedTextFileConfig
+from landmarks.tasks.masked_language_modeling.task import MaskedLanguageModeling
 from landmarks.tasks.pieces import Pieces
 from tests.conftest import compose_config, write_text
 from train import run
@@ -64,6 +67,32 @@ def test_the_vocabulary_is_trained_on_the_training_split_alone(tmp_path):
     data = load_packed_text(MaskedTextFileConfig(source="text", path=str(path), vocab_size=400, block_size=32), "cpu")
     assert data.pieces.processor.piece_to_id("ǂ") == 1  # unknown: spelt in bytes
     assert data.train.shape[1] == 32 and (data.train[:, 0] == data.pieces.cls).all()
+
+
+def test_the_test_split_is_held_out_text_apart_from_validation():
+    train, val, test = CORPORA["shakespeare"](None)
+    speeches = [set(part.split("\n\n")) for part in (train, val, test)]
+    assert min(len(val), len(test)) > 0.08 * len(train)  # every fifth speech, alternately validating and testing
+    shared = len(speeches[1] & speeches[2]) + len(speeches[0] & speeches[2])
+    assert shared < 0.02 * len(speeches[2])  # the speeches said twice (a bare "CLARENCE:", say)
+
+
+def test_a_micro_batch_with_no_token_chosen_gives_a_finite_loss_that_weighs_nothing(tmp_path):
+    cfg = MaskedTextFileConfig(
+        source="text", path=str(write_text(tmp_path / "corpus.txt")), vocab_size=400, block_size=32
+    )
+    data = load_packed_text(cfg, "cpu")
+    task = MaskedLanguageModeling(data, cfg, batch_size=8, seed=0)
+    model = create_model("bert_tiny", vocab_size=len(data.pieces), max_position=32).eval()  # no dropout
+    inputs, labels = task.train_batch(0)
+    nothing = torch.full_like(labels, IGNORE)
+    loss, metrics = task.loss(model, (inputs, nothing))
+    assert loss.item() == 0 and metrics["acc"].item() == 0 and task.loss_weight((inputs, nothing)).item() == 0
+    loss.backward()  # a gradient of zeros, not NaN
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    chosen = labels != IGNORE
+    expected = torch.nn.functional.cross_entropy(model(inputs)[chosen], labels[chosen])
+    torch.testing.assert_close(task.loss(model, (inputs, labels))[0], expected)  # the mean over the chosen tokens
 
 
 def test_a_text_too_short_for_a_window_names_the_fix(tmp_path):

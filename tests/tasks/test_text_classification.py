@@ -184,8 +184,8 @@ def test_macro_f1_is_the_mean_of_each_class_f1():
 def test_the_speakers_lines_come_from_speeches_the_masked_lm_never_trains_on():
     cfg = OmegaConf.create({"name": "s", "source": "shakespeare_speakers", "speakers": 10, "passage_lines": 1})
     labelled = DATASETS["shakespeare_speakers"](cfg)
-    train_text, held_out_text = CORPORA["shakespeare"](None)
-    held_out_lines, train_lines = set(held_out_text.splitlines()), set(train_text.splitlines())
+    train_text, val_text, test_text = CORPORA["shakespeare"](None)
+    held_out_lines, train_lines = set(f"{val_text}\n{test_text}".splitlines()), set(train_text.splitlines())
     tested = [text for text, _, _ in labelled.val + labelled.test]
     assert len({label for *_, label in labelled.train}) == 10 and len(labelled.test) > 500
     assert all(line in held_out_lines for line in tested)

@@ -24,16 +24,21 @@ IGNORE = -100  # the label of positions the loss skips
 class PackedText:
     train: torch.Tensor  # (N, block_size) [CLS] ... [SEP] windows of the training split, on the device
     val: torch.Tensor  # (M, block_size) of the validation split
+    test: torch.Tensor  # (M', block_size) of the test split, held out as the validation split is
     pieces: Pieces
 
 
 def load_packed_text(cfg: MaskedTextConfig, device) -> PackedText:
-    """The corpus's two parts (the dataset splits it), the vocabulary trained on the training part only, both
-    packed into windows."""
-    train, val = DATASETS[cfg.source](cfg)
-    pieces = Pieces.train(train, cfg.vocab_size)
-    windows = [pack(pieces, part, cfg.block_size, name) for part, name in ((train, "training"), (val, "validation"))]
-    return PackedText(windows[0].to(device), windows[1][: cfg.val_sequences].to(device), pieces)
+    """The corpus's three parts (the dataset splits it), the vocabulary trained on the training part only, each
+    packed into windows (data.val_sequences of the validation and test parts at most)."""
+    parts = DATASETS[cfg.source](cfg)
+    pieces = Pieces.train(parts[0], cfg.vocab_size)
+    train, val, test = (
+        pack(pieces, part, cfg.block_size, name) for part, name in zip(parts, ("training", "validation", "test"))
+    )
+    return PackedText(
+        train.to(device), val[: cfg.val_sequences].to(device), test[: cfg.val_sequences].to(device), pieces
+    )
 
 
 def pack(pieces: Pieces, text: str, block_size: int, name: str) -> torch.Tensor:

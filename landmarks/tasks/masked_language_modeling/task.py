@@ -2,10 +2,10 @@
 tokens of a sequence from both sides of it.
 
 A training batch is B packed windows in a seeded order per epoch, masked anew at every step from (seed, step)
-(data.py). Validation masks its fixed windows with one fixed draw, so that its numbers compare across runs; "test"
-is the same windows under another fixed draw. Metrics: the loss over the masked tokens (nats), its perplexity and
-the masked-token accuracy. TensorBoard gets fill-in-the-blank samples as text: a validation sentence with its
-[MASK]s, and the model's three guesses at each beside the truth.
+(data.py). Validation and test mask the fixed windows of two held-out parts of the text (neither trained on, nor
+in the vocabulary's training) with one fixed draw each, so that their numbers compare across runs. Metrics: the
+loss over the masked tokens (nats), its perplexity and the masked-token accuracy. TensorBoard gets fill-in-the-blank
+samples as text: a validation sentence with its [MASK]s, and the model's three guesses at each beside the truth.
 """
 
 import math
@@ -35,6 +35,7 @@ class MaskedLanguageModeling(Task):
         self.steps_per_epoch = len(data.train) // batch_size
         self.batch_index = EpochOrder(self._draw_epoch, self.steps_per_epoch)
         self.generator = torch.Generator(data.train.device)
+        self.device = data.train.device
 
     @classmethod
     def from_config(cls, data: MaskedTextConfig, *, trainer, seed: int, device: torch.device):
@@ -45,7 +46,9 @@ class MaskedLanguageModeling(Task):
 
     def _draw_epoch(self, epoch: int) -> torch.Tensor:
         order = torch.randperm(len(self.data.train), generator=epoch_generator(self.seed, epoch))
-        return order[: self.steps_per_epoch * self.batch_size].view(self.steps_per_epoch, self.batch_size)
+        return (
+            order[: self.steps_per_epoch * self.batch_size].view(self.steps_per_epoch, self.batch_size).to(self.device)
+        )
 
     def masked(self, windows: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         self.generator.manual_seed(seed)
@@ -53,22 +56,24 @@ class MaskedLanguageModeling(Task):
 
     def train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs (B, T) with BERT's masking, labels (B, T): the original ids where masked, IGNORE elsewhere)."""
-        windows = self.data.train[self.batch_index(step).to(self.data.train.device)]
+        windows = self.data.train[self.batch_index(step)]  # each epoch's order moved to the device once
         return self.masked(windows, self.seed * 1_000_003 + step)
 
     def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The mean over the chosen tokens, by sums over every position (no boolean indexing: no host sync); a
+        micro-batch in which no token was chosen (small batches) gives 0 and weighs nothing (`loss_weight`)."""
         inputs, labels = batch
         logits = model(inputs).float()
-        chosen = labels != IGNORE
-        loss = F.cross_entropy(logits[chosen], labels[chosen])
-        return loss, {"acc": (logits[chosen].argmax(-1) == labels[chosen]).float().mean()}
+        count = (labels != IGNORE).sum().clamp(min=1)
+        total = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE, reduction="sum")
+        return total / count, {"acc": (logits.argmax(-1) == labels).sum() / count}
 
     def loss_weight(self, batch) -> torch.Tensor:
         """The masked tokens the loss averages, on the device: micro-batches weigh by them."""
         return (batch[1] != IGNORE).sum()
 
     def evaluate(self, model, split: str = "val") -> dict[str, float]:
-        inputs, labels = self.masked(self.data.val, SPLIT_SEEDS[split])
+        inputs, labels = self.masked(getattr(self.data, split), SPLIT_SEEDS[split])
         total, correct = torch.zeros((), device=labels.device), torch.zeros((), device=labels.device)
         with evaluating(model):
             for begin in range(0, len(inputs), self.eval_batch_size):

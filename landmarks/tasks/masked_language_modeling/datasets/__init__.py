@@ -1,6 +1,6 @@
 """The corpora of masked language modelling, one file each, registered in DATASETS under their `data.source` name
-with the schema of the `data.*` keys they read. A loader returns the corpus's training and validation text;
-data.py tokenizes and packs them."""
+with the schema of the `data.*` keys they read. A loader returns the corpus's training, validation and test text
+(held out from training); data.py tokenizes and packs them."""
 
 from dataclasses import dataclass
 
@@ -22,4 +22,4 @@ class MaskedTextConfig(DataConfig):
     replace_with_mask: float = rule(fraction, "a fraction in [0, 1)", default=0.8)
     replace_with_random: float = rule(fraction, "a fraction in [0, 1)", default=0.1)
     whole_word: bool = False
-    val_sequences: int = rule(integer(1), "a number of sequences >= 1", default=256)
+    val_sequences: int = rule(integer(1), "a number of sequences >= 1", default=256)  # of validation, and of test

@@ -1,4 +1,5 @@
-"""Any UTF-8 text file, read whole; its last val_fraction validates."""
+"""Any UTF-8 text file, read whole; its last val_fraction is held out, its first half validating and its second
+half testing."""
 
 from dataclasses import dataclass
 
@@ -14,7 +15,8 @@ class MaskedTextFileConfig(MaskedTextConfig):
 
 
 @DATASETS.register("text", config=MaskedTextFileConfig)
-def load(cfg: MaskedTextFileConfig) -> tuple[str, str]:
+def load(cfg: MaskedTextFileConfig) -> tuple[str, str, str]:
     text = text_file(cfg.path)
     cut = int(len(text) * (1 - cfg.val_fraction))
-    return text[:cut], text[cut:]
+    middle = (cut + len(text)) // 2
+    return text[:cut], text[cut:middle], text[middle:]
