@@ -25,7 +25,8 @@ or `"relu2"` (So et al. 2021, Primer); `qk_norm` (RMSNorm of each head's queries
 grouped-query attention (Ainslie et al. 2023, Sec. 2.2: n_head query heads share n_kv_head key and value heads,
 n_head / n_kv_head queries a group; n_kv_head = 1 is multi-query attention, Shazeer 2019). LLaMA (Touvron et al.
 2023, Sec. 2.2) is RoPE + RMSNorm + SwiGLU + no biases + an untied head: `llama_7b` and `llama_tiny`, and
-`load_hf_llama_state_dict()` takes Hugging Face's `LlamaForCausalLM`, grouped-query or not.
+`from_hf_llama(config, state_dict)` builds one from Hugging Face's `LlamaConfig` (or its config.json) and loads a
+`LlamaForCausalLM`'s weights, grouped-query or not.
 """
 
 import math
@@ -311,10 +312,13 @@ LLAMA_NAMES = {  # Hugging Face's LlamaForCausalLM -> ours, within model.layers.
 }
 
 
-def load_hf_llama_state_dict(model: GPT, state_dict: dict[str, torch.Tensor]) -> None:
-    """Load the weights of Hugging Face's `LlamaForCausalLM` into a GPT built as LLaMA (`llama_7b`, `llama_tiny`
-    or the same options; n_kv_head = its num_key_value_heads): q, k and v stacked into c_attn, gate and up into
-    c_fc. Strict."""
+def from_hf_llama(config, state_dict: dict[str, torch.Tensor]) -> GPT:
+    """The GPT of Hugging Face's `LlamaForCausalLM`: built from its config (a `LlamaConfig`, or the dict of a
+    checkpoint's config.json: sizes, rms_norm_eps, rope_theta, tied or untied head), the weights loaded (q, k
+    and v stacked into c_attn, gate and up into c_fc; strict). What this model does not compute (scaled rotary
+    frequencies such as Llama 3.1's rope_scaling, biases, another activation) is refused in one line, rather
+    than loaded to compute something else."""
+    model = GPT(**llama_kwargs(config.to_dict() if hasattr(config, "to_dict") else dict(config)))
     mapped, stacked = {}, {}
     for key, value in state_dict.items():
         name = key.removeprefix("model.")
@@ -332,7 +336,45 @@ def load_hf_llama_state_dict(model: GPT, state_dict: dict[str, torch.Tensor]) ->
     order = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "mlp.gate_proj", "mlp.up_proj")
     for name, parts in stacked.items():
         mapped[name] = torch.cat([parts[module] for module in order if module in parts])
+    if model.lm_head.weight is model.wte.weight:
+        mapped.setdefault("lm_head.weight", mapped["wte.weight"])
     model.load_state_dict(mapped, strict=True)
+    return model
+
+
+def llama_kwargs(config: dict) -> dict:
+    """GPT's constructor arguments for a Llama config (transformers' keys; its rope_parameters, or the older
+    rope_theta and rope_scaling of a config.json); a ValueError naming the key for what it does not compute."""
+    ropes = [config.get(key) or {} for key in ("rope_scaling", "rope_parameters")]  # older, newer transformers
+    scaled = [rope for rope in ropes if rope.get("rope_type", rope.get("type", "default")) != "default"]
+    rope = {**ropes[0], **ropes[1]}
+    unsupported = {
+        "rope_scaling": bool(scaled),
+        "hidden_act": config.get("hidden_act", "silu") != "silu",
+        "attention_bias": config.get("attention_bias", False),
+        "mlp_bias": config.get("mlp_bias", False),
+        "head_dim": config.get("head_dim") not in (None, config["hidden_size"] // config["num_attention_heads"]),
+    }
+    for key, refused in unsupported.items():
+        if refused:
+            value = scaled[0] if key == "rope_scaling" else config.get(key)
+            raise ValueError(
+                f"the Llama config's {key}={value} is not supported: this GPT computes rotary embeddings of one "
+                "rope_theta, SwiGLU (silu), no biases and heads of hidden_size / num_attention_heads"
+            )
+    return {
+        **LLAMA,
+        "vocab_size": config["vocab_size"],
+        "block_size": config["max_position_embeddings"],
+        "n_layer": config["num_hidden_layers"],
+        "n_head": config["num_attention_heads"],
+        "n_embd": config["hidden_size"],
+        "mlp_hidden": config["intermediate_size"],
+        "n_kv_head": config.get("num_key_value_heads") or config["num_attention_heads"],
+        "norm_eps": config.get("rms_norm_eps", 1e-6),
+        "rope_theta": float(rope.get("rope_theta", config.get("rope_theta", 10000.0))),
+        "tie_embeddings": bool(config.get("tie_word_embeddings", False)),
+    }
 
 
 LLAMA = {"position": "rope", "norm": "rmsnorm", "mlp": "swiglu", "bias": False, "tie_embeddings": False}

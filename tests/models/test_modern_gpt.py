@@ -5,7 +5,7 @@ import pytest
 import torch
 import transformers
 from landmarks.models import create_model
-from landmarks.models.gpt import GPT, load_hf_llama_state_dict, rotary_angles, rotate
+from landmarks.models.gpt import GPT, from_hf_llama, rotary_angles, rotate
 
 TINY = {"vocab_size": 50, "block_size": 32, "n_layer": 2, "n_head": 2, "n_embd": 16}
 
@@ -76,22 +76,50 @@ def test_every_option_learns_and_caches_as_it_recomputes(options):
         torch.testing.assert_close(step, model(idx[:, :9])[:, 7:9], rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("n_kv_head", [4, 2, 1], ids=["multi-head", "grouped-query", "multi-query"])
-def test_llama_equals_hugging_faces_llama(n_kv_head):
+def hf_llama(**options) -> "transformers.LlamaForCausalLM":
     torch.manual_seed(0)
-    config = transformers.LlamaConfig(
-        vocab_size=64, hidden_size=32, intermediate_size=40, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=n_kv_head, max_position_embeddings=48, rms_norm_eps=1e-6, attn_implementation="eager",
-    )  # fmt: skip
-    theirs = transformers.LlamaForCausalLM(config).eval()
-    sizes = {"n_layer": 2, "n_head": 4, "n_embd": 32, "mlp_hidden": 40, "n_kv_head": n_kv_head}
-    ours = create_model("llama_tiny", vocab_size=64, block_size=48, **sizes)
-    load_hf_llama_state_dict(ours, theirs.state_dict())
-    ours.eval()
+    sizes = {"vocab_size": 64, "hidden_size": 32, "intermediate_size": 40, "num_hidden_layers": 2}
+    sizes |= {"num_attention_heads": 4, "max_position_embeddings": 48, "rms_norm_eps": 1e-6}
+    config = transformers.LlamaConfig(**{**sizes, **options}, attn_implementation="eager")
+    return transformers.LlamaForCausalLM(config).eval()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"num_key_value_heads": 4},
+        {"num_key_value_heads": 2},
+        {"num_key_value_heads": 1},
+        {"num_key_value_heads": 2, "rope_theta": 500000.0, "rms_norm_eps": 1e-5, "tie_word_embeddings": True},
+    ],
+    ids=["multi-head", "grouped-query", "multi-query", "llama-3-theta-eps-tied"],
+)
+def test_llama_built_from_hugging_faces_config_equals_its_llama(options):
+    theirs = hf_llama(**options)
+    ours = from_hf_llama(theirs.config, theirs.state_dict()).eval()
+    assert ours.rope_theta == options.get("rope_theta", 10000.0)
+    assert ours.blocks[0].attn.n_kv_head == options["num_key_value_heads"]
     idx = torch.randint(0, 64, (2, 20), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         torch.testing.assert_close(ours(idx), theirs(idx).logits, rtol=0, atol=1e-5)
         assert (ours(idx.roll(1, dims=1)) - ours(idx)).abs().max() > 1e-2  # the input matters
+    as_json = {**theirs.config.to_dict(), "rope_parameters": None, "rope_theta": options.get("rope_theta", 10000.0)}
+    assert from_hf_llama(as_json, theirs.state_dict()).rope_theta == ours.rope_theta  # a config.json's older keys
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"rope_scaling": {"rope_type": "llama3", "factor": 8.0}}, r"rope_scaling=\{'rope_type': 'llama3'"),
+        ({"rope_parameters": {"rope_type": "yarn", "rope_theta": 1e4}}, r"rope_scaling=\{'rope_type': 'yarn'"),
+        ({"hidden_act": "gelu"}, r"hidden_act=gelu is not supported"),
+        ({"attention_bias": True}, r"attention_bias=True is not supported"),
+    ],
+)
+def test_a_llama_config_this_model_does_not_compute_is_refused_in_one_line(change, message):
+    config = {**hf_llama().config.to_dict(), **change}
+    with pytest.raises(ValueError, match=rf"^the Llama config's {message}"):
+        from_hf_llama(config, {})
 
 
 def test_llama_7b_has_the_papers_exact_size():
