@@ -51,6 +51,8 @@ def opening_lines(run, model, task, device, run_dir: Path) -> str:
     steps, stop, length = run_length(run.trainer, task)
     if run.trainer.time_budget:
         length = f"the length that fits trainer.time_budget={run.trainer.time_budget:g} s of training (measured next)"
+    elif run.trainer.time_cap:
+        length += f", within trainer.time_cap={run.trainer.time_cap:g} s of training (measured next)"
     length += f", stop at {stop}" if stop < steps else ""
     what = f"{model_name(run)} ({params:.2f}M params) on {run.data.name}, {device}{processes}, {length}"
     if task.pretrained is not None:

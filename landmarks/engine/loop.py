@@ -64,6 +64,9 @@ class TrainerConfig:
     time_budget: float | None = rule(
         positive, "seconds of training > 0 to fit the run's length to, or null", default=None
     )
+    time_cap: float | None = rule(
+        positive, "seconds of training > 0 that the run's length is held within, or null", default=None
+    )
     max_steps: int | None = rule(positive, "a number of steps > 0, or null to run the whole schedule", default=None)
     batch_size: int = rule(positive, "a number of samples > 0, e.g. trainer.batch_size=128", default=128)
     grad_accum: int = rule(positive, "a number of micro-batches > 0 that divides trainer.batch_size", default=1)
@@ -91,12 +94,17 @@ def run_length(trainer: TrainerConfig, task: Task) -> tuple[int, int, str]:
     """The schedule's length in steps, the step to stop at (trainer.max_steps cuts a run short; the schedule keeps
     its length) and how the length was chosen. Counted in epochs, it is held within trainer.steps_floor and
     trainer.steps_ceiling, so that one recipe gives a small corpus enough steps and a large one no more than it
-    needs. (trainer.time_budget's length is measured later, by `fit`.)"""
+    needs. (trainer.time_budget's length, and trainer.time_cap's cut, are measured later, by `fit`.)"""
     per_epoch, floor, ceiling = task.steps_per_epoch, trainer.steps_floor, trainer.steps_ceiling
     if trainer.time_budget and trainer.steps:
         raise ValueError(
             f"trainer.time_budget={trainer.time_budget:g} and trainer.steps={trainer.steps} both set the run's "
             "length; keep one (trainer.steps=null)"
+        )
+    if trainer.time_budget and trainer.time_cap:
+        raise ValueError(
+            f"trainer.time_budget={trainer.time_budget:g} sizes the run to a time, trainer.time_cap="
+            f"{trainer.time_cap:g} only shortens it; keep one (trainer.time_cap=null)"
         )
     if floor and ceiling and floor > ceiling:
         raise ValueError(f"trainer.steps_floor={floor} is above trainer.steps_ceiling={ceiling}; swap them")
@@ -240,9 +248,9 @@ def fit(model, task: Task, trainer: TrainerConfig, optim: OptimConfig, *, run_di
     optimizer = build_optimizer(optim, model, device)
     autocast, checkpoint_path = autocast_context(device, trainer.precision), run_dir / CHECKPOINT_NAME
     train_model, eval_model = wrap(model, trainer.compile, world)
-    if trainer.time_budget:  # the length measured once, then kept in the checkpoint
+    if trainer.time_budget or trainer.time_cap:  # the length measured once, then kept in the checkpoint
         total_steps = resume_state["total_steps"] if resume_state else fit_to_budget(trainer, task, train_model,
-            model, optimizer, optim, device, autocast)  # fmt: skip
+            model, optimizer, optim, device, autocast, total_steps)  # fmt: skip
         stop_step = min(total_steps, trainer.max_steps or total_steps)
     scheduler = build_schedule(optim, optimizer, total_steps)
     step, wall_before, eval_before = restore(resume_state, model, optimizer, scheduler, device, run_dir)
@@ -261,8 +269,9 @@ def fit(model, task: Task, trainer: TrainerConfig, optim: OptimConfig, *, run_di
     model.train()
     with StopOnSignal() as stop:
         while step < stop_step and not stopping:
-            # the first step compiles (unless trainer.time_budget's measuring did): its time is set aside
-            compiling = trainer.compile and step == first_step and not (trainer.time_budget and not resume_state)
+            # the first step compiles (unless trainer.time_budget's or time_cap's measuring did): set aside
+            measured = (trainer.time_budget or trainer.time_cap) and not resume_state
+            compiling = trainer.compile and step == first_step and not measured
             with clock.set_aside() if compiling else contextlib.nullcontext():
                 batch = task.local_batch(step, distributed.rank(), world)
                 log.add(train_step(task, train_model, batch, optimizer, scheduler, trainer, autocast))
@@ -307,21 +316,26 @@ def fit(model, task: Task, trainer: TrainerConfig, optim: OptimConfig, *, run_di
     return finish(trainer, config, task, model, eval_model, writer, run_dir, autocast, progress, early)
 
 
-def fit_to_budget(trainer, task: Task, train_model, model, optimizer, optim, device, autocast) -> int:
-    """trainer.time_budget's number of steps, measured on the run's first steps with a provisional schedule and
-    then undone (landmarks/engine/budget.py); printed with the setting that repeats the run."""
+def fit_to_budget(trainer, task: Task, train_model, model, optimizer, optim, device, autocast, counted: int) -> int:
+    """trainer.time_budget's number of steps, or the `counted` steps cut to what fits in trainer.time_cap: measured
+    on the run's first steps with a provisional schedule and then undone (landmarks/engine/budget.py); printed
+    with which bound decided and the setting that repeats the run."""
     provisional = build_schedule(optim, optimizer, 1_000_000)
     rank, world = distributed.rank(), distributed.world_size()
 
     def take_step(step: int) -> None:
         train_step(task, train_model, task.local_batch(step, rank, world), optimizer, provisional, trainer, autocast)
 
-    steps, step_s, timed = steps_within(trainer.time_budget, take_step, model, optimizer, device)
+    key, seconds = ("time_budget", trainer.time_budget) if trainer.time_budget else ("time_cap", trainer.time_cap)
+    fitting, step_s, timed = steps_within(seconds, take_step, model, optimizer, device)
+    steps = fitting if key == "time_budget" else min(fitting, counted)
     if distributed.is_main():
+        measured = f"{step_s:.3g} s a step over {timed} timed steps"
         print(
-            f"trainer.time_budget={trainer.time_budget:g} s: "
-            + describe_length(steps, task.steps_per_epoch, f"{step_s:.3g} s a step over {timed} timed steps")
-            + f"; the same run again: trainer.time_budget=null trainer.steps={steps}"
+            f"trainer.time_cap={seconds:g} s: the {counted:,} steps fit ({measured}), kept"
+            if steps == counted and key == "time_cap"
+            else f"trainer.{key}={seconds:g} s decides: {describe_length(steps, task.steps_per_epoch, measured)}; "
+            f"the same run again: trainer.{key}=null trainer.steps={steps}"
         )
     return steps
 

@@ -37,6 +37,7 @@ def test_epochs_are_held_between_the_floor_and_the_ceiling():
     [
         (("trainer.steps_floor=50", "trainer.steps_ceiling=10"), "steps_floor=50 is above trainer.steps_ceiling=10"),
         (("trainer.steps=10", "trainer.time_budget=60"), "time_budget=60 and trainer.steps=10 both set"),
+        (("trainer.time_cap=60", "trainer.time_budget=60"), "time_cap=60 only shortens it; keep one"),
     ],
 )
 def test_contradicting_lengths_are_refused(overrides, message):
@@ -151,6 +152,19 @@ def test_a_budgeted_run_is_the_run_of_the_steps_it_printed(tiny_fashion_mnist, t
     assert load_checkpoint(tmp_path / "budget")["total_steps"] == steps
     again = run(compose_config(*overrides, f"trainer.steps={steps}"), tmp_path / "again")
     assert again["history"] == budgeted["history"]
+
+
+def test_a_time_cap_cuts_a_length_that_would_overrun_it_and_keeps_one_that_fits(tiny_fashion_mnist, tmp_path, capsys):
+    overrides = tiny_run_overrides(tiny_fashion_mnist, "trainer.eval_every=0", "trainer.max_steps=2")
+    run(compose_config(*overrides, "trainer.steps_floor=100000", "trainer.time_cap=0.5"), tmp_path / "cut")
+    out = capsys.readouterr().out
+    steps = load_checkpoint(tmp_path / "cut")["total_steps"]
+    assert "within trainer.time_cap=0.5 s of training (measured next)" in out.splitlines()[1]  # the opening line
+    assert 0 < steps < 100000 and f"time_cap=0.5 s decides: {steps:,} steps" in out
+    assert f"the same run again: trainer.time_cap=null trainer.steps={steps}" in out
+    run(compose_config(*overrides, "trainer.steps=6", "trainer.time_cap=1000"), tmp_path / "kept")
+    assert "trainer.time_cap=1000 s: the 6 steps fit" in capsys.readouterr().out
+    assert load_checkpoint(tmp_path / "kept")["total_steps"] == 6
 
 
 def test_a_budgeted_run_resumes_with_its_measured_length(tiny_fashion_mnist, tmp_path):
