@@ -2,12 +2,11 @@
 original formats, a cache directory, and UTF-8 text read with a clear error. The datasets themselves live with
 their task (landmarks/tasks/<task>/datasets/), each registering here the files it downloads (`SPECS`).
 
-Fetch one with `python -m landmarks.datasets NAME --root DIR`; `data.download=true` does the same from train.py.
+Fetch one with `python -m landmarks.download NAME --root DIR`; `data.download=true` does the same from train.py.
 Downloads go through torchvision's `download_url`, then are checked here: torchvision's checks are md5 only
 (Multi30k publishes sha256) and know one digest per file (the vendored Fashion-MNIST was gzipped anew).
 """
 
-import argparse
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,7 +152,7 @@ def text_file(path: str) -> str:
 
 
 def fetch_command(name: str, directory: Path) -> str:
-    return f"python -m landmarks.datasets {name} --root {directory}"
+    return f"python -m landmarks.download {name} --root {directory}"
 
 
 def verify(spec: DatasetSpec, directory: Path) -> None:
@@ -199,25 +198,3 @@ def download(spec: DatasetSpec, directory: Path) -> None:
         else:
             partial.unlink(missing_ok=True)
             raise DatasetError(f"{spec.name}: could not download {resource.filename}: {'; '.join(errors)}")
-
-
-def main(argv: list[str] | None = None) -> None:
-    from landmarks.tasks import TASKS, task_class
-
-    for name in TASKS:  # each task's datasets register their files in SPECS
-        task_class(name).datasets.names()
-    parser = argparse.ArgumentParser(description="Download and verify a Landmarks dataset.")
-    parser.add_argument("name", choices=sorted(SPECS))
-    parser.add_argument("--root", default=None, help="directory for the files (default: the dataset's cache)")
-    args = parser.parse_args(argv)
-    directory = dataset_dir(args.name, args.root)
-    try:
-        download(SPECS[args.name], directory)
-        verify(SPECS[args.name], directory)
-    except DatasetError as error:  # no network, say: one line, as data.download=true gives
-        raise SystemExit(f"landmarks.datasets: {error}") from None
-    print(f"{args.name}: verified in {directory}")
-
-
-if __name__ == "__main__":
-    main()

@@ -62,7 +62,7 @@ def test_unknown_dataset_names_the_choices():
 def test_missing_dataset_names_the_command_that_fetches_it(tmp_path):
     cfg = compose_config("data=cifar10", f"data.root={tmp_path}")
     with pytest.raises(
-        RuntimeError, match=rf"not found. Fetch it with `python -m landmarks.datasets cifar10 --root {tmp_path}`"
+        RuntimeError, match=rf"not found. Fetch it with `python -m landmarks.download cifar10 --root {tmp_path}`"
     ):
         build_task(cfg, "cpu")
 

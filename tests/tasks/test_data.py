@@ -4,7 +4,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from landmarks import datasets
+from landmarks import datasets, download
 from landmarks.tasks.image_classification.data import load_image_data, random_crop_flip
 from landmarks.tasks.image_classification.datasets.idx import read_idx
 from tests.conftest import (
@@ -58,7 +58,7 @@ def mnist_source(tmp_path, monkeypatch, server: str):
 def test_mnist_downloads_through_mirrors_verifies_and_loads(tmp_path, monkeypatch, http_server):
     mnist_source(tmp_path, monkeypatch, http_server)
     root = tmp_path / "cache"
-    with pytest.raises(datasets.DatasetError, match=rf"python -m landmarks.datasets mnist --root {root}"):
+    with pytest.raises(datasets.DatasetError, match=rf"python -m landmarks.download mnist --root {root}"):
         image_arrays("mnist", str(root))
     arrays = image_arrays("mnist", str(root), download=True)
     assert sorted(path.name for path in root.iterdir()) == sorted(r.filename for r in datasets.SPECS["mnist"].resources)
@@ -116,8 +116,8 @@ def test_the_dataset_module_ends_a_failed_download_with_one_line(tmp_path, monke
         raise datasets.DatasetError(f"{spec.name}: could not download train-images-idx3-ubyte.gz: no network")
 
     monkeypatch.setattr(datasets, "download", offline)
-    with pytest.raises(SystemExit, match=r"^landmarks.datasets: mnist: could not download .*: no network$"):
-        datasets.main(["mnist", "--root", str(tmp_path)])
+    with pytest.raises(SystemExit, match=r"^landmarks.download: mnist: could not download .*: no network$"):
+        download.main(["mnist", "--root", str(tmp_path)])
 
 
 @pytest.mark.parametrize(

@@ -168,7 +168,7 @@ def test_multi30k_downloads_verifies_and_reads_the_tarballs(tmp_path, monkeypatc
     (tmp_path / "cache" / "training.tar.gz").write_bytes(b"corrupted")
     with pytest.raises(
         datasets.DatasetError,
-        match=r"training.tar.gz fails its checksum \(sha256 .*python -m landmarks.datasets multi30k",
+        match=r"training.tar.gz fails its checksum \(sha256 .*python -m landmarks.download multi30k",
     ):
         multi30k.load(multi30k.Multi30kConfig(name="multi30k", source="multi30k", root=str(tmp_path / "cache")))
 
