@@ -145,7 +145,7 @@ def evaluate_attack(task, model, configs: list, options: dict, run_dir: Path, st
 
     from landmarks.tasks.image_classification.robustness import accuracy_under_attack, log_attack
 
-    if not task.attackable:
+    if "attack" not in task.config_sections:
         raise SystemExit(f"eval.py: attack={configs[0].name} perturbs images; {run_dir} is a {task_name} run")
     name = configs[0].name
     accuracies, examples = accuracy_under_attack(task, model, configs[0], [c.eps for c in configs], **options)

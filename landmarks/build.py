@@ -28,7 +28,7 @@ def build_task(run: RunConfig | DictConfig, device: torch.device | str, trust_co
     """The task of the run's data (a composed config is validated first), its data loaded onto `device`; under
     model.init_from, a pretrained run whose model is a class of its own is read only if `trust_code`."""
     run = run if isinstance(run, RunConfig) else validate(run)
-    extras = {"attack": run.attack} if run.attack else {}  # adversarial training: image tasks alone take it
+    extras = dict(run.options)  # what the task took from its own config sections (adversarial training)
     if run.model.get("init_from"):  # fine-tuning: tasks with fine_tunes_from alone take it (config.py checks)
         extras["pretrained"] = read_pretrained(run.model["init_from"], trust_code)
     return run.task.from_config(run.data, trainer=run.trainer, seed=run.seed, device=torch.device(device), **extras)

@@ -10,7 +10,7 @@ composition are a paragraph with a traceback hint, and they stop before a run co
 
 import dataclasses
 import difflib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -21,7 +21,6 @@ from landmarks.engine.schedules import SCHEDULES
 from landmarks.models import list_models, model_task, model_tasks
 from landmarks.schema import ConfigError, fail, fraction, integer, typed
 from landmarks.tasks import task_class
-from landmarks.tasks.image_classification.attacks import ATTACKS, AttackConfig
 
 
 @dataclass
@@ -33,7 +32,7 @@ class RunConfig:
     model: dict  # model.*'s set values: `name` (registered) or `_target_` (a class), and constructor arguments
     task: type  # the Task subclass of data.task
     recipe: str | None  # the tuned recipe in use, if any
-    attack: AttackConfig | None  # trainer.adversarial's attack, with attack.*'s settings (adversarial training)
+    options: dict  # what the task takes from the config beyond its data (its run_options: adversarial training)
     resolved: dict  # the whole config, interpolations resolved: saved in each checkpoint
 
 
@@ -76,26 +75,14 @@ def validate(cfg: DictConfig) -> RunConfig:
             f"{resolved.data.task} runs do not take; drop model.init_from"
         )
     check_recipe(resolved)
-    attack = adversarial_attack(trainer.adversarial, resolved.get("attack"), task, resolved.data.task)
+    own = task.config_sections.items()  # the task's own sections (attack), typed as the rest
+    sections = {key: typed(schema, resolved.get(key) or OmegaConf.create({}), f"{key}.") for key, schema in own}
+    try:
+        options = task.run_options(trainer, sections)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     plain = OmegaConf.to_container(resolved)
-    return RunConfig(resolved.seed, trainer, optim, data, model, task, resolved.get("recipe"), attack, plain)
-
-
-def adversarial_attack(
-    name: str | None, settings: DictConfig | None, task: type, task_name: str
-) -> AttackConfig | None:
-    """trainer.adversarial=pgd: the AttackConfig of training on attack.*'s adversarial examples (Madry et al.
-    2018), for image runs; None without it."""
-    if name is None:
-        return None
-    if name not in ATTACKS:
-        raise fail("trainer.adversarial", name, f"an attack to train on: {' or '.join(ATTACKS)}, or null")
-    if not task.attackable:
-        raise ConfigError(
-            f"trainer.adversarial={name} perturbs images: it needs an image classification run, not {task_name}; "
-            "drop trainer.adversarial"
-        )
-    return replace(typed(AttackConfig, settings or OmegaConf.create({}), "attack."), name=name)
+    return RunConfig(resolved.seed, trainer, optim, data, model, task, resolved.get("recipe"), options, plain)
 
 
 def typed_optim(optim: DictConfig) -> OptimConfig:

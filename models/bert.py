@@ -29,7 +29,7 @@ from .registry import register_model
 class Embeddings(nn.Module):
     """Token + position + segment embeddings, LayerNorm, dropout (Fig. 2). (B, T) ids -> (B, T, H)."""
 
-    def __init__(self, vocab_size: int, H: int, max_position: int, type_vocab_size: int, dropout: float):
+    def __init__(self, vocab_size: int, H: int, *, max_position: int, type_vocab_size: int, dropout: float):
         super().__init__()
         self.token = nn.Embedding(vocab_size, H)
         self.position = nn.Embedding(max_position, H)
@@ -46,7 +46,7 @@ class Embeddings(nn.Module):
 class SelfAttention(nn.Module):
     """Multi-head self-attention with W_Q, W_K, W_V and the output projection W_O; padding masked out of the keys."""
 
-    def __init__(self, H: int, A: int, dropout: float):
+    def __init__(self, H: int, A: int, *, dropout: float):
         super().__init__()
         self.A, self.dropout = A, dropout
         self.w_q, self.w_k, self.w_v, self.w_o = (nn.Linear(H, H) for _ in range(4))
@@ -61,9 +61,9 @@ class SelfAttention(nn.Module):
 class EncoderLayer(nn.Module):
     """Post-norm: x = LN(x + Dropout(Attention(x))); x = LN(x + Dropout(W_2 GELU(W_1 x)))."""
 
-    def __init__(self, H: int, A: int, intermediate: int, dropout: float):
+    def __init__(self, H: int, A: int, *, intermediate: int, dropout: float):
         super().__init__()
-        self.attention = SelfAttention(H, A, dropout)
+        self.attention = SelfAttention(H, A, dropout=dropout)
         self.norm1 = nn.LayerNorm(H, eps=1e-12)
         self.w_1, self.w_2 = nn.Linear(H, intermediate), nn.Linear(intermediate, H)
         self.norm2 = nn.LayerNorm(H, eps=1e-12)
@@ -101,8 +101,10 @@ class Bert(nn.Module):
         if H % A:
             raise ValueError(f"H={H} must be divisible by A={A} heads")
         self.vocab_size, self.max_position, self.pad_id = vocab_size, max_position, pad_id
-        self.embeddings = Embeddings(vocab_size, H, max_position, type_vocab_size, dropout)
-        self.layers = nn.ModuleList(EncoderLayer(H, A, intermediate or 4 * H, dropout) for _ in range(L))
+        sizes = {"max_position": max_position, "type_vocab_size": type_vocab_size}
+        self.embeddings = Embeddings(vocab_size, H, **sizes, dropout=dropout)
+        layer = {"intermediate": intermediate or 4 * H, "dropout": dropout}
+        self.layers = nn.ModuleList(EncoderLayer(H, A, **layer) for _ in range(L))
         self.pooler = nn.Linear(H, H) if next_sentence or num_labels else None
         self.mlm = MaskedLMHead(H, vocab_size) if (not num_labels if masked_lm is None else masked_lm) else None
         self.nsp = nn.Linear(H, 2) if next_sentence else None

@@ -66,7 +66,7 @@ class CausalSelfAttention(nn.Module):
     """Masked multi-head self-attention: (B, T, n_embd) -> (B, T, n_embd), token t attending to 0..t. With
     n_kv_head < n_head, grouped-query attention: each key and value head serves n_head / n_kv_head query heads."""
 
-    def __init__(self, n_embd: int, n_head: int, dropout: float, bias: bool = True, qk_norm: bool = False,
+    def __init__(self, n_embd: int, n_head: int, *, dropout: float = 0.0, bias: bool = True, qk_norm: bool = False,
                  norm_eps: float = 1e-5, n_kv_head: int | None = None):  # fmt: skip
         super().__init__()
         n_kv_head = n_kv_head or n_head
@@ -115,7 +115,7 @@ class MLP(nn.Module):
     """Position-wise feed-forward, n_embd -> hidden -> n_embd: GELU (tanh approximation, GPT-2), SwiGLU
     (Swish(x W) * (x V), then W_2; c_fc holds W and V stacked) or ReLU squared."""
 
-    def __init__(self, n_embd: int, hidden: int, dropout: float, kind: str = "gelu", bias: bool = True):
+    def __init__(self, n_embd: int, hidden: int, *, dropout: float = 0.0, kind: str = "gelu", bias: bool = True):
         super().__init__()
         if kind not in MLPS:
             raise ValueError(f"mlp={kind!r}; use one of {', '.join(MLPS)}")
@@ -141,8 +141,8 @@ class Block(nn.Module):
         self,
         n_embd: int,
         n_head: int,
-        dropout: float,
         *,
+        dropout: float = 0.0,
         norm: str = "layernorm",
         mlp: str = "gelu",
         mlp_hidden: int | None = None,
@@ -153,9 +153,10 @@ class Block(nn.Module):
     ):
         super().__init__()
         self.ln_1 = norm_layer(norm, n_embd, bias, norm_eps)
-        self.attn = CausalSelfAttention(n_embd, n_head, dropout, bias, qk_norm, norm_eps, n_kv_head)
+        attention = {"dropout": dropout, "bias": bias, "qk_norm": qk_norm, "norm_eps": norm_eps, "n_kv_head": n_kv_head}
+        self.attn = CausalSelfAttention(n_embd, n_head, **attention)
         self.ln_2 = norm_layer(norm, n_embd, bias, norm_eps)
-        self.mlp = MLP(n_embd, mlp_hidden or 4 * n_embd, dropout, mlp, bias)
+        self.mlp = MLP(n_embd, mlp_hidden or 4 * n_embd, dropout=dropout, kind=mlp, bias=bias)
 
     def forward(self, x: torch.Tensor, past: tuple | None = None, explicit: bool = False, rope: tuple | None = None):
         attended, present = self.attn(self.ln_1(x), past, explicit, rope)
@@ -202,10 +203,9 @@ class GPT(nn.Module):
         self.wte = nn.Embedding(vocab_size, n_embd)  # W_e
         self.wpe = nn.Embedding(block_size, n_embd) if position == "learned" else None  # W_p
         self.drop = nn.Dropout(dropout)
-        options = {"norm": norm, "mlp": mlp, "mlp_hidden": mlp_hidden, "bias": bias, "qk_norm": qk_norm}
-        self.blocks = nn.ModuleList(
-            Block(n_embd, n_head, dropout, **options, norm_eps=norm_eps, n_kv_head=n_kv_head) for _ in range(n_layer)
-        )
+        block = {"dropout": dropout, "norm": norm, "mlp": mlp, "mlp_hidden": mlp_hidden, "bias": bias}
+        block |= {"qk_norm": qk_norm, "norm_eps": norm_eps, "n_kv_head": n_kv_head}  # one line per new option
+        self.blocks = nn.ModuleList(Block(n_embd, n_head, **block) for _ in range(n_layer))
         self.ln_f = norm_layer(norm, n_embd, bias, norm_eps)
         self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
         if tie_embeddings:

@@ -114,6 +114,11 @@ class Seq2Seq(nn.Module):
         s0 = torch.tanh(self.W_s(last[1]))  # last[1]: the backward GRU's state after reading x_1
         return {"h": h, "keys": self.attention.keys(h), "src_mask": src_mask, "s": s0}
 
+    def fixed_state(self) -> set[str]:
+        """The entries of decode_step's state fixed per source sentence (the annotations, their keys, the mask):
+        beam search does not reorder them among a sentence's hypotheses; s_i changes at every step."""
+        return {"h", "keys", "src_mask"}
+
     def recur(self, state: dict, embedded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One step of the recurrence from E y_{i-1} (B, m): s_i (B, n), c_i (B, 2n) and alpha_i (B, S)."""
         e = self.attention.scores(state["s"], state["keys"]).masked_fill(~state["src_mask"], float("-inf"))

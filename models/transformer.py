@@ -215,6 +215,11 @@ class Transformer(nn.Module):
         """Teacher forcing: logits (B, T, tgt_vocab_size) of each next target token."""
         return self.generator(self.decode(self.encode(src), tgt_in)[0])
 
+    def fixed_state(self) -> set[str]:
+        """The entries of decode_step's state fixed per source sentence (the memory, its mask and each layer's
+        keys and values of it): beam search does not reorder them among a sentence's hypotheses."""
+        return {"memory", "src_mask"} | {f"memory_{kv}_{i}" for kv in "kv" for i in range(len(self.decoder))}
+
     def decode_step(self, state: dict, tokens: torch.Tensor) -> tuple[torch.Tensor, dict]:
         """The logits (B, V) of the token after `tokens` (B, t). Incremental: each decoder layer's keys and
         values, of the positions already seen (the causal mask makes them final) and of the memory, wait in

@@ -1,9 +1,13 @@
 """The house's rooms, read from the source: the import graph of the project's modules, counting imports inside
 functions and the packages (below `landmarks` itself, whose `load_run` loads on first use) that Python imports
-first, has no cycle; the engine reads no task but the contract; no task imports another."""
+first, has no cycle; the engine reads no task but the contract; no task imports another; every optional method
+the code looks for on a model is a hook of the one documented table."""
 
 import ast
+import re
 from pathlib import Path
+
+from landmarks.hooks import HOOKS
 
 REPO = Path(__file__).resolve().parents[1]
 ROOTS = {"landmarks": REPO / "landmarks", "landmarks.models": REPO / "models"}
@@ -81,3 +85,33 @@ def test_the_engine_reads_only_the_task_contract_and_no_task_reads_another():
             own = ".".join(name.split(".")[:3])
             others = {m for m in tasks if not m.startswith(own) and m != "landmarks.tasks.base"}
             assert others <= {"landmarks.tasks.pieces", "landmarks.tasks.confusion"}, (name, others)
+
+
+WRAPPERS = {"_orig_mod", "module", "no_sync"}  # torch.compile's and DistributedDataParallel's, not the model's
+
+
+def test_every_optional_method_looked_up_is_a_documented_hook():
+    looked_up, asked = set(), set()
+    for path in ROOTS["landmarks"].rglob("*.py"):  # the code that calls models (the zoo's own helpers aside)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant):
+                called = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+                if called == "hook":
+                    looked_up.add(node.args[1].value)
+                elif called in ("hasattr", "getattr") and isinstance(node.args[0], ast.Name):
+                    asked.add(node.args[1].value)
+    assert looked_up == set(HOOKS)  # each hook is looked up, and only through the table
+    assert asked <= WRAPPERS, asked - WRAPPERS  # no other attribute of a model probed by name
+    documented = re.findall(r"^\| `(\w+)` \|", (REPO / "docs" / "extending.md").read_text(), flags=re.M)
+    assert set(HOOKS) <= set(documented), set(HOOKS) - set(documented)
+
+
+def test_no_function_in_the_package_is_over_60_lines_or_hides_its_signature_from_the_formatter():
+    for path in ROOTS["landmarks"].rglob("*.py"):
+        lines = path.read_text().splitlines()
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                where = f"{path.relative_to(REPO)}:{node.lineno} {node.name}"
+                assert node.end_lineno - node.lineno + 1 <= 60, where
+                signature = lines[node.lineno - 1 : node.body[0].lineno - 1]
+                assert not any("fmt: skip" in line for line in signature), where

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from landmarks.hooks import hook
+
 PEAK_RECORD = Path.home() / ".cache" / "landmarks" / "peak_flops.json"
 # Dense peak FLOP/s from the vendors' datasheets, by device name and precision (no sparsity).
 PEAK_FLOPS = {  # the first name found in the device's name wins: variants before their family's name
@@ -95,7 +97,7 @@ def train_flops_per_sample(model: torch.nn.Module, task, batches: list[tuple], a
     recounted = {
         f"{type(model).__name__}.{n}": m
         for n, m in model.named_modules()
-        if hasattr(m, "train_flops") or isinstance(m, torch.nn.RNNBase)
+        if hook(m, "train_flops") or isinstance(m, torch.nn.RNNBase)
     }
     own_counts = []
 
@@ -103,7 +105,7 @@ def train_flops_per_sample(model: torch.nn.Module, task, batches: list[tuple], a
         own = rnn_train_flops(module, inputs) if isinstance(module, torch.nn.RNNBase) else module.train_flops(inputs[0])
         own_counts.append(own)
 
-    hooks = [m.register_forward_hook(count) for m in recounted.values()]
+    handles = [m.register_forward_hook(count) for m in recounted.values()]
     buffers = {name: buffer.clone() for name, buffer in model.named_buffers()}
     device = batches[0][0].device
     counter = FlopCounterMode(display=False)
@@ -113,8 +115,8 @@ def train_flops_per_sample(model: torch.nn.Module, task, batches: list[tuple], a
             with autocast, sdpa_kernel(SDPBackend.MATH):
                 loss, _ = task.loss(model, batch)
             loss.backward()
-    for hook in hooks:
-        hook.remove()
+    for handle in handles:
+        handle.remove()
     model.zero_grad(set_to_none=True)
     with torch.no_grad():
         for name, buffer in model.named_buffers():

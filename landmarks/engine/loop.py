@@ -7,7 +7,6 @@ parts that each do one job: `restore` a checkpoint, `train_step`, and from landm
 `TrainLog` for the scalars, a `Target` for speedruns; `finish` evaluates and reports."""
 
 import contextlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,25 +15,27 @@ import torch
 
 from landmarks.engine import distributed
 from landmarks.engine.budget import steps_within
-from landmarks.engine.checkpoint import BEST_NAME, CHECKPOINT_NAME, load_safely, save_checkpoint
-from landmarks.engine.device import autocast_context, device_available, resolve_precision, rng_state, set_rng_state
+from landmarks.engine.checkpoint import BEST_NAME, CHECKPOINT_NAME
+from landmarks.engine.device import autocast_context, device_available, resolve_precision
 from landmarks.engine.flops import peak_flops, train_flops_per_sample
 from landmarks.engine.lookahead import Lookahead
 from landmarks.engine.optimizers import OptimConfig, build_optimizer
 from landmarks.engine.parts import (
     Clock,
     EarlyStopping,
+    Hit,
     Progress,
     ProgressBar,
     Silent,
     StopOnSignal,
     Target,
     TrainLog,
-    better,
 )
+from landmarks.engine.report import finish
 from landmarks.engine.schedules import build_schedule
+from landmarks.engine.state import TrainState, elapsed, save_best
 from landmarks.schema import at_least_zero, fraction, positive, rule
-from landmarks.tasks.base import Task, unwrap
+from landmarks.tasks.base import Task
 
 
 @dataclass
@@ -124,41 +125,6 @@ def describe_length(total: int, per_epoch: int, how: str) -> str:
     return f"{total:,} steps: {total / per_epoch:.3g} epochs of {per_epoch:,} batches ({how})"
 
 
-def restore(state: dict | None, model, optimizer, scheduler, device: torch.device, run_dir: Path):
-    """Load a checkpoint's weights, optimizer, schedule and random state, if there is one; return its step
-    and the seconds it had spent (wall, of which validation): zeros for a new run."""
-    if state is None:
-        return 0, 0.0, 0.0
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    rngs = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]  # one per process; one before 0.2
-    rng = rngs[distributed.rank()] if distributed.rank() < len(rngs) else None
-    if rng is not None:  # a process the checkpoint did not know keeps its seed_process stream
-        set_rng_state(rng, device)
-    if distributed.is_main():
-        print(f"resumed from {run_dir / CHECKPOINT_NAME} at step {state['step']}")
-    return state["step"], state["elapsed_s"], state.get("eval_s", 0.0)
-
-
-def save(path: Path, config: dict, model, optimizer, scheduler, lookahead, step: int, clock: Clock, device,
-         run_state: dict) -> None:  # fmt: skip
-    """The checkpoint: everything a resumed run needs to continue as if never stopped. `run_state` holds the
-    schedule's length (measured, under trainer.time_budget) and early stopping's count."""
-    rng = distributed.gather(rng_state(device))  # each process's: under torchrun they draw different dropout masks
-    if distributed.is_main():
-        state = {"model": unwrap(model).state_dict(), "optimizer": optimizer.state_dict()}
-        state |= {"scheduler": scheduler.state_dict(), "step": step, "rng": rng}
-        state |= {"lookahead": lookahead.state_dict() if lookahead else None}
-        state |= {"elapsed_s": clock.wall_s, "eval_s": clock.eval_s, "config": config, **run_state}
-        save_checkpoint(path, state)
-
-
-def save_best(path: Path, model, step: int, early: EarlyStopping) -> None:
-    """best.pt: the weights of the best validation pass so far, which the final report and load_run use."""
-    save_checkpoint(path, {"model": unwrap(model).state_dict(), "step": step, early.metric: early.best})
-
-
 def micro_batches(batch: tuple, count: int):
     """Split a batch of tensors along dim 0 into `count` micro-batches for gradient accumulation."""
     return list(zip(*(tensor.chunk(count) for tensor in batch))) if count > 1 else [batch]
@@ -234,86 +200,151 @@ def wrap(model, compile_model: bool, world: int):
     return train_model, eval_model
 
 
-def fit(model, task: Task, trainer: TrainerConfig, optim: OptimConfig, *, run_dir: Path, device, config: dict,
-        resume_state: dict | None = None) -> dict:  # fmt: skip
+@dataclass
+class Run:
+    """What the steps of one run share: its task and trainer settings, its state, the modules that train and
+    evaluate (compiled, DDP), where it writes, and its precision."""
+
+    task: Task
+    trainer: TrainerConfig
+    state: TrainState
+    train_model: torch.nn.Module
+    eval_model: torch.nn.Module
+    writer: object
+    log: TrainLog
+    run_dir: Path
+    config: dict  # the run's whole resolved config: in every checkpoint, and against the metrics in HPARAMS
+    device: torch.device
+    autocast: object
+
+    def save(self) -> None:
+        self.state.save(self.run_dir / CHECKPOINT_NAME, self.config, self.device)
+
+
+@dataclass
+class Ended:
+    """How a run's steps ended: at the target (`hit`), with the last step's validation metrics if the loop
+    measured them, or on a signal (`interrupted`: to resume)."""
+
+    hit: Hit | None = None
+    val: dict[str, float] | None = None
+    signal: str | None = None
+    interrupted: bool = False
+
+
+def fit(
+    model,
+    task: Task,
+    trainer: TrainerConfig,
+    optim: OptimConfig,
+    *,
+    run_dir: Path,
+    device,
+    config: dict,
+    resume_state: dict | None = None,
+) -> dict:
     """Train `model` on `task` as `trainer` and `optim` say, continuing from `resume_state` (a loaded checkpoint)
     if given; return the final metrics. `config` is the run's whole resolved config, kept in every checkpoint and
     set against the final metrics in TensorBoard's HPARAMS. Under torchrun every process calls it."""
-    world, main = distributed.world_size(), distributed.is_main()
-    check_batch_split(trainer, world)
+    check_batch_split(trainer, distributed.world_size())
     target = Target.for_run(trainer, task.eval_metrics)
-    early = EarlyStopping.for_run(trainer, task.eval_metrics, resume_state)
-    total_steps, stop_step, _ = run_length(trainer, task)
+    autocast = autocast_context(device, trainer.precision)
+    state, train_model, eval_model = start(model, task, trainer, optim, device, autocast, resume_state, run_dir)
+    flops_per_sample, peak = measure_efficiency(model, task, state.step, trainer, device, autocast)
+    writer = open_writer(run_dir, state.step) if distributed.is_main() else Silent()
+    log = TrainLog(writer, run_dir / CHECKPOINT_NAME, flops_per_sample, peak[0], trainer.batch_size, device)
+    run = Run(task, trainer, state, train_model, eval_model, writer, log, run_dir, config, device, autocast)
+    first_step, state.clock = state.step, Clock(device, *elapsed(resume_state))  # set-up not counted
+    measured = bool(trainer.time_budget or trainer.time_cap) and not resume_state  # its steps ran the compile
+    ended = train_steps(run, target, compiled=measured)
+    state.clock.stop()  # the final checkpoint, evaluation and pictures are not training
+    if log.steps:  # steps since the last log (after a signal): their loss must be finite too
+        log.flush(state.step, state.clock.lap())
+    run.save()
+    if ended.interrupted or not distributed.is_main():
+        writer.close()
+        if ended.interrupted and distributed.is_main():
+            stopped = f"{ended.signal or 'another process'}: stopped at step {state.step}"
+            print(f"{stopped}; resume with trainer.resume={run_dir}")
+        return {"step": state.step, "interrupted": ended.interrupted, "history": log.history}
+    return finish(run, Progress(first_step, target, ended.hit, ended.val, flops_per_sample, peak))
+
+
+def start(
+    model,
+    task: Task,
+    trainer: TrainerConfig,
+    optim: OptimConfig,
+    device,
+    autocast,
+    resume_state: dict | None,
+    run_dir: Path,
+) -> tuple[TrainState, torch.nn.Module, torch.nn.Module]:
+    """The run's state at its first step (a resumed run's, from its checkpoint), and the modules that train and
+    evaluate. The schedule's length is the one run_length counts, or measured (trainer.time_budget, time_cap)."""
+    total_steps, _, _ = run_length(trainer, task)
     task.init_model(model)
     optimizer = build_optimizer(optim, model, device)
-    autocast, checkpoint_path = autocast_context(device, trainer.precision), run_dir / CHECKPOINT_NAME
-    train_model, eval_model = wrap(model, trainer.compile, world)
+    train_model, eval_model = wrap(model, trainer.compile, distributed.world_size())
     if trainer.time_budget or trainer.time_cap:  # the length measured once, then kept in the checkpoint
-        total_steps = resume_state["total_steps"] if resume_state else fit_to_budget(trainer, task, train_model,
-            model, optimizer, optim, device, autocast, total_steps)  # fmt: skip
-        stop_step = min(total_steps, trainer.max_steps or total_steps)
-    scheduler = build_schedule(optim, optimizer, total_steps)
-    step, wall_before, eval_before = restore(resume_state, model, optimizer, scheduler, device, run_dir)
-    lookahead = Lookahead.for_run(trainer.lookahead, model, total_steps, resume_state)
-    flops_per_sample, peak = measure_efficiency(model, task, step, trainer, device, autocast)
-    writer = open_writer(run_dir, step) if main else Silent()
-    log = TrainLog(writer, checkpoint_path, flops_per_sample, peak[0], trainer.batch_size, device)
-    bar = ProgressBar(trainer.progress and main, step, stop_step)
-    clock, first_step, hit, stopping = Clock(device, wall_before, eval_before), step, None, False  # set-up not counted
-    ended_early = signalled = False
-    validated = (None, None)  # the step of the latest validation pass and its metrics (rank 0)
+        total_steps = (
+            resume_state["total_steps"]
+            if resume_state
+            else fit_to_budget(trainer, task, train_model, model, optimizer, optim, device, autocast, total_steps)
+        )
+    state = TrainState(model, optimizer, build_schedule(optim, optimizer, total_steps), total_steps)
+    if resume_state:
+        state.load_state_dict(resume_state, device, run_dir)
+    state.lookahead = Lookahead.for_run(trainer.lookahead, model, total_steps, resume_state)
+    state.early = EarlyStopping.for_run(trainer, task.eval_metrics, resume_state)
+    return state, train_model, eval_model
 
-    def run_state() -> dict:
-        return {"total_steps": total_steps, "early_stopping": early.state_dict() if early else None}
 
-    model.train()
+def train_steps(run: Run, target: Target | None, compiled: bool) -> Ended:
+    """Optimizer steps until the schedule's end or trainer.max_steps, the target, early stopping or a signal;
+    scalars, validation and checkpoints at their intervals. `compiled`: time_budget's measuring compiled."""
+    state, trainer, task = run.state, run.trainer, run.task
+    stop_step = min(state.total_steps, trainer.max_steps or state.total_steps)
+    bar = ProgressBar(trainer.progress and distributed.is_main(), state.step, stop_step)
+    first_step, hit, ended_early, signalled, validated = state.step, None, False, False, None
+    state.model.train()
     with StopOnSignal() as stop:
-        while step < stop_step and not stopping:
-            # the first step compiles (unless trainer.time_budget's or time_cap's measuring did): set aside
-            measured = (trainer.time_budget or trainer.time_cap) and not resume_state
-            compiling = trainer.compile and step == first_step and not measured
-            with clock.set_aside() if compiling else contextlib.nullcontext():
-                batch = task.local_batch(step, distributed.rank(), world)
-                log.add(train_step(task, train_model, batch, optimizer, scheduler, trainer, autocast))
-            step += 1
-            if lookahead:
-                lookahead.step(model, step)
+        while state.step < stop_step and not (signalled or hit is not None or ended_early):
+            compiling = trainer.compile and state.step == first_step and not compiled  # its time set aside
+            with state.clock.set_aside() if compiling else contextlib.nullcontext():
+                batch = task.local_batch(state.step, distributed.rank(), distributed.world_size())
+                optimizer, scheduler = state.optimizer, state.scheduler
+                run.log.add(train_step(task, run.train_model, batch, optimizer, scheduler, trainer, run.autocast))
+            state.step += 1
+            if state.lookahead:
+                state.lookahead.step(state.model, state.step)
             bar.update()
-            checkpoint_due = trainer.ckpt_every and step % trainer.ckpt_every == 0
-            log_due = step % trainer.log_every == 0 or checkpoint_due or step == stop_step
-            if log_due:
-                logs = log.flush(step, clock.lap())
-                bar.show(step, logs)
-            if trainer.eval_every and step % trainer.eval_every == 0:
-                with clock.validating():
-                    metrics = validate(task, eval_model, writer, step, autocast) if main else {}
-                    validated = (step, metrics)
-                    if main and early and early.update(metrics, step):
-                        save_best(run_dir / BEST_NAME, model, step, early)
-                reaching = bool(target and metrics and target.reached(metrics))
-                hit = clock.hit(step) if distributed.any_process(reaching, device) else None
-                ended_early = distributed.any_process(bool(early and main and early.exhausted), device)
+            checkpoint_due = trainer.ckpt_every and state.step % trainer.ckpt_every == 0
+            if state.step % trainer.log_every == 0 or checkpoint_due or state.step == stop_step:
+                bar.show(state.step, run.log.flush(state.step, state.clock.lap()))
+            if trainer.eval_every and state.step % trainer.eval_every == 0:
+                validated, hit, ended_early = validate_at(run, target)
             if checkpoint_due:
-                save(checkpoint_path, config, model, optimizer, scheduler, lookahead, step, clock, device, run_state())
+                run.save()
             # processes agree on a signal every step: torchrun kills its workers 30 s after forwarding one
-            signalled = distributed.any_process(bool(stop.requested), device)
-            stopping = signalled or hit is not None or ended_early
+            signalled = distributed.any_process(bool(stop.requested), run.device)
     bar.close()
-    clock.stop()  # the final checkpoint, evaluation and pictures are not training
-    if log.steps:  # steps since the last log (after a signal): their loss must be finite too
-        log.flush(step, clock.lap())
-    save(checkpoint_path, config, model, optimizer, scheduler, lookahead, step, clock, device, run_state())
-    interrupted = signalled and hit is None and not ended_early
-    if interrupted or not main:
-        writer.close()
-        if interrupted and main:
-            print(
-                f"{stop.requested or 'another process'}: stopped at step {step}; resume with trainer.resume={run_dir}"
-            )
-        return {"step": step, "interrupted": interrupted, "history": log.history}
-    val = validated[1] if validated[0] == step else None  # the loop's validation at this step, if it ran
-    progress = Progress(step, first_step, clock, target, hit, val, flops_per_sample, peak, log.history)
-    return finish(trainer, config, task, model, eval_model, writer, run_dir, autocast, progress, early)
+    last_val = validated[1] if validated and validated[0] == state.step else None  # the loop's, at this step
+    return Ended(hit, last_val, stop.requested, signalled and hit is None and not ended_early)
+
+
+def validate_at(run: Run, target: Target | None) -> tuple[tuple[int, dict], Hit | None, bool]:
+    """A validation pass at the state's step (rank 0 evaluates, the others get {}), best.pt under early stopping;
+    every process agrees whether the target is reached and early stopping is exhausted."""
+    state, main = run.state, distributed.is_main()
+    with state.clock.validating():
+        metrics = validate(run.task, run.eval_model, run.writer, state.step, run.autocast) if main else {}
+        if main and state.early and state.early.update(metrics, state.step):
+            save_best(run.run_dir / BEST_NAME, state.model, state.step, state.early)
+    reaching = bool(target and metrics and target.reached(metrics))
+    hit = state.clock.hit(state.step) if distributed.any_process(reaching, run.device) else None
+    ended_early = distributed.any_process(bool(state.early and main and state.early.exhausted), run.device)
+    return (state.step, metrics), hit, ended_early
 
 
 def fit_to_budget(trainer, task: Task, train_model, model, optimizer, optim, device, autocast, counted: int) -> int:
@@ -356,89 +387,3 @@ def validate(task: Task, model, writer, step: int, autocast) -> dict[str, float]
     for name, value in metrics.items():
         writer.add_scalar(f"val/{name}", value, step)
     return metrics
-
-
-def finish(
-    trainer: TrainerConfig,
-    config: dict,
-    task: Task,
-    model,
-    eval_model,
-    writer,
-    run_dir: Path,
-    autocast,
-    progress,
-    early: EarlyStopping | None,
-) -> dict:
-    """The end of a run: the best validation pass's weights under early stopping (best.pt), validation and test
-    metrics, pictures, the target's record, hparams against the final metrics in TensorBoard, and metrics.json."""
-    step, clock, target, hit = progress.step, progress.clock, progress.target, progress.hit
-    # metrics in fp32; validation only if the loop did not just measure it (a target reached, early stopping)
-    splits = {"val": progress.val or task.evaluate(eval_model, "val")}
-    best = {}
-    if early:
-        best_step = best_of_run(model, run_dir, early, step, splits["val"], counted=progress.val is not None)
-        if best_step != step:
-            splits["val"] = task.evaluate(eval_model, "val")
-        best = {"weights": "best" if best_step != step else "last", "best_step": best_step}
-    splits["test"] = task.evaluate(eval_model, "test")
-    final = {f"{split}/{k}": v for split, metrics in splits.items() for k, v in metrics.items()}
-    with autocast:
-        task.log_pictures(writer, eval_model, step)
-        report = task.report(eval_model)
-    if target and hit is None and target.reached({k.removeprefix("val/"): v for k, v in final.items()}):
-        hit = clock.hit(step)
-    for name, value in final.items():
-        writer.add_scalar(name, value, step)
-    summary = {f"final/{name}": value for name, value in final.items()}
-    if hit:
-        writer.add_scalar("target/steps", hit.step, hit.step)
-        writer.add_scalar("target/train_s", hit.train_s, hit.step)
-        summary |= {"final/steps_to_target": hit.step, "final/time_to_target_s": hit.train_s}
-    samples_per_s = (step - progress.first_step) * trainer.batch_size / max(clock.session_train_s, 1e-9)
-    peak, peak_source = progress.peak
-    results = {
-        **final,
-        "step": step,
-        "train_time_s": round(clock.wall_s, 2),  # the loop's wall time, validation included
-        "val_eval_s": round(clock.eval_s, 2),  # of which periodic validation
-        "params": sum(p.numel() for p in model.parameters()),
-        **({"compile_s": round(clock.aside_s, 2)} if trainer.compile else {}),  # the first step, set aside
-        "flops_per_sample": progress.flops_per_sample,
-        "mfu": progress.flops_per_sample * samples_per_s / (peak * distributed.world_size()),
-        "peak_flops": f"{peak:.3g} ({peak_source})",
-        **({"target": trainer.target, "target_reached": hit is not None} if target else {}),
-        **({"steps_to_target": hit.step, "time_to_target_s": round(hit.train_s, 2)} if hit else {}),
-        **({"wall_to_target_s": round(hit.wall_s, 2)} if hit else {}),
-        **best,
-        **task.notes(),
-        "history": progress.history,
-        "report": report,
-    }
-    hparams = {k: v for k, v in flatten(config).items() if "resume" not in k}
-    writer.add_hparams(hparams, summary, run_name=".")
-    writer.close()
-    saved = {k: v for k, v in results.items() if k not in ("history", "report")}
-    (run_dir / "metrics.json").write_text(json.dumps(saved, indent=2))
-    return results
-
-
-def best_of_run(model, run_dir: Path, early: EarlyStopping, step: int, val: dict, counted: bool) -> int:
-    """The step whose weights end in `model`: the last step's if its validation pass (which the loop `counted` if
-    it fell on a validation step) is the best, else best.pt's, loaded. A pass off the validation steps is compared
-    but not counted, so that early stopping's count stays that of the whole run, and best.pt that count's best."""
-    if early.best_step == step if counted else better(early.direction, val[early.metric], early.best):
-        return step
-    unwrap(model).load_state_dict(load_safely(run_dir / BEST_NAME)["model"])
-    return early.best_step
-
-
-def flatten(tree: dict, prefix: str = "") -> dict:
-    """{"a": {"b": 1}} -> {"a.b": 1}, with non-scalars as strings (TensorBoard's hparams take scalars only)."""
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
-    return flat

@@ -153,17 +153,14 @@ class EarlyStopping:
 
 @dataclass
 class Progress:
-    """Where a run stands when its steps end, for `finish`."""
+    """What `finish` needs to know of a run's steps beyond its state."""
 
-    step: int
     first_step: int  # where this process started (a resumed run's checkpoint step)
-    clock: "Clock"
-    target: Target | None
+    target: "Target | None"
     hit: "Hit | None"
     val: dict[str, float] | None  # the validation metrics of the last step, if the loop measured them
     flops_per_sample: float
     peak: tuple[float, str]  # FLOP/s and where the number came from
-    history: list
 
 
 @dataclass

@@ -38,7 +38,7 @@ class Task(abc.ABC):
     datasets: Registry  # its datasets: data.source -> loader, each with its own schema
     model_sizes: tuple[str, ...]  # the constructor arguments that `model_kwargs` passes, documented for users
     predictor: type  # what load_run offers for a trained model: (model, exported, device) -> classify, ...
-    attackable = False  # whether from_config takes an `attack` (adversarial training) and eval.py attacks it
+    config_sections: dict[str, type] = {}  # top-level config sections of its own, each typed by its schema
     fine_tunes_from: tuple[str, ...] = ()  # the tasks whose runs model.init_from may name (from_config's `pretrained`)
     pretrained = None  # the landmarks.runs.Pretrained run it starts from, whose weights build_model copies
 
@@ -47,6 +47,18 @@ class Task(abc.ABC):
     def from_config(cls, data, *, trainer, seed: int, device: torch.device) -> "Task":
         """Load the data of `data` (the typed `data.*` config) onto `device` and build the task; `trainer` is the
         loop's TrainerConfig (batch size, label smoothing)."""
+
+    @classmethod
+    def run_options(cls, trainer, sections: dict) -> dict:
+        """What `from_config` takes from the run's config beyond its data, trainer and seed, made from the task's
+        `config_sections` (typed): image classification's adversarial training, say. A task that takes none
+        refuses trainer.adversarial, a setting of the loop that only a task with an attack can honour."""
+        if trainer.adversarial is not None:
+            raise ValueError(
+                f"trainer.adversarial={trainer.adversarial} perturbs images: it needs an image classification run, "
+                f"not {cls.__name__}; drop trainer.adversarial"
+            )
+        return {}
 
     @abc.abstractmethod
     def model_kwargs(self) -> dict:

@@ -114,6 +114,18 @@ def test_beam_search_of_a_batch_equals_each_sentence_alone(name):
         assert (together[row, alone.shape[1] :] == EOS).all()
 
 
+@pytest.mark.parametrize("name", ["transformer_tiny", "seq2seq_tiny"])
+def test_beam_search_sparing_the_fixed_state_its_copies_decodes_the_same(name):
+    """fixed_state names what stays the same across a sentence's hypotheses: reordering it changes nothing."""
+    torch.manual_seed(0)
+    model = small(name).eval()
+    everything = type("EveryEntryReordered", (), {"encode": model.encode, "decode_step": model.decode_step})()
+    assert model.fixed_state() and not hasattr(everything, "fixed_state")
+    src = batch([5, 3, 7, 2, 6], torch.Generator().manual_seed(4))
+    spared = beam_search(model, src, bos=BOS, eos=EOS, max_len=12, beam_size=3, length_penalty=0.6)
+    assert torch.equal(spared, beam_search(everything, src, bos=BOS, eos=EOS, max_len=12, beam_size=3))
+
+
 class TableModel:
     """A decoder whose next-token probabilities depend on the sentence (its source's first token picks one of
     `tables`) and on the last token only. Table 0: greedy takes 4 (p = 0.3) where 5 then <eos> is likelier

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from omegaconf import MISSING
 
+from landmarks.hooks import hook
 from landmarks.registry import Registry
 from landmarks.schema import at_least_zero, fraction, positive, rule
 
@@ -33,7 +34,7 @@ class OptimConfig:
 
 def parameter_groups(cfg: OptimConfig, model: torch.nn.Module) -> list[dict]:
     """[decayed matrices, undecayed rest] and, when norm_lr_scale != 1, [normalisation parameters]."""
-    exempt = model.no_weight_decay() if hasattr(model, "no_weight_decay") else set()
+    exempt = no_weight_decay() if (no_weight_decay := hook(model, "no_weight_decay")) else set()
     scaled = set()
     if cfg.norm_lr_scale != 1:
         scaled = {id(p) for m in model.modules() if isinstance(m, NORMS) for p in m.parameters(recurse=False)}

@@ -17,6 +17,7 @@ import torch
 
 from landmarks.engine.optimizers import OPTIMIZERS
 from landmarks.engine.optimizers.adamw import AdamWConfig, adamw_over
+from landmarks.hooks import hook
 from landmarks.schema import fraction, rule
 
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)  # the quintic's (a, b, c), Jordan et al. 2024
@@ -85,15 +86,15 @@ def hidden_matrices(model: torch.nn.Module) -> dict[int, tuple[int, ...] | None]
     those."""
     layers = (torch.nn.Linear, torch.nn.modules.conv._ConvNd, torch.nn.RNNBase, torch.nn.RNNCellBase)
     named = [(name, m) for name, m in model.named_modules() if isinstance(m, (*layers, torch.nn.Embedding))]
-    if hasattr(model, "edge_layers"):
-        edges = model.edge_layers()
+    if edge_layers := hook(model, "edge_layers"):
+        edges = edge_layers()
     else:  # a model of the user's own that names none
         linears = [name for name, m in named if isinstance(m, torch.nn.Linear)]
         edges = {name for name, m in named if isinstance(m, torch.nn.Embedding)}
         edges |= {named[0][0], *linears[-1:]} if named else set()
     modules = dict(model.named_modules())
     excluded = {id(p) for edge in edges for p in modules[edge].parameters()}
-    fused = model.fused_matrices() if hasattr(model, "fused_matrices") else {}
+    fused = fused_matrices() if (fused_matrices := hook(model, "fused_matrices")) else {}
     return {
         id(p): fused.get(f"{name}.{weight}")
         for name, m in named

@@ -38,9 +38,16 @@ def fgsm(classify: Callable, images: torch.Tensor, labels: torch.Tensor, eps: fl
     return signed_step(classify, images, images, labels, eps, eps)
 
 
-def pgd(classify: Callable, images: torch.Tensor, labels: torch.Tensor, eps: float, steps: int,
-        step_size: float | None = None, random_start: bool = True, generator: torch.Generator | None = None,
-        ) -> torch.Tensor:  # fmt: skip
+def pgd(
+    classify: Callable,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    eps: float,
+    steps: int,
+    step_size: float | None = None,
+    random_start: bool = True,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """`steps` signed gradient steps of `step_size` (default 2.5 eps / steps), each projected back onto the
     L-infinity ball of radius eps around `images` and onto [0, 1] (Madry et al. 2018, Eq. 2), from a uniform
     random point of the ball if `random_start`."""
@@ -63,8 +70,13 @@ def signed_step(classify, current, images, labels, alpha: float, eps: float) -> 
     return (images + (stepped - images).clamp(-eps, eps)).clamp(0, 1).detach()
 
 
-def attack(classify: Callable, images: torch.Tensor, labels: torch.Tensor, config: AttackConfig,
-           generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
+def attack(
+    classify: Callable,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    config: AttackConfig,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """The adversarial images of `config`'s attack (the images themselves at epsilon 0)."""
     if config.eps == 0:
         return images
@@ -73,8 +85,13 @@ def attack(classify: Callable, images: torch.Tensor, labels: torch.Tensor, confi
     return pgd(classify, images, labels, config.eps, config.steps, config.step_size, config.random_start, generator)
 
 
-def training_examples(classify: Callable, images: torch.Tensor, labels: torch.Tensor, config: AttackConfig,
-                      generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
+def training_examples(
+    classify: Callable,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    config: AttackConfig,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """The adversarial images that trainer.adversarial trains on. PGD's are `attack`'s. FGSM's are Wong et al.'s
     (2020, Alg. 3): one signed step of 1.25 eps from a uniform random point of the ball, projected back; from the
     clean point alone, FGSM training overfits catastrophically (their Sec. 4: robustness to PGD collapses)."""

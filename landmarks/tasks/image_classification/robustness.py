@@ -10,8 +10,9 @@ from landmarks.tasks.base import evaluating, new_figure
 from landmarks.tasks.image_classification.attacks import AttackConfig, attack
 
 
-def accuracy_under_attack(task, model, config: AttackConfig, eps_values: list[float], samples: int = 1000,
-                          split: str = "test") -> tuple[dict[float, float], dict]:  # fmt: skip
+def accuracy_under_attack(
+    task, model, config: AttackConfig, eps_values: list[float], samples: int = 1000, split: str = "test"
+) -> tuple[dict[float, float], dict]:
     """Accuracy on the first `samples` images of `split` under `config`'s attack at each epsilon (random starts
     drawn from the run's seed), and a few examples at the largest epsilon for `log_attack`."""
     data, classify = getattr(task.data, split), task.classifier(model)

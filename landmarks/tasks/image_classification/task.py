@@ -2,13 +2,16 @@
 accuracy on images resident on the device (or read ahead from disk), augmented in batches there (data.py)."""
 
 import itertools
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 
+from landmarks.hooks import hook
+from landmarks.schema import fail
 from landmarks.tasks.base import EpochOrder, Task, check_batch_size, evaluating, unwrap
 from landmarks.tasks.confusion import confusion_matrix_figure
-from landmarks.tasks.image_classification.attacks import AttackConfig, training_examples
+from landmarks.tasks.image_classification.attacks import ATTACKS, AttackConfig, training_examples
 from landmarks.tasks.image_classification.data import (
     ImageData,
     epoch_permutation,
@@ -27,7 +30,7 @@ class ImageClassification(Task):
     eval_metrics = {"loss": "min", "acc": "max"}
     data_config, datasets, model_sizes = ImageDataConfig, DATASETS, ("num_classes", "in_chans")
     predictor = ImagePredictor  # what load_run's run offers: classify, translate or generate
-    attackable = True  # adversarial training (trainer.adversarial) and eval.py attack=...
+    config_sections = {"attack": AttackConfig}  # adversarial training (trainer.adversarial) and eval.py attack=...
 
     def __init__(
         self,
@@ -74,6 +77,17 @@ class ImageClassification(Task):
             channels_last=data.channels_last,
             attack=attack,
         )
+
+    @classmethod
+    def run_options(cls, trainer, sections: dict) -> dict:
+        """trainer.adversarial=pgd: train on attack.*'s adversarial examples (Madry et al. 2018)."""
+        if trainer.adversarial is None:
+            return {}
+        if trainer.adversarial not in ATTACKS:
+            raise fail(
+                "trainer.adversarial", trainer.adversarial, f"an attack to train on: {' or '.join(ATTACKS)}, or null"
+            )
+        return {"attack": replace(sections["attack"], name=trainer.adversarial)}
 
     def model_kwargs(self) -> dict:
         """The number of classes found in the data and the images' channels."""
@@ -122,8 +136,8 @@ class ImageClassification(Task):
 
     def init_model(self, model) -> None:
         """Airbench's patch whitening (`init_whitening`), from the first 5,000 training images, for models with it."""
-        if hasattr(model, "init_whitening"):
-            model.init_whitening(self._prepare(self.data.train.read(slice(5000))))
+        if init_whitening := hook(model, "init_whitening"):
+            init_whitening(self._prepare(self.data.train.read(slice(5000))))
 
     def train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch of global step `step`: (images (B, C, H, W) float, labels (B,))."""
@@ -190,12 +204,12 @@ class ImageClassification(Task):
                 names = self.data.classes
                 captions = [f"{i}: {names[labels[i]]} -> {names[predictions[i]]}" for i in wrong.tolist()]
                 writer.add_text("test/misclassified", "  \n".join(captions), step)
-            if hasattr(plain, "attention_maps"):
+            if attention_maps := hook(plain, "attention_maps"):
                 samples = images[:16]
-                heat = attention_rollout(plain.attention_maps(self._prepare(samples)))
+                heat = attention_rollout(attention_maps(self._prepare(samples)))
                 writer.add_image("test/attention_rollout", make_grid(overlay(samples, heat).cpu(), nrow=8), step)
-            if hasattr(plain, "first_layer_filters"):
-                filters = plain.first_layer_filters().float().cpu()
+            if first_layer_filters := hook(plain, "first_layer_filters"):
+                filters = first_layer_filters().float().cpu()
                 filters = F.interpolate(filters, scale_factor=max(1, 32 // filters.shape[-1]), mode="nearest")
                 grid = make_grid(filters, nrow=16, normalize=True, scale_each=True, pad_value=1)
                 writer.add_image("model/first_layer_filters", grid, step)

@@ -35,8 +35,16 @@ class TextClassification(Task):
     predictor = TextClassifier  # what load_run's run offers: classify_text
     fine_tunes_from = ("masked_language_modeling",)
 
-    def __init__(self, data: LabelledIds, cfg: TextClassificationConfig, *, batch_size: int, seed: int,
-                 pretrained=None, eval_batch_size: int = 256):  # fmt: skip
+    def __init__(
+        self,
+        data: LabelledIds,
+        cfg: TextClassificationConfig,
+        *,
+        batch_size: int,
+        seed: int,
+        pretrained=None,
+        eval_batch_size: int = 256,
+    ):
         train = data.splits["train"]
         check_batch_size(batch_size, len(train.labels), "training examples")
         self.data, self.cfg, self.batch_size, self.seed = data, cfg, batch_size, seed

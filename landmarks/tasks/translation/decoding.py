@@ -1,12 +1,16 @@
 """Greedy and beam-search decoding for any model with the translation interface: `encode(src) -> state`
-(a dict of tensors, batch first) and `decode_step(state, tokens) -> (next-token logits (B, V), state)`."""
+(a dict of tensors, batch first) and `decode_step(state, tokens) -> (next-token logits (B, V), state)`; a model
+whose state holds entries fixed per source (the `fixed_state` hook: its memory) spares beam search their copies."""
 
 import torch
 
+from landmarks.hooks import hook
 
-def reorder(state: dict[str, torch.Tensor], index: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Select (and repeat) batch entries of every tensor in a decoder state."""
-    return {name: value.index_select(0, index) for name, value in state.items()}
+
+def reorder(state: dict[str, torch.Tensor], index: torch.Tensor, fixed: set[str] = frozenset()) -> dict:
+    """Select (and repeat) batch entries of every tensor in a decoder state but the `fixed` ones, which are the
+    same for every hypothesis of a sentence (an index within each sentence's group leaves them as they are)."""
+    return {name: value if name in fixed else value.index_select(0, index) for name, value in state.items()}
 
 
 @torch.no_grad()
@@ -44,6 +48,7 @@ def beam_search(
     exact bound, lp(max_len), would decode nearly every batch to max_len). Returns (B, <= 1 + max_len) ids
     starting with bos, eos-padded after each hypothesis, as greedy_decode."""
     batch, k, device = len(src), beam_size, src.device
+    fixed = fixed_state() if (fixed_state := hook(model, "fixed_state")) else set()
     state = reorder(model.encode(src), torch.arange(batch, device=device).repeat_interleave(k))
     tokens = torch.full((batch * k, 1), bos, dtype=torch.long, device=device)
     scores = torch.zeros(batch, k, device=device)  # log p of the live prefixes
@@ -68,7 +73,8 @@ def beam_search(
         best_score = torch.maximum(best_score, value)
         scores, pick = top.masked_fill(ends, float("-inf")).topk(k, dim=1)  # the k best that go on
         chosen = origin.gather(1, pick).reshape(-1)
-        state, tokens = reorder(state, chosen), torch.cat([tokens[chosen], token.gather(1, pick).reshape(-1, 1)], 1)
+        state = reorder(state, chosen, fixed)  # `chosen` stays within each sentence's k rows
+        tokens = torch.cat([tokens[chosen], token.gather(1, pick).reshape(-1, 1)], 1)
         bound = scores[:, 0] / lp(length + 1, length_penalty)
         if bool((best_score >= bound).all()):
             break

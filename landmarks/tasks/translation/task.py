@@ -8,6 +8,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from landmarks.hooks import hook
 from landmarks.tasks.base import EpochOrder, Task, check_batch_size, epoch_generator, evaluating, unwrap
 from landmarks.tasks.translation.data import TranslationData, length_grouped_batches, load_translation_data
 from landmarks.tasks.translation.datasets import DATASETS, TranslationDataConfig
@@ -158,8 +159,8 @@ class Translation(Task):
         from landmarks.tasks.translation.pictures import labelled_heatmap
 
         test, tokenizer = self.data.test, self.data.tokenizer
-        if hasattr(plain, "alignments"):
-            alignments = plain.alignments(src, tgt[:, :-1]).float().cpu()  # (B, T, S)
+        if alignments_of := hook(plain, "alignments"):
+            alignments = alignments_of(src, tgt[:, :-1]).float().cpu()  # (B, T, S)
             for i in range(len(src)):
                 rows, cols = int(test.tgt_lengths[i]) - 1, int(test.src_lengths[i])
                 source = [tokenizer.piece(t) for t in test.src[i, :cols].tolist()]
