@@ -95,6 +95,7 @@ def parse_trust(argv: list[str]) -> bool:
 def evaluate(path: str, attack: tuple | None = None, trust_code: bool = False) -> dict:
     """Load the checkpoint at `path` (a run dir or a file), evaluate it on the test split (and under `attack`),
     update metrics.json. A run whose model is a class of its own is imported only if `trust_code`."""
+    from landmarks.models import parameter_count
     from omegaconf import OmegaConf
 
     from landmarks.build import build_model, build_task
@@ -124,7 +125,7 @@ def evaluate(path: str, attack: tuple | None = None, trust_code: bool = False) -
     return {
         "run": str(checkpoint.parent),
         "model": cfg.model.get("_target_") or cfg.model.name,
-        "params": f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M",
+        "params": parameter_count(model),
         "data": cfg.data.name,
         "steps": state["step"],
         "train_time_s": f"{state['elapsed_s']:.1f}",  # the loop with its validation passes, as train.py reports

@@ -11,7 +11,9 @@ Every knob is in configs/; the run dir (outputs/...) holds the TensorBoard event
 metrics.json, environment.json and Hydra's resolved config.
 """
 
+import difflib
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -20,20 +22,38 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+RESUMABLE = (  # what a resumed run may change: where and how fast it runs, how far, how often it reports
+    *(f"trainer.{key}" for key in ("resume", "max_steps", "device", "precision", "compile", "num_threads")),
+    *(f"trainer.{key}" for key in ("log_every", "eval_every", "ckpt_every", "target", "peak_flops", "progress")),
+    "trust_code",
+)
+
 
 def resumed_config(cfg: DictConfig, overrides: list[str]) -> tuple[DictConfig, Path, dict]:
-    """A resumed run keeps its saved config and run dir; of the command line's overrides only trainer.* apply.
+    """A resumed run keeps its saved config and run dir; the command line may change only RESUMABLE keys (or
+    repeat the run's own overrides): any other override would make another run, and is refused in one line.
     Returns the config, the run dir and the checkpoint to continue from."""
     from landmarks.engine.checkpoint import load_checkpoint
 
     run_dir = Path(cfg.trainer.resume).expanduser().resolve()
     state = load_checkpoint(run_dir)
-    trainer_overrides = [o.lstrip("+") for o in overrides if o.lstrip("+").startswith("trainer.")]
-    return OmegaConf.merge(OmegaConf.create(state["config"]), OmegaConf.from_dotlist(trainer_overrides)), run_dir, state
+    original = run_dir / ".hydra" / "overrides.yaml"
+    own = set(OmegaConf.load(original)) if original.exists() else set()
+    refused = [o for o in overrides if o not in own and o.lstrip("+~").split("=", 1)[0] not in RESUMABLE]
+    if refused:
+        raise ValueError(
+            f"trainer.resume={run_dir} continues that run as it was: {' '.join(refused)} would make another one; "
+            f"start a new run (model.init_from=<run dir> starts from its weights), or change only "
+            f"{', '.join(key.removeprefix('trainer.') for key in RESUMABLE)}"
+        )
+    kept = [o.lstrip("+") for o in overrides if o.lstrip("+").startswith("trainer.")]
+    return OmegaConf.merge(OmegaConf.create(state["config"]), OmegaConf.from_dotlist(kept)), run_dir, state
 
 
 def opening_lines(run, model, task, device, run_dir: Path) -> str:
     """What is about to run: the recipe (or that none is tuned for this pair), model, data, device, length."""
+    from landmarks.models import parameter_count
+
     from landmarks.engine import distributed
     from landmarks.engine.loop import run_length
 
@@ -46,7 +66,6 @@ def opening_lines(run, model, task, device, run_dir: Path) -> str:
     if choices.get("experiment"):  # a named run: it sets the target and the run length over the recipe
         name, target = choices["experiment"], f"target {run.trainer.target}, " if run.trainer.target else ""
         recipe = f"experiment {name} (configs/experiment/{name}.yaml: {target}its own run length) over {recipe}"
-    params = sum(p.numel() for p in model.parameters()) / 1e6
     processes = f" x {distributed.world_size()} processes" if distributed.world_size() > 1 else ""
     steps, stop, length = run_length(run.trainer, task)
     if run.trainer.time_budget:
@@ -54,7 +73,7 @@ def opening_lines(run, model, task, device, run_dir: Path) -> str:
     elif run.trainer.time_cap:
         length += f", within trainer.time_cap={run.trainer.time_cap:g} s of training (measured next)"
     length += f", stop at {stop}" if stop < steps else ""
-    what = f"{model_name(run)} ({params:.2f}M params) on {run.data.name}, {device}{processes}, {length}"
+    what = f"{model_name(run)} ({parameter_count(model)} params) on {run.data.name}, {device}{processes}, {length}"
     if task.pretrained is not None:
         theirs = task.pretrained.model.state_dict()
         fresh = sorted({name.split(".")[0] for name in model.state_dict() if name not in theirs})
@@ -132,7 +151,9 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None, trust_
                 print(f"  {name:<16} {value:.4f}")
         if results["report"]:
             print(results["report"])
+        trust = ", trust_code=True" if run.model.get("_target_") else ""  # the user's own class: their code
         print(f"  {'run dir':<16} {run_dir}\n  {'compare':<16} tensorboard --logdir {run_dir.parent}")
+        print(f"  {'evaluate':<16} python eval.py run={run_dir}\n  {'in your code':<16} load_run('{run_dir}'{trust})")
     distributed.cleanup()
     return results
 
@@ -148,7 +169,8 @@ def discard_unstarted(run_dir: Path) -> None:
 
 def check_composition(argv: list[str]) -> None:
     """Compose the command line's config once before Hydra does, so that an option a group lacks or a key no
-    config has ends in one line naming it and the choices (Hydra's own message is a paragraph and a hint)."""
+    config has ends in one line naming it, the closest existing ones and the choices (Hydra's own message is a
+    paragraph, and for a misspelt key it suggests appending it as a new one)."""
     if {"-m", "--multirun", "--help", "-h", "--hydra-help"} & set(argv) or any(a.startswith("--") for a in argv):
         return  # sweeps and Hydra's own flags compose their own way
     from hydra import compose, initialize_config_dir
@@ -161,8 +183,30 @@ def check_composition(argv: list[str]) -> None:
             lines = [line.strip().rstrip(".") for line in str(error).splitlines() if line.strip()]
             if len(lines) > 2 and lines[1].startswith("Available options"):  # an option the group lacks
                 options = [line for line in lines[2:] if not line.endswith(":") and "=" not in line]
-                lines = [lines[0], f"{lines[1].rstrip(':')}: {', '.join(options)}"]
+                wanted = lines[0].rpartition("/")[2].strip("'")
+                lines = [lines[0], f"{lines[1].rstrip(':')}: {', '.join(options)}{did_you_mean(wanted, options)}"]
+            elif missing := re.match(r"Could not override '([\w.]+)'", lines[0]):  # a key no config has
+                key = missing.group(1)
+                others = [arg for arg in argv if not arg.startswith(f"{key}=")]
+                try:
+                    keys = list(dotted_keys(compose("train", overrides=others)))
+                except ConfigCompositionException:
+                    keys = []
+                hint = did_you_mean(key, keys) or "; python train.py --cfg job shows every key"
+                lines = [f"{key} is not a key of the config{hint} (a new key of your own takes +: +{key}=...)"]
             raise SystemExit(f"train.py: {'; '.join(lines)}") from None
+
+
+def did_you_mean(wrong: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(wrong, names, n=2, cutoff=0.6)
+    return f"; did you mean {' or '.join(close)}?" if close else ""
+
+
+def dotted_keys(cfg: DictConfig, prefix: str = ""):
+    for key, value in cfg.items_ex(resolve=False):
+        yield f"{prefix}{key}"
+        if isinstance(value, DictConfig):
+            yield from dotted_keys(value, f"{prefix}{key}.")
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")

@@ -10,6 +10,7 @@ ends in one `ConfigError` line naming the key, the value and the fix.
 """
 
 import dataclasses
+import difflib
 import math
 import types
 import typing
@@ -79,7 +80,9 @@ def typed(schema: type, values: DictConfig, prefix: str):
     for name in values:
         key, value = f"{prefix}{name}", values[name]
         if name not in fields:
-            raise ConfigError(f"{key} is not a key of {prefix[:-1]}; its keys are {', '.join(fields)}")
+            close = difflib.get_close_matches(name, fields, n=1, cutoff=0.6)
+            hint = f"did you mean {prefix}{close[0]}? " if close else ""
+            raise ConfigError(f"{key} is not a key of {prefix[:-1]}; {hint}its keys are {', '.join(fields)}")
         if dataclasses.is_dataclass(hints[name]):
             if not isinstance(value, DictConfig):
                 raise fail(key, value, f"a group of keys: {', '.join(f.name for f in dataclasses.fields(hints[name]))}")

@@ -8,9 +8,25 @@ model = create_model("transformer_base", src_vocab_size=37000, tgt_vocab_size=37
 import importlib
 import pkgutil
 
-from .registry import create_model, list_models, model_input_size, model_task, model_tasks, register_model
+from .registry import (
+    create_model,
+    list_models,
+    model_input_size,
+    model_task,
+    model_tasks,
+    parameter_count,
+    register_model,
+)
 
 for _module in pkgutil.iter_modules(__path__):  # each family's file registers its variants: a new file needs no edit
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["create_model", "list_models", "model_input_size", "model_task", "model_tasks", "register_model"]
+__all__ = [
+    "create_model",
+    "list_models",
+    "model_input_size",
+    "model_task",
+    "model_tasks",
+    "parameter_count",
+    "register_model",
+]

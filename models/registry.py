@@ -64,3 +64,13 @@ def model_tasks(name: str) -> tuple[str, ...]:
     """Every task `name` serves, the one it was built for first (BERT: masked LM, then text classification)."""
     _check_name(name)
     return _TASKS[name]
+
+
+def parameter_count(model: nn.Module) -> str:
+    """The parameters of `model` as a reader counts them: 16, 1.5k, 0.68M, 124.4M, 6.74B."""
+    count = sum(p.numel() for p in model.parameters())
+    if count < 1000:
+        return str(count)
+    if count < 100_000:
+        return f"{count / 1e3:.3g}k"
+    return f"{count / 1e9:.3g}B" if count >= 1e9 else f"{count / 1e6:.2f}M" if count < 1e7 else f"{count / 1e6:.1f}M"

@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 
 from landmarks.build import build_task
 from landmarks.config import validate
+from landmarks.schema import ConfigError
 from tests.conftest import CONFIGS, cli, compose_config
 
 
@@ -84,11 +85,21 @@ def test_train_py_ends_bad_input_with_one_line_naming_the_fix(tmp_path):
     "override, message",
     [
         ("model=vgg", "train.py: In 'train': Could not find 'model/vgg'; Available options in 'model': airbench, "),
-        ("trainer.epoch=3", "train.py: Could not override 'trainer.epoch'; To append to your config use +trainer"),
+        ("model=resnt", "train.py: In 'train': Could not find 'model/resnt'; Available options in 'model': airbench, "),
+        ("trainer.max_step=3", "train.py: trainer.max_step is not a key of the config; did you mean trainer.max_steps"),
+        ("optim.lrr=0.1", "train.py: optim.lrr is not a key of the config; did you mean optim.lr"),
     ],
 )
-def test_hydras_composition_errors_end_in_one_line_with_the_choices(override, message):
-    """Hydra's own message is a paragraph with a stack-trace hint: train.py composes first and says it in one."""
+def test_hydras_composition_errors_end_in_one_line_with_the_closest_choices(override, message):
+    """Hydra's own message is a paragraph with a stack-trace hint, and to a misspelt key it suggests appending
+    it: train.py composes first and says it in one line, with the closest existing keys or options."""
     result = cli("train.py", override)
     assert result.returncode == 1 and result.stderr.startswith(message) and result.stderr.count("\n") == 1
-    assert "resnet20, seq2seq" in result.stderr or "epoch=3" in result.stderr
+    assert "To append" not in result.stderr
+    assert ("resnet20, seq2seq" in result.stderr) == override.startswith("model=")
+    assert result.stderr.rstrip().endswith("did you mean resnet or resnet20?") == (override == "model=resnt")
+
+
+def test_a_misspelt_key_appended_with_a_plus_gets_the_closest_key():
+    with pytest.raises(ConfigError, match=r"^trainer.max_step is not a key of trainer; did you mean trainer.max_steps"):
+        validate(compose_config("+trainer.max_step=10"))

@@ -55,6 +55,12 @@ class Pieces:
     def piece(self, index: int) -> str:
         return self.processor.id_to_piece(index)
 
+    def top_guesses(self, logits: torch.Tensor, top: int) -> torch.Tensor:
+        """The ids of the `top` likeliest pieces in `logits` (..., vocab), the specials ([MASK] itself, [CLS],
+        [SEP], padding, unknown) left out: what a reader wants at a blank is a word."""
+        specials = torch.arange(self.first_normal, device=logits.device)
+        return logits.float().index_fill(-1, specials, -torch.inf).topk(top).indices
+
     def decode(self, ids) -> str:
         """The text of `ids`, each [MASK] written out (sentencepiece drops control symbols)."""
         parts, current = [], []

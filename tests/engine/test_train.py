@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from landmarks.build import build_task
 from landmarks.engine import distributed
-from landmarks.engine.checkpoint import load_checkpoint
+from landmarks.engine.checkpoint import load_checkpoint, save_checkpoint
 from landmarks.engine.loop import micro_batches, train_step
 from tests.conftest import (
     TINY_TASKS,
@@ -105,6 +105,19 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_fashion_mnist, tmp_path):
     for key, value in load_checkpoint(tmp_path / "straight")["model"].items():
         assert torch.equal(value, load_checkpoint(run_dir)["model"][key]), key
     assert resumed["test/acc"] == straight["test/acc"]
+
+
+def test_a_resume_refuses_overrides_that_would_make_another_run_and_keeps_the_runs_own(tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / ".hydra" / "overrides.yaml").write_text("- model=vit\n- optim.lr=0.01\n")
+    save_checkpoint(run_dir / "checkpoint.pt", {"model": {}, "optimizer": {}, "scheduler": {}, "step": 2, "config": {}})
+    cfg = compose_config(f"trainer.resume={run_dir}")
+    again = [f"trainer.resume={run_dir}", "model=vit", "optim.lr=0.01", "trainer.max_steps=50", "trainer.device=cpu"]
+    assert resumed_config(cfg, again)[0].trainer.max_steps == 50  # the run's own overrides repeated, and its length
+    changed = [f"trainer.resume={run_dir}", "model=alexnet", "+model.width=16", "trainer.max_steps=50"]
+    with pytest.raises(ValueError, match=r"continues that run as it was: model=alexnet \+model.width=16 would make"):
+        resumed_config(cfg, changed)
 
 
 @pytest.mark.parametrize("grad_accum", [2, 4])

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from landmarks.models import create_model, list_models, model_input_size, register_model
+from landmarks.models import create_model, list_models, model_input_size, parameter_count, register_model
 
 
 def small_test_case(name: str) -> tuple[dict, int]:
@@ -75,3 +75,12 @@ def test_models_import_nothing_from_hydra_or_the_loop():
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert loaded == ["landmarks"], loaded  # the package itself (its __init__ imports nothing), nothing under it
+
+
+def test_parameter_counts_read_as_a_person_counts_them():
+    assert parameter_count(torch.nn.Linear(10, 100)) == "1.1k" and parameter_count(torch.nn.Linear(3, 4)) == "16"
+    assert parameter_count(torch.nn.Linear(1000, 1000)) == "1.00M"
+    with torch.device("meta"):
+        assert (
+            parameter_count(create_model("gpt2")) == "124.4M" and parameter_count(create_model("llama_7b")) == "6.74B"
+        )

@@ -9,7 +9,7 @@ from landmarks.models import create_model, list_models
 from landmarks.models.attention import attention
 from landmarks.models.transformer import Transformer
 
-from landmarks.tasks.translation.decoding import beam_search, greedy_decode, lp
+from landmarks.tasks.translation.decoding import beam_search, greedy_decode, lp, translate_ids
 from landmarks.tasks.translation.tokenizers import BOS, EOS, PAD
 from tests.conftest import VOCAB, small
 
@@ -112,6 +112,20 @@ def test_beam_search_of_a_batch_equals_each_sentence_alone(name):
         alone = beam_search(model, src[row : row + 1], bos=BOS, eos=EOS, max_len=12, beam_size=3, length_penalty=0.6)
         assert together[row, : alone.shape[1]].tolist() == alone[0].tolist()
         assert (together[row, alone.shape[1] :] == EOS).all()
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_a_sentence_decodes_to_its_own_length_whatever_is_decoded_beside_it(beam_size):
+    """Each sentence may run to 1.5 times its own length plus 10 tokens, not its batch's padded length: an
+    untrained model, which never ends a sentence, shows it."""
+    torch.manual_seed(0)
+    model, lengths = small("transformer_tiny").eval(), [3, 12, 5]
+    src = batch(lengths, torch.Generator().manual_seed(5))
+    together = translate_ids(model, src, bos=BOS, eos=EOS, pad=PAD, beam_size=beam_size)
+    for row, length in enumerate(lengths):
+        alone = translate_ids(model, src[row : row + 1, :length], bos=BOS, eos=EOS, pad=PAD, beam_size=beam_size)
+        assert together[row, : alone.shape[1]].tolist() == alone[0].tolist()
+        assert alone.shape[1] <= 1 + length * 3 // 2 + 10 and (together[row, alone.shape[1] :] == EOS).all()
 
 
 @pytest.mark.parametrize("name", ["transformer_tiny", "seq2seq_tiny"])

@@ -95,6 +95,23 @@ def test_a_micro_batch_with_no_token_chosen_gives_a_finite_loss_that_weighs_noth
     torch.testing.assert_close(task.loss(model, (inputs, labels))[0], expected)  # the mean over the chosen tokens
 
 
+def test_guesses_are_words_and_samples_start_at_a_word(tmp_path):
+    path = write_text(tmp_path / "corpus.txt")
+    cfg = MaskedTextFileConfig(source="text", path=str(path), vocab_size=400, block_size=32)
+    task = MaskedLanguageModeling(load_packed_text(cfg, "cpu"), cfg, batch_size=8, seed=0)
+    pieces = task.data.pieces
+    logits = torch.zeros(2, len(pieces))
+    logits[:, : pieces.first_normal] = 10.0  # the specials likeliest of all: [MASK] itself, [CLS], [SEP], ...
+    logits[:, pieces.first_normal + 5] = 1.0
+    guesses = pieces.top_guesses(logits, 3)
+    assert (guesses >= pieces.first_normal).all() and (guesses[:, 0] == pieces.first_normal + 5).all()
+    window, inside = task.data.val[0], int((~pieces.word_start).nonzero()[-1])  # a piece that continues a word
+    assert pieces.word_start[window[1]]
+    cut = torch.cat([window[:1], torch.tensor([inside, inside]), window[1:-3], window[-1:]])  # begins mid-word
+    sample = task.from_a_word(cut, 20)
+    assert sample[0] == pieces.cls and torch.equal(sample[1:], cut[3:23])
+
+
 def test_a_text_too_short_for_a_window_names_the_fix(tmp_path):
     path = tmp_path / "short.txt"
     path.write_text("Just a few words here.\n" * 30)

@@ -25,4 +25,4 @@ class MaskPredictor:
         with torch.no_grad():
             logits = self.model(inputs)[0]
         positions = (inputs[0] == self.pieces.mask).nonzero().flatten().tolist()
-        return [[self.pieces.piece(i) for i in logits[p].topk(top).indices.tolist()] for p in positions]
+        return [[self.pieces.piece(i) for i in self.pieces.top_guesses(logits[p], top).tolist()] for p in positions]

@@ -89,11 +89,11 @@ class MaskedLanguageModeling(Task):
     def fill_in(self, model, samples: int = 4, tokens: int = 40) -> str:
         """Validation sentences with their [MASK]s (BERT's masking, [MASK] alone shown), and at each mask the
         model's three guesses and the truth, as Markdown."""
-        windows = self.data.val[:samples, : tokens + 1]
+        windows = torch.stack([self.from_a_word(window, tokens) for window in self.data.val[:samples]])
         inputs, labels = self.masked(windows, SPLIT_SEEDS["val"])
         inputs = torch.where(labels != IGNORE, self.data.pieces.mask, inputs)
         with evaluating(unwrap(model)) as plain:
-            guesses = plain(inputs).topk(3, dim=-1).indices
+            guesses = self.data.pieces.top_guesses(plain(inputs), 3)
         pieces, lines = self.data.pieces, []
         for row in range(len(inputs)):
             lines.append("    " + pieces.decode(inputs[row, 1:].tolist()))
@@ -101,6 +101,15 @@ class MaskedLanguageModeling(Task):
                 top = " / ".join(pieces.piece(i) for i in guesses[row, position].tolist())
                 lines.append(f"    [MASK] {top}  (truth: {pieces.piece(labels[row, position].item())})")
         return "\n".join(lines)
+
+    def from_a_word(self, window: torch.Tensor, tokens: int) -> torch.Tensor:
+        """[CLS] and `tokens` pieces of a packed window from its first word's start (windows are cut from one
+        stream, so most begin mid-word), or from its start if a word start comes too late."""
+        body = window[1:-1]
+        length = min(tokens, len(body))
+        starts = self.data.pieces.word_start.to(body.device)[body[: len(body) - length + 1]].nonzero()
+        first = int(starts[0]) if len(starts) else 0
+        return torch.cat([window[:1], body[first : first + length]])
 
     def log_samples(self, writer, model, step: int) -> None:
         writer.add_text("samples/fill_in_the_blank", self.fill_in(model), step)

@@ -19,5 +19,7 @@ class TranslationPredictor:
         """Translations of `sentences`, by beam search of the run's test-time width (greedy with width 1)."""
         rows = [torch.tensor(self.tokenizer.encode(normalize(sentence))) for sentence in sentences]
         src = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=PAD).to(self.device)
-        ids = translate_ids(self.model, src, bos=BOS, eos=EOS, beam_size=beam_size or self.exported["beam_size"])
+        ids = translate_ids(
+            self.model, src, bos=BOS, eos=EOS, pad=PAD, beam_size=beam_size or self.exported["beam_size"]
+        )
         return [self.tokenizer.decode(row) for row in ids.tolist()]

@@ -93,9 +93,13 @@ class Translation(Task):
         """The target tokens the loss averages (padding excluded), on the device: no host sync."""
         return (batch[1][:, 1:] != PAD).sum()
 
+    def beam(self, split: str) -> int:
+        """Validation decodes greedily, the test with the recipe's beam (the Transformer paper's Sec. 6.1: 4)."""
+        return self.beam_size if split == "test" else 1
+
     def translate(self, model, src: torch.Tensor, beam_size: int) -> list[list[int]]:
         """Decoded target ids (without <bos>) of a source batch; beam_size 1 is greedy."""
-        return translate_ids(model, src, bos=BOS, eos=EOS, beam_size=beam_size)[:, 1:].tolist()
+        return translate_ids(model, src, bos=BOS, eos=EOS, pad=PAD, beam_size=beam_size)[:, 1:].tolist()
 
     def evaluate(self, model, split: str = "val") -> dict[str, float]:
         """Teacher-forced loss (no smoothing), perplexity and token accuracy; then decoded (greedy on val, beam
@@ -104,19 +108,19 @@ class Translation(Task):
         from sacrebleu.metrics import BLEU  # imported late: only translation runs need it
 
         data = getattr(self.data, split)
-        total_loss, correct, tokens, hypotheses = 0.0, 0, 0, []
-        plain = unwrap(model)
+        total_loss, correct, tokens, hypotheses = 0.0, 0, 0, [""] * len(data)
+        plain, chunks = unwrap(model), torch.arange(len(data)).split(self.eval_batch_size)
         with evaluating(model):
-            for start in range(0, len(data), self.eval_batch_size):
-                src, tgt = data.batch(torch.arange(start, min(start + self.eval_batch_size, len(data))))
-                batch_loss, batch_correct, batch_tokens = self.token_losses(model, src, tgt, 0.0)
+            for chunk in chunks:
+                batch_loss, batch_correct, batch_tokens = self.token_losses(model, *data.batch(chunk), 0.0)
                 total_loss, correct, tokens = (
                     total_loss + batch_loss.item(),
                     correct + batch_correct.item(),
                     tokens + batch_tokens.item(),
                 )
-                for ids in self.translate(plain, src, self.beam_size if split == "test" else 1):
-                    hypotheses.append(self.data.tokenizer.decode(ids))
+            for chunk in data.src_lengths.argsort(stable=True).split(self.eval_batch_size):  # decoded by length
+                for index, ids in zip(chunk.tolist(), self.translate(plain, data.batch(chunk)[0], self.beam(split))):
+                    hypotheses[index] = self.data.tokenizer.decode(ids)
         sources, references = (list(side) for side in zip(*data.pairs))
         bleu, loss = BLEU(), total_loss / tokens
         score = bleu.corpus_score(hypotheses, [references]).score
