@@ -28,6 +28,12 @@ USAGE = (
     "usage: python eval.py run=<run dir or glob> [run=...] | ckpt=<checkpoint file> [attack=pgd|fgsm attack.eps=...]"
     " [trust_code=true]"
 )
+KEYS = """keys (key=value, as train.py takes them):
+  run=<run dir or glob>     a run of train.py (a glob gives one row per run dir with a checkpoint); repeatable
+  ckpt=<checkpoint file>    a checkpoint.pt itself
+  attack=pgd|fgsm           accuracy under attack too (image runs), at attack.eps=[0,0.025,0.05,0.1] by default
+  attack.<key>=<value>      eps, steps, step_size, random_start as in configs/train.yaml; samples (1000 images)
+  trust_code=true           a run whose model is a class of its own (model._target_) may import it: its code runs"""
 EVAL_EPS = [0.0, 0.025, 0.05, 0.1]  # pixels of [0, 1]: 0 is the clean accuracy of the attacked path
 
 
@@ -168,6 +174,10 @@ def print_table(rows: list[dict]) -> None:
 
 def main() -> None:
     from landmarks.engine.checkpoint import CheckpointError
+
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        print(f"{__doc__.splitlines()[0]}\n\n{USAGE}\n\n{KEYS}")
+        return
 
     try:
         attack, trust_code = parse_attack(sys.argv[1:]), parse_trust(sys.argv[1:])

@@ -7,9 +7,8 @@
 register their files in landmarks/datasets.py's SPECS when their task's datasets are listed.
 """
 
-import argparse
-
 from landmarks import datasets
+from landmarks.cli import Parser
 from landmarks.datasets import SPECS, DatasetError, dataset_dir, verify
 from landmarks.tasks import TASKS, task_class
 
@@ -17,7 +16,7 @@ from landmarks.tasks import TASKS, task_class
 def main(argv: list[str] | None = None) -> None:
     for name in TASKS:  # each task's datasets register their files in SPECS
         task_class(name).datasets.names()
-    parser = argparse.ArgumentParser(description="Download and verify a Landmarks dataset.")
+    parser = Parser(prog="python -m landmarks.download", description="Download and verify a Landmarks dataset.")
     parser.add_argument("name", choices=sorted(SPECS))
     parser.add_argument("--root", default=None, help="directory for the files (default: the dataset's cache)")
     args = parser.parse_args(argv)

@@ -13,7 +13,6 @@ arguments, the task's export) and checkpoint.pt. Either way a model that is a cl
 imported only under trust_code (landmarks/instantiate.py).
 """
 
-import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from landmarks.cli import Parser
 from landmarks.datasets import file_hash
 from landmarks.engine.checkpoint import CheckpointError, atomic_write, load_checkpoint, load_safely
 from landmarks.instantiate import UntrustedCode, instantiate
@@ -149,7 +149,9 @@ def export_run(run_dir: Path, out: Path, trust_code: bool = False) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Write a run's model to share: model.safetensors and model.json.")
+    parser = Parser(
+        prog="python -m landmarks.export", description="Write a run's model to share: model.safetensors and model.json."
+    )
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--trust-code", action="store_true", help="import the run's own model class (_target_)")
