@@ -12,7 +12,7 @@ from eval import evaluate, parse_attack
 from landmarks.build import build_task
 from landmarks.config import validate
 from landmarks.schema import ConfigError
-from landmarks.tasks.image_classification.attacks import AttackConfig, fgsm, pgd, training_examples
+from landmarks.tasks.image_classification.attacks import AttackConfig, attack, fgsm, pgd
 from landmarks.tasks.image_classification.robustness import accuracy_under_attack
 from tests.conftest import compose_config, tiny_run_overrides
 from train import run
@@ -45,7 +45,7 @@ def test_training_on_fgsm_starts_at_random_in_the_ball_and_steps_one_and_a_quart
     """Wong et al. 2020, Alg. 3: delta ~ U(-eps, eps), delta += 1.25 eps sign(grad), delta clipped to the ball."""
     model, images, labels = small_convnet(), 0.2 + 0.6 * torch.rand(6, 1, 8, 8), torch.tensor([0, 1, 2, 0, 1, 2])
     eps, config = 0.05, AttackConfig(name="fgsm", eps=0.05)
-    made = training_examples(model, images, labels, config, torch.Generator().manual_seed(3))
+    made = attack(model, images, labels, config, torch.Generator().manual_seed(3), training=True)
     start = images + torch.empty_like(images).uniform_(-eps, eps, generator=torch.Generator().manual_seed(3))
     start.requires_grad_(True)
     (grad,) = torch.autograd.grad(torch.nn.functional.cross_entropy(model(start), labels), start)
@@ -55,7 +55,7 @@ def test_training_on_fgsm_starts_at_random_in_the_ball_and_steps_one_and_a_quart
     pgd_config = AttackConfig(name="pgd", eps=eps, steps=3)  # PGD trains on PGD's own examples
     expected_pgd = pgd(model, images, labels, eps, 3, generator=torch.Generator().manual_seed(3))
     assert torch.equal(
-        training_examples(model, images, labels, pgd_config, torch.Generator().manual_seed(3)), expected_pgd
+        attack(model, images, labels, pgd_config, torch.Generator().manual_seed(3), training=True), expected_pgd
     )
 
 

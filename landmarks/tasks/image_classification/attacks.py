@@ -76,28 +76,19 @@ def attack(
     labels: torch.Tensor,
     config: AttackConfig,
     generator: torch.Generator | None = None,
+    training: bool = False,
 ) -> torch.Tensor:
-    """The adversarial images of `config`'s attack (the images themselves at epsilon 0)."""
+    """The adversarial images of `config`'s attack (the images themselves at epsilon 0). `training`: those that
+    trainer.adversarial trains on, where FGSM's are Wong et al.'s (2020, Alg. 3): one signed step of 1.25 eps from
+    a uniform random point of the ball, projected back; from the clean point alone, FGSM training overfits
+    catastrophically (their Sec. 4: robustness to PGD collapses)."""
     if config.eps == 0:
         return images
+    if config.name == "fgsm" and training:
+        return pgd(classify, images, labels, config.eps, 1, FAST_FGSM_STEP * config.eps, True, generator)
     if config.name == "fgsm":
         return fgsm(classify, images, labels, config.eps)
     return pgd(classify, images, labels, config.eps, config.steps, config.step_size, config.random_start, generator)
-
-
-def training_examples(
-    classify: Callable,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    config: AttackConfig,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """The adversarial images that trainer.adversarial trains on. PGD's are `attack`'s. FGSM's are Wong et al.'s
-    (2020, Alg. 3): one signed step of 1.25 eps from a uniform random point of the ball, projected back; from the
-    clean point alone, FGSM training overfits catastrophically (their Sec. 4: robustness to PGD collapses)."""
-    if config.name == "fgsm" and config.eps > 0:
-        return pgd(classify, images, labels, config.eps, 1, FAST_FGSM_STEP * config.eps, True, generator)
-    return attack(classify, images, labels, config, generator)
 
 
 ATTACKS = ("fgsm", "pgd")

@@ -11,7 +11,7 @@ from landmarks.hooks import hook
 from landmarks.schema import fail
 from landmarks.tasks.base import EpochOrder, Task, check_batch_size, evaluating, unwrap
 from landmarks.tasks.confusion import confusion_matrix_figure
-from landmarks.tasks.image_classification.attacks import ATTACKS, AttackConfig, training_examples
+from landmarks.tasks.image_classification.attacks import ATTACKS, AttackConfig, attack
 from landmarks.tasks.image_classification.data import (
     ImageData,
     epoch_permutation,
@@ -157,7 +157,7 @@ class ImageClassification(Task):
             with evaluating(unwrap(model)) as plain:
                 mean, std = self.data.mean, self.data.std
                 classify = self.classifier(plain, views=False)
-                adversarial = training_examples(classify, images * std + mean, labels, self.attack)
+                adversarial = attack(classify, images * std + mean, labels, self.attack, training=True)
             images = self._standardize(adversarial)
         logits = model(images).float()
         loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
