@@ -107,7 +107,7 @@ def evaluate(path: str, attack: tuple | None = None, trust_code: bool = False) -
     from landmarks.build import build_model, build_task
     from landmarks.config import validate
     from landmarks.engine.checkpoint import BEST_NAME, load_checkpoint, load_safely, resolve_checkpoint
-    from landmarks.engine.device import autocast_context, pick_device
+    from landmarks.engine.device import pick_device
 
     checkpoint = resolve_checkpoint(path)
     state = load_checkpoint(checkpoint)
@@ -119,8 +119,8 @@ def evaluate(path: str, attack: tuple | None = None, trust_code: bool = False) -
     best = checkpoint.parent / BEST_NAME  # under early stopping: the weights the run's report evaluated
     model.load_state_dict(load_safely(best)["model"] if best.exists() else state["model"])
     start = time.perf_counter()
-    with autocast_context(device, cfg.trainer.precision):
-        metrics = {f"test/{name}": value for name, value in task.evaluate(model, "test").items()}
+    # in fp32, as the loop's final evaluation (a bf16 run's training precision would give other test numbers)
+    metrics = {f"test/{name}": value for name, value in task.evaluate(model, "test").items()}
     if attack:
         metrics |= evaluate_attack(task, model, *attack, checkpoint.parent, state["step"], cfg.data.task)
     metrics["eval_time_s"] = round(time.perf_counter() - start, 2)

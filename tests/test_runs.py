@@ -1,6 +1,8 @@
 """A trained model back in other code in one call: load_run(run_dir) rebuilds the model from the run dir alone,
 reproduces the run's test metric, and uses it as its task did (classify, translate, generate)."""
 
+import json
+
 import pytest
 import torch
 
@@ -58,3 +60,15 @@ def test_a_language_model_run_comes_back_and_generates(tmp_path):
 def test_a_dir_that_is_not_a_run_is_a_clear_error(tmp_path):
     with pytest.raises(CheckpointError, match=r"model.pt not found; pass the run dir that train.py printed"):
         load_run(tmp_path)
+
+
+def test_eval_py_evaluates_in_the_loops_precision_and_gives_its_test_metrics(tiny_fashion_mnist, tmp_path):
+    """A bf16 run (autocast in training) is tested in fp32 by the loop; eval.py must not evaluate it in bf16."""
+    from eval import evaluate
+
+    quick = ["trainer.precision=bf16", "trainer.max_steps=2", "trainer.eval_every=0", "data.test_size=64"]
+    results = run(compose_config(*tiny_run_overrides(tiny_fashion_mnist, *quick)), tmp_path)
+    row = evaluate(str(tmp_path))
+    assert row["test/loss"] == f"{results['test/loss']:.4f}" and row["test/acc"] == f"{results['test/acc']:.4f}"
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["test/loss"] == results["test/loss"]  # to the last digit

@@ -188,7 +188,8 @@ def measure_efficiency(model, task: Task, step: int, trainer, device, autocast) 
     flops_per_sample = sum(per_shape[shape] for shape in shapes) / len(shapes)
     if trainer.peak_flops:
         return flops_per_sample, (trainer.peak_flops, "trainer.peak_flops")
-    return flops_per_sample, peak_flops(device, resolve_precision(device, trainer.precision))
+    precision = resolve_precision(device, trainer.precision)
+    return flops_per_sample, peak_flops(device, precision, write=distributed.is_main())  # one writer of the record
 
 
 def wrap(model, compile_model: bool, world: int):
