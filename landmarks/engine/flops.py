@@ -129,15 +129,23 @@ def train_flops_per_sample(model: torch.nn.Module, task, batches: list[tuple], a
 def peak_flops(
     device: torch.device, precision: str, record: Path = PEAK_RECORD, write: bool = True
 ) -> tuple[float, str]:
-    """The device's peak FLOP/s and where it came from: the datasheet for known GPUs (a MIG slice, a share of
+    """The device's peak FLOP/s and where it came from: the datasheet for known GPUs (TF32's when fp32 matmuls
+    run on tensor cores, so that MFU cannot pass 100%; a MIG slice, a share of
     one, is measured instead); otherwise the best of a few timed matmuls, and of every earlier measurement on
     this machine kept in `record` (one measurement on a CPU halves when another process takes a core, and MFU
     curves must stay comparable across runs), which only the process that `write`s updates."""
     name = device_name(device)
     if device.type == "cuda" and "MIG" not in name:
+        sheet = {}
         for (model, dtype), flops in PEAK_FLOPS.items():
-            if model in name and dtype == precision:
-                return flops, f"{model} datasheet, {precision}"
+            if model in name:
+                sheet.setdefault(dtype, (model, flops))
+        if precision == "fp32" and torch.get_float32_matmul_precision() != "highest" and "bf16" in sheet:
+            model, flops = sheet["bf16"]  # TF32 on tensor cores (device.configure): half bf16's rate on these GPUs
+            return flops / 2, f"{model} datasheet, tf32 (fp32 matmuls on tensor cores: half the bf16 peak)"
+        if precision in sheet:
+            model, flops = sheet[precision]
+            return flops, f"{model} datasheet, {precision}"
     key = f"{name} ({device.type}), {torch.get_num_threads()} threads, {precision}"
     try:
         known = json.loads(record.read_text())

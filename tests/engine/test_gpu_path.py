@@ -161,6 +161,22 @@ def test_known_gpus_get_their_datasheet_peak(monkeypatch, name, precision, peak)
     assert flops.peak_flops(torch.device("cuda"), precision)[0] == peak
 
 
+@pytest.mark.parametrize("name, tf32_peak", [("NVIDIA H100 80GB HBM3", 494.5e12), ("NVIDIA A100-SXM4-80GB", 156e12)])
+def test_fp32_on_tensor_cores_is_measured_against_the_tf32_peak(monkeypatch, name, tf32_peak):
+    monkeypatch.setattr(flops, "device_name", lambda device: name)
+    before = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("high")  # what device.configure sets for an fp32 run on CUDA
+        peak, source = flops.peak_flops(torch.device("cuda"), "fp32")
+        assert peak == tf32_peak and "tf32" in source
+        torch.set_float32_matmul_precision("highest")
+        assert flops.peak_flops(torch.device("cuda"), "fp32")[1].endswith("datasheet, fp32")
+    finally:
+        torch.set_float32_matmul_precision(before)
+    monkeypatch.setattr(flops, "device_name", lambda device: "Tesla V100-SXM2-16GB")  # no bf16 tensor cores
+    assert flops.peak_flops(torch.device("cuda"), "fp32")[0] == 15.7e12
+
+
 def test_a_mig_slice_is_measured_and_only_the_writing_process_records_it(monkeypatch, tmp_path):
     monkeypatch.setattr(flops, "device_name", lambda device: "NVIDIA A100-SXM4-40GB MIG 3g.20gb")
     monkeypatch.setattr(flops, "fastest_matmul_s", lambda device, dtype, n: 2 * n**3 / 100e12)
