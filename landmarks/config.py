@@ -63,7 +63,8 @@ def validate(cfg: DictConfig) -> RunConfig:
     if trainer.steps is None and trainer.epochs is None:
         raise ConfigError("trainer.epochs=None and trainer.steps=None: set one of them, the run's length")
     try:  # the metrics a run aims at, against the task's declared ones and their directions
-        Target.for_run(trainer, task.eval_metrics), EarlyStopping.for_run(trainer, task.eval_metrics, None)
+        Target.for_run(trainer, task.eval_metrics)
+        EarlyStopping.for_run(trainer, task.eval_metrics, None)
     except ValueError as error:
         raise ConfigError(str(error)) from None
     optim = typed_optim(resolved.optim)

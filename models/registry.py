@@ -73,4 +73,8 @@ def parameter_count(model: nn.Module) -> str:
         return str(count)
     if count < 100_000:
         return f"{count / 1e3:.3g}k"
-    return f"{count / 1e9:.3g}B" if count >= 1e9 else f"{count / 1e6:.2f}M" if count < 1e7 else f"{count / 1e6:.1f}M"
+    if count < 10_000_000:
+        return f"{count / 1e6:.2f}M"
+    if count < 1_000_000_000:
+        return f"{count / 1e6:.1f}M"
+    return f"{count / 1e9:.3g}B"

@@ -2,9 +2,10 @@
 gradient accumulation and clipping, logging and evaluation at intervals, checkpoint and resume.
 It knows nothing of images or tokens: the task says what a batch means (landmarks/tasks/base.py).
 
-`fit` is the step loop; it reads the trainer's settings (`TrainerConfig`, below) and the optimizer's, and calls
-parts that each do one job: `restore` a checkpoint, `train_step`, and from landmarks/engine/parts.py a `Clock`,
-`TrainLog` for the scalars, a `Target` for speedruns; `finish` evaluates and reports."""
+`fit` reads the trainer's settings (`TrainerConfig`, below) and the optimizer's: `start` builds the run's
+`TrainState` (landmarks/engine/state.py, which a checkpoint saves and restores), `train_steps` runs `train_step`
+with parts that each do one job (landmarks/engine/parts.py: a `Clock`, `TrainLog` for the scalars, a `Target` for
+speedruns), and `finish` (landmarks/engine/report.py) evaluates and reports."""
 
 import contextlib
 import re

@@ -35,7 +35,6 @@ class MaskedLanguageModeling(Task):
         self.steps_per_epoch = len(data.train) // batch_size
         self.batch_index = EpochOrder(self._draw_epoch, self.steps_per_epoch)
         self.generator = torch.Generator(data.train.device)
-        self.device = data.train.device
 
     @classmethod
     def from_config(cls, data: MaskedTextConfig, *, trainer, seed: int, device: torch.device):
@@ -46,9 +45,8 @@ class MaskedLanguageModeling(Task):
 
     def _draw_epoch(self, epoch: int) -> torch.Tensor:
         order = torch.randperm(len(self.data.train), generator=epoch_generator(self.seed, epoch))
-        return (
-            order[: self.steps_per_epoch * self.batch_size].view(self.steps_per_epoch, self.batch_size).to(self.device)
-        )
+        batches = order[: self.steps_per_epoch * self.batch_size].view(self.steps_per_epoch, self.batch_size)
+        return batches.to(self.data.train.device)  # once an epoch, not once a step
 
     def masked(self, windows: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         self.generator.manual_seed(seed)
