@@ -1,7 +1,7 @@
 """AlexNet: "ImageNet Classification with Deep Convolutional Neural Networks", Krizhevsky, Sutskever and
 Hinton, NeurIPS 2012.
 
-- Sec. 3.1: ReLU nonlinearities. Sec. 3.3: local response normalisation after conv1 and conv2
+- Sec. 3.1: ReLU nonlinearities (`activation="tanh"`: the saturating units they replace, Fig. 1). Sec. 3.3: local response normalisation after conv1 and conv2
   (k=2, n=5, alpha=1e-4, beta=0.75). Sec. 3.4: overlapping max pooling (z=3, s=2).
 - Sec. 3.5 and Fig. 2: five convolutions (96 11x11/4, 256 5x5, 384 3x3, 384 3x3, 256 3x3), conv2, conv4 and
   conv5 connected only within each GPU's half (groups=2), then three fully connected layers (4096, 4096, classes).
@@ -48,6 +48,9 @@ class LocalResponseNorm(nn.Module):
         return 2 * 2 * self.n * a.numel()
 
 
+ACTIVATIONS = {"relu": lambda: nn.ReLU(inplace=True), "tanh": nn.Tanh}
+
+
 @dataclass(frozen=True)
 class ConvSpec:
     out_channels: int
@@ -82,6 +85,10 @@ class AlexNet(nn.Module):
         dropout: the dropout probability on each hidden layer's output (0.5, Sec. 4.2).
         dropout_first: put the dropout on each hidden layer's input instead, as torchvision does.
         paper_init: the paper's N(0, 0.01) weights and 0/1 biases (Sec. 5); else PyTorch's defaults.
+        activation: "relu" (Sec. 3.1) or "tanh", the saturating nonlinearity that ReLUs train six times faster
+            than (Fig. 1).
+        batch_norm: batch normalisation between each convolution and its nonlinearity (Ioffe and Szegedy 2015,
+            Sec. 3.2: BN(Wu) replaces the bias, so the convolution has none); not in the paper.
     """
 
     def __init__(
@@ -95,16 +102,30 @@ class AlexNet(nn.Module):
         in_chans: int = 3,
         num_classes: int = 1000,
         paper_init: bool = False,
+        activation: str = "relu",
+        batch_norm: bool = False,
     ):
         super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        if paper_init and batch_norm:
+            raise ValueError(
+                "batch_norm removes the conv biases that paper_init sets (Sec. 5): say paper_init=False with it"
+            )
         self.in_chans, self.num_classes = in_chans, num_classes
         self.min_image_size = next(side for side in itertools.count(1) if feature_map_side(side, convs) >= 1)
         layers, channels = [], in_chans
         for spec in convs:
-            layers += [
-                nn.Conv2d(channels, spec.out_channels, spec.kernel_size, spec.stride, spec.padding, groups=spec.groups),
-                nn.ReLU(inplace=True),
-            ]
+            conv = nn.Conv2d(
+                channels,
+                spec.out_channels,
+                spec.kernel_size,
+                spec.stride,
+                spec.padding,
+                groups=spec.groups,
+                bias=not batch_norm,
+            )
+            layers += [conv, *([nn.BatchNorm2d(spec.out_channels)] if batch_norm else []), ACTIVATIONS[activation]()]
             if spec.lrn:
                 layers.append(LocalResponseNorm(spec.out_channels, n=5, k=2.0, alpha=1e-4, beta=0.75))
             if spec.pool:
@@ -114,7 +135,7 @@ class AlexNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(pooled_size)
         head, width = [], channels * pooled_size * pooled_size
         for out in hidden:
-            layer = [nn.Linear(width, out), nn.ReLU(inplace=True)]
+            layer = [nn.Linear(width, out), ACTIVATIONS[activation]()]
             head += [nn.Dropout(dropout), *layer] if dropout_first else [*layer, nn.Dropout(dropout)]
             width = out
         self.classifier = nn.Sequential(*head, nn.Linear(width, num_classes))

@@ -6,6 +6,8 @@
   identity (no parameters; the CIFAR nets of Sec. 4.2), option "B" is a 1x1 projection W_s (Eq. 2).
 - `ResNet`: Table 1's ImageNet layout (7x7/2 conv, 3x3/2 max pool, stages of 64-512 channels) and
   Sec. 4.2's CIFAR layout (3x3 conv, three stages of 16/32/64 channels, 6n+2 layers).
+- `plain=True`: the paper's "plain" baselines (Sec. 4.1, Fig. 3 middle; Fig. 4 and 6 left), the same stacks
+  without shortcuts, whose deeper nets train worse than their shallower ones (the degradation problem, Fig. 1).
 
 Parameter names follow torchvision, so `torchvision.models.resnet50().state_dict()` loads with
 strict=True. As in torchvision ("ResNet v1.5"), a Bottleneck strides in its 3x3 convolution; the
@@ -42,26 +44,31 @@ def make_shortcut(in_planes: int, out_planes: int, stride: int, option: str) -> 
     )
 
 
+def shortcut_path(x: torch.Tensor, downsample: nn.Module | None) -> torch.Tensor:
+    """The shortcut path: the identity x (Eq. 1), or `downsample`'s option A or B where the shape changes."""
+    return x if downsample is None else downsample(x)
+
+
 class BasicBlock(nn.Module):
-    """Fig. 5 left: 3x3 conv, BN, ReLU, 3x3 conv, BN, add the
-    shortcut, ReLU. (B, C_in, H, W) -> (B, planes, H/s, W/s)."""
+    """Fig. 5 left: 3x3 conv, BN, ReLU, 3x3 conv, BN, add the shortcut (none if `plain`), ReLU.
+    (B, C_in, H, W) -> (B, planes, H/s, W/s)."""
 
     expansion = 1
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1, shortcut: str = "B"):
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, shortcut: str = "B", plain: bool = False):
         super().__init__()
+        self.plain = plain
         self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU(inplace=True)
-        self.downsample = make_shortcut(in_planes, planes, stride, shortcut)
+        self.downsample = None if plain else make_shortcut(in_planes, planes, stride, shortcut)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)
+        return self.relu(out if self.plain else out + shortcut_path(x, self.downsample))
 
 
 class Bottleneck(nn.Module):
@@ -69,8 +76,9 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1, shortcut: str = "B"):
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, shortcut: str = "B", plain: bool = False):
         super().__init__()
+        self.plain = plain
         self.conv1 = nn.Conv2d(in_planes, planes, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
@@ -78,14 +86,13 @@ class Bottleneck(nn.Module):
         self.conv3 = nn.Conv2d(planes, planes * self.expansion, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(planes * self.expansion)
         self.relu = nn.ReLU(inplace=True)
-        self.downsample = make_shortcut(in_planes, planes * self.expansion, stride, shortcut)
+        self.downsample = None if plain else make_shortcut(in_planes, planes * self.expansion, stride, shortcut)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)
+        return self.relu(out if self.plain else out + shortcut_path(x, self.downsample))
 
 
 class ResNet(nn.Module):
@@ -102,6 +109,7 @@ class ResNet(nn.Module):
         in_chans: input channels; num_classes: outputs of the classifier.
         zero_init_residual: start each block's last BN at gamma = 0, so every block starts as the identity
             (Goyal et al. 2017); off in the paper.
+        plain: no shortcuts at all, the paper's plain baseline (Sec. 4.1).
 
     Shapes: (B, in_chans, H, W) -> logits (B, num_classes).
     """
@@ -117,12 +125,15 @@ class ResNet(nn.Module):
         in_chans: int = 3,
         num_classes: int = 1000,
         zero_init_residual: bool = False,
+        plain: bool = False,
     ):
         super().__init__()
         if len(layers) != len(widths):
             raise ValueError(f"layers {layers} and widths {widths} must have one entry per stage")
         if shortcut not in ("A", "B"):
             raise ValueError(f"shortcut must be 'A' (zero-padding) or 'B' (projection), got {shortcut!r}")
+        if plain and zero_init_residual:
+            raise ValueError("zero_init_residual=True would zero a plain net's every block (no shortcut carries x)")
         self.in_chans, self.num_classes = in_chans, num_classes
         stems = {  # (kernel, stride, padding) of conv1, and the pooling after it
             "imagenet": ((7, 2, 3), nn.MaxPool2d(3, stride=2, padding=1)),
@@ -142,7 +153,7 @@ class ResNet(nn.Module):
             blocks = []
             for i in range(num_blocks):
                 stride = 2 if stage > 0 and i == 0 else 1
-                blocks.append(block(in_planes, planes, stride, shortcut))
+                blocks.append(block(in_planes, planes, stride, shortcut, plain))
                 in_planes = planes * block.expansion
             self.add_module(f"layer{stage + 1}", nn.Sequential(*blocks))
         self.num_stages = len(layers)

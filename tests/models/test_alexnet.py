@@ -39,3 +39,28 @@ def test_small_variant_takes_28_and_32_px_images():
     assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
     assert create_model("alexnet_small", in_chans=3)(torch.randn(2, 3, 32, 32)).shape == (2, 10)
     assert create_model("alexnet_small").first_layer_filters().shape == (24, 1, 3, 3)
+
+
+def test_tanh_replaces_every_relu_and_bounds_each_hidden_unit():
+    model = create_model("alexnet_small", activation="tanh", in_chans=1, num_classes=10)
+    kinds = {type(m) for m in model.modules()}
+    assert torch.nn.Tanh in kinds and torch.nn.ReLU not in kinds
+    hidden = []
+    for layer in (m for m in model.modules() if isinstance(m, torch.nn.Tanh)):
+        layer.register_forward_hook(lambda m, i, out: hidden.append(out))
+    model(torch.randn(4, 1, 28, 28) * 100)
+    assert len(hidden) == 7 and all(h.abs().max() <= 1 for h in hidden)  # 5 convolutions, 2 hidden layers
+    with pytest.raises(ValueError, match="activation must be one of"):
+        create_model("alexnet_small", activation="gelu")
+
+
+def test_batch_norm_normalises_each_convolution_before_its_nonlinearity():
+    model = create_model("alexnet_small", batch_norm=True, in_chans=1, num_classes=10).train()
+    layers = list(model.features)
+    convs = [i for i, m in enumerate(layers) if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 5 and all(isinstance(layers[i + 1], torch.nn.BatchNorm2d) for i in convs)
+    assert all(layers[i].bias is None for i in convs)  # BN's beta is the bias (Ioffe and Szegedy, Sec. 3.2)
+    x = model.features[1](model.features[0](torch.randn(16, 1, 28, 28) * 5 + 3))
+    torch.testing.assert_close(x.mean((0, 2, 3)), torch.zeros(24), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="say paper_init=False"):
+        create_model("alexnet", batch_norm=True)

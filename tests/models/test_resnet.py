@@ -41,3 +41,32 @@ def test_bad_sizes_raise_clear_errors():
         create_model("resnet20", shortcut="C")
     with pytest.raises(ValueError, match="stem must be one of"):
         create_model("resnet20", stem="vit")
+
+
+class ZeroShortcut(torch.nn.Module):
+    """A shortcut path of zeros with the block's output map size (channels broadcast)."""
+
+    def __init__(self, stride: int):
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x):
+        return 0 * x[:, :1, :: self.stride, :: self.stride]
+
+
+@pytest.mark.parametrize("name, kwargs", [("resnet20", {}), ("resnet8_speedrun", {"layers": (2, 1, 2)})])
+def test_a_plain_net_is_the_residual_net_with_its_shortcuts_zeroed(name, kwargs):
+    torch.manual_seed(0)
+    residual, plain = create_model(name, **kwargs), create_model(name, plain=True, **kwargs)
+    assert not any("downsample" in key for key in plain.state_dict())  # no shortcut, no projection
+    plain.load_state_dict({k: v for k, v in residual.state_dict().items() if "downsample" not in k})
+    x = torch.randn(2, *((3, 32, 32) if name == "resnet20" else (1, 28, 28)))
+    assert not torch.allclose(residual.eval()(x), plain.eval()(x))
+    for block in (m for m in residual.modules() if hasattr(m, "downsample")):
+        block.downsample = ZeroShortcut(block.conv1.stride[0])
+    torch.testing.assert_close(residual(x), plain(x))
+
+
+def test_a_plain_net_refuses_zero_init_residual():
+    with pytest.raises(ValueError, match="zero_init_residual=True would zero a plain net"):
+        create_model("resnet20", plain=True, zero_init_residual=True)

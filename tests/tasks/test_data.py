@@ -99,6 +99,19 @@ def test_validation_split_is_seeded_and_disjoint(tiny_fashion_mnist):
     assert not any(bytes(x.flatten().tolist()) in train_rows for x in a.val.images)
 
 
+def test_train_size_keeps_a_seeded_subset_of_the_training_split(tiny_fashion_mnist):
+    cfg = OmegaConf.load(f"{CONFIGS}/data/fashion_mnist.yaml")
+    cfg.root, cfg.val_size = str(tiny_fashion_mnist), 64
+    whole = load_image_data(cfg, seed=0, device="cpu")
+    cfg.train_size = 100
+    subset = load_image_data(cfg, seed=0, device="cpu")
+    assert len(subset.train) == 100 and torch.equal(subset.val.images, whole.val.images)
+    assert torch.equal(subset.train.images, whole.train.images[:100]) and len(subset.test) == len(whole.test)
+    cfg.train_size = 577
+    with pytest.raises(ValueError, match=r"data.train_size=577: .* 576 training images .* at most 576"):
+        load_image_data(cfg, seed=0, device="cpu")
+
+
 def test_random_crop_shifts_and_flip_mirrors():
     images = torch.arange(2 * 1 * 6 * 6, dtype=torch.float32).reshape(2, 1, 6, 6)
     generator = torch.Generator().manual_seed(0)

@@ -62,14 +62,21 @@ class ImageData:
 
 def load_image_data(cfg: ImageDataConfig, *, seed: int, device) -> ImageData:
     """Load the dataset `cfg.source` (configs/data/*.yaml) and hold out `val_size` seeded training images for
-    validation (the test split stays unseen until the end); `test_size` keeps only the first test images."""
-    name, val_size, test_size = cfg.name, cfg.val_size, cfg.test_size
+    validation (the test split stays unseen until the end); `train_size` keeps a seeded subset of the rest (a
+    smaller dataset, as in Dosovitskiy et al. 2020's Fig. 3), `test_size` only the first test images."""
+    name, val_size, test_size, train_size = cfg.name, cfg.val_size, cfg.test_size, cfg.train_size
     arrays = DATASETS[cfg.source](cfg, seed)
     images, labels = arrays["train"]
     if not 0 <= val_size < len(labels):
         raise ValueError(f"data.val_size={val_size} must be in [0, {len(labels)}) for {name}")
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
     val_idx, train_idx = order[:val_size], order[val_size:]
+    if train_size is not None and train_size > len(train_idx):
+        raise ValueError(
+            f"data.train_size={train_size}: {name} has {len(train_idx)} training images beside data.val_size="
+            f"{val_size}; ask for at most {len(train_idx)}, or null for all"
+        )
+    train_idx = train_idx[:train_size]
     if isinstance(images, FolderImages):
         train_images = images[train_idx[:STATISTICS_SAMPLE]].load().float() / 255
     else:
