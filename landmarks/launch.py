@@ -95,11 +95,13 @@ def final_report(run, results: dict, device, run_dir: Path) -> str:
         f"{results['train_time_s']:.1f} s on {device}, MFU {results['mfu']:.1%}"
     ]
     if "target_reached" in results:
-        reached = (
-            f"reached at step {results['steps_to_target']} after {results['time_to_target_s']:.1f} s of training "
-            f"({results['wall_to_target_s']:.1f} s with validation)"
-        )
-        lines.append(f"  target {results['target']}: {reached if results['target_reached'] else 'not reached'}")
+        reached = "not reached"
+        if results["target_reached"]:
+            reached = (
+                f"reached at step {results['steps_to_target']} after {results['time_to_target_s']:.1f} s of "
+                f"training ({results['wall_to_target_s']:.1f} s with validation)"
+            )
+        lines.append(f"  target {results['target']}: {reached}")
     if "weights" in results:
         last = f"; step {results['step']}'s are in checkpoint.pt)" if results["weights"] == "best" else ")"
         lines.append(f"  weights of step {results['best_step']}, the best validation pass (best.pt{last}")
