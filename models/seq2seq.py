@@ -12,7 +12,9 @@ Bengio, ICLR 2015 (arXiv:1409.0473).
 - Appendix B.2: m=620 (embedding), n=1000 (hidden), n'=1000 (alignment), l=500 (maxout) for RNNsearch.
 
 `attention="luong"` swaps the alignment model for the multiplicative "general" score of Luong, Pham and
-Manning 2015 (Eq. 8), e_ij = s_{i-1}^T W_a h_j, keeping the rest of the decoder.
+Manning 2015 (Eq. 8), e_ij = s_{i-1}^T W_a h_j, keeping the rest of the decoder. `attention="none"` is the
+paper's baseline RNNencdec (Cho et al. 2014; Sec. 4.2): every c_i is one fixed-length summary of the sentence,
+c = [forward h_{T_x} ; backward h_1], the two directions' last states, whatever the decoder's state.
 
 Shapes: src (B, S) and tgt_in (B, T) token ids, padded with `pad_id` -> logits (B, T, tgt_vocab_size).
 Decoding interface (shared with models/transformer.py): `encode`, `decode_step`, `alignments`.
@@ -55,14 +57,22 @@ class MultiplicativeAttention(nn.Module):
         return torch.einsum("bsn,bn->bs", keys, s_prev)
 
 
-ATTENTIONS = {"bahdanau": AdditiveAttention, "luong": MultiplicativeAttention}
+class NoAttention(nn.Module):
+    """RNNencdec's fixed context: no alignment model; `Seq2Seq.recur` reads the summary instead."""
+
+    def __init__(self, n: int, annotation_dim: int, n_prime: int):
+        super().__init__()
+
+
+ATTENTIONS = {"bahdanau": AdditiveAttention, "luong": MultiplicativeAttention, "none": NoAttention}
 
 
 class Seq2Seq(nn.Module):
     """Encoder-decoder GRUs with attention (RNNsearch).
 
     Args (the paper's names): src_vocab_size, tgt_vocab_size, m (embedding size), n (GRU hidden size),
-        n_prime (alignment model's hidden size), l (maxout size), attention ("bahdanau" or "luong"),
+        n_prime (alignment model's hidden size), l (maxout size), attention ("bahdanau", "luong", or "none":
+        one fixed context, RNNencdec),
         dropout (on embeddings and the maxout output; the paper used none), pad_id.
     """
 
@@ -99,7 +109,8 @@ class Seq2Seq(nn.Module):
 
     def encode(self, src: torch.Tensor) -> dict[str, torch.Tensor]:
         """src (B, S) -> {"h": annotations (B, S, 2n), "keys": the alignment model's precomputed half,
-        "src_mask": (B, S) True at real tokens, "s": s_0 (B, n)}."""
+        "src_mask": (B, S) True at real tokens, "s": s_0 (B, n)}; without attention, "summary" (B, 2n): the
+        fixed context."""
         check_tokens(src, self.src_vocab_size, "src")
         check_source(src, self.pad_id)
         src_mask = src != self.pad_id
@@ -112,18 +123,24 @@ class Seq2Seq(nn.Module):
         h, last = self.encoder(packed)
         h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=src.shape[1])
         s0 = torch.tanh(self.W_s(last[1]))  # last[1]: the backward GRU's state after reading x_1
+        if isinstance(self.attention, NoAttention):  # last[0]: the forward GRU's after reading x_{T_x}
+            return {"summary": torch.cat([last[0], last[1]], dim=-1), "src_mask": src_mask, "s": s0}
         return {"h": h, "keys": self.attention.keys(h), "src_mask": src_mask, "s": s0}
 
     def fixed_state(self) -> set[str]:
         """The entries of decode_step's state fixed per source sentence (the annotations, their keys, the mask):
         beam search does not reorder them among a sentence's hypotheses; s_i changes at every step."""
-        return {"h", "keys", "src_mask"}
+        return {"h", "keys", "src_mask", "summary"}
 
     def recur(self, state: dict, embedded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One step of the recurrence from E y_{i-1} (B, m): s_i (B, n), c_i (B, 2n) and alpha_i (B, S)."""
-        e = self.attention.scores(state["s"], state["keys"]).masked_fill(~state["src_mask"], float("-inf"))
-        alpha = e.softmax(dim=-1)  # Eq. 6
-        c = torch.einsum("bs,bsd->bd", alpha, state["h"])  # Eq. 5
+        """One step of the recurrence from E y_{i-1} (B, m): s_i (B, n), c_i (B, 2n) and alpha_i (B, S) (zeros
+        without attention: no alignment)."""
+        if "summary" in state:
+            c, alpha = state["summary"], torch.zeros(state["src_mask"].shape, device=embedded.device)
+        else:
+            e = self.attention.scores(state["s"], state["keys"]).masked_fill(~state["src_mask"], float("-inf"))
+            alpha = e.softmax(dim=-1)  # Eq. 6
+            c = torch.einsum("bs,bsd->bd", alpha, state["h"])  # Eq. 5
         s = self.decoder(torch.cat([embedded, c], dim=-1), state["s"])  # Eq. 4
         return s, c, alpha
 

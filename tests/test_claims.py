@@ -52,8 +52,9 @@ def test_bad_input_ends_in_one_line(argv, message):
     assert message in str(stop.value) and "\n" not in str(stop.value)
 
 
-def rows(train_acc: dict[str, float]) -> list[dict]:
-    return [{"point": point, "metrics": {"train/acc": acc, "step": 1000}} for point, acc in train_acc.items()]
+def row(point: str, metrics: dict, curves: dict | None = None) -> dict:
+    """A row of claim.json as the runner writes it, with only what a verdict reads."""
+    return {"point": point, "metrics": metrics, "curves": curves or {}}
 
 
 @pytest.mark.parametrize(
@@ -65,5 +66,76 @@ def rows(train_acc: dict[str, float]) -> list[dict]:
     ],
 )
 def test_resnet_depth_holds_only_when_plain_nets_degrade_and_residual_ones_gain(errors, held):
-    verdict = CLAIMS["resnet_depth"].verdict(rows({point: 1 - error for point, error in errors.items()}))
+    verdict = CLAIMS["resnet_depth"].verdict(
+        [row(point, {"train/acc": 1 - error, "step": 1000}) for point, error in errors.items()]
+    )
     assert verdict[0] is held and "plain-56" in verdict[1]
+
+
+def test_alexnet_relu_holds_when_relus_reach_the_error_sooner_and_dropout_narrows_the_gap():
+    def point(name, reached_at, train, test):
+        return row(name, {"train_eval/acc": train, "test/acc": test}, {"train/acc": [[10, 0.5], [reached_at, 0.8]]})
+
+    verdict = CLAIMS["alexnet_relu"].verdict
+    assert verdict(
+        [point("relu", 20, 0.99, 0.90), point("tanh", 60, 0.97, 0.90), point("relu, dropout 0.5", 40, 0.95, 0.91)]
+    )[0]
+    held, sentence = verdict(
+        [point("relu", 60, 0.99, 0.9), point("tanh", 20, 0.97, 0.9), point("relu, dropout 0.5", 40, 0.95, 0.91)]
+    )
+    assert not held and "not sooner" in sentence
+
+
+@pytest.mark.parametrize("plain_trains_at_25, held", [(False, True), (True, False)])
+def test_batchnorm_holds_when_bn_is_faster_and_trains_at_a_rate_that_stops_the_plain_net(plain_trains_at_25, held):
+    from landmarks.claims.findings.batchnorm import label
+
+    def point(bn, multiple, reached_at, trains=True):
+        curve = {"val/acc": [[50, 0.5], [reached_at, 0.9]]}
+        return row(label(bn, multiple), {"val/acc": 0.9 if trains else 0.1}, curve)
+
+    runs = [point(False, 1, 300), point(True, 1, 100), point(False, 5, 200), point(True, 5, 100)]
+    runs += [point(False, 25, 200, trains=plain_trains_at_25), point(True, 25, 100)]
+    assert CLAIMS["batchnorm"].verdict(runs)[0] is held
+    diverged = {**point(False, 25, 200), "diverged": "loss is nan at step 12"}  # a non-finite loss: it did not train
+    assert CLAIMS["batchnorm"].verdict([*runs[:4], diverged, runs[5]])[0]
+
+
+def test_vit_data_holds_when_the_vit_trails_on_little_data_and_the_gap_closes():
+    from landmarks.claims.findings.vit_data import SIZES
+
+    gaps = dict(zip(SIZES, (0.10, 0.05, 0.02, 0.01)))
+    runs = [
+        row(f"{m}, {n}", {"test/acc": 0.8 + (gaps[n] if m == "ResNet" else 0)})
+        for m in ("ViT", "ResNet")
+        for n in SIZES
+    ]
+    assert CLAIMS["vit_data"].verdict(runs)[0]
+    widening = [row(r["point"], {"test/acc": 0.8 + 0.2 * (r["point"] == f"ResNet, {SIZES[-1]}")}) for r in runs]
+    assert not CLAIMS["vit_data"].verdict(widening)[0]
+
+
+@pytest.mark.parametrize("robust_accuracy, held", [(0.7, True), (0.15, False)])
+def test_adversarial_training_holds_by_twenty_points_at_the_training_eps(robust_accuracy, held):
+    from landmarks.claims.findings.adversarial_training import EPS
+
+    def point(name, at_train_eps):
+        return row(name, {f"pgd_acc@{eps:g}": 0.9 if eps == 0 else at_train_eps for eps in EPS})
+
+    assert (
+        CLAIMS["adversarial_training"].verdict([point("standard", 0.0), point("PGD-trained", robust_accuracy)])[0]
+        is held
+    )
+
+
+def test_attention_length_holds_when_the_fixed_context_loses_more_bleu_on_long_sentences():
+    from landmarks.claims.findings.attention_length import BUCKETS, key
+
+    def point(name, scores):
+        return row(name, {key(*bucket): score for bucket, score in zip(BUCKETS, scores)})
+
+    search, encdec = point("RNNsearch", (90, 88, 87, 85)), point("RNNencdec", (80, 60, 40, 20))
+    assert CLAIMS["attention_length"].verdict([search, encdec])[0]
+    assert not CLAIMS["attention_length"].verdict(
+        [point("RNNsearch", (90, 60, 40, 20)), point("RNNencdec", (80, 78, 77, 76))]
+    )[0]

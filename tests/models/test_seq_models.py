@@ -225,3 +225,19 @@ def test_incremental_decoding_equals_decoding_the_whole_prefix(norm_first):
     torch.testing.assert_close(primed, full, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="the state has seen 6 positions but tokens holds 3"):
         model.decode_step(state, tokens[:, :3])
+
+
+def test_without_attention_the_decoder_reads_only_the_sentence_summary():
+    """RNNencdec (attention="none"): every step's output is a function of the summary [forward h_S; backward h_1]
+    and the decoder's own state; the annotations of the words between do not reach it."""
+    torch.manual_seed(0)
+    model = create_model("seq2seq_tiny", src_vocab_size=VOCAB, tgt_vocab_size=VOCAB, attention="none").eval()
+    src, tokens = torch.randint(4, VOCAB, (3, 9)), torch.full((3, 1), BOS)
+    state = model.encode(src)
+    assert set(state) == {"summary", "src_mask", "s"} and state["summary"].shape == (3, 2 * 128)
+    logits, _ = model.decode_step(state, tokens)
+    changed, _ = model.decode_step({**state, "summary": torch.randn_like(state["summary"])}, tokens)
+    assert not torch.allclose(logits, changed)
+    encoder_out, _ = model.encoder(model.src_embed(src))
+    torch.testing.assert_close(state["summary"], torch.cat([encoder_out[:, -1, :128], encoder_out[:, 0, 128:]], -1))
+    assert not any("attention" in name for name, _ in model.named_parameters())

@@ -101,6 +101,16 @@ class Translation(Task):
         """Decoded target ids (without <bos>) of a source batch; beam_size 1 is greedy."""
         return translate_ids(model, src, bos=BOS, eos=EOS, pad=PAD, beam_size=beam_size)[:, 1:].tolist()
 
+    def decode(self, model, split: str) -> list[str]:
+        """The split's translations, in its order: greedy on val, the recipe's beam on test, decoded in batches of
+        like source length."""
+        data, plain, hypotheses = getattr(self.data, split), unwrap(model), [""] * len(getattr(self.data, split))
+        with evaluating(model):
+            for chunk in data.src_lengths.argsort(stable=True).split(self.eval_batch_size):
+                for index, ids in zip(chunk.tolist(), self.translate(plain, data.batch(chunk)[0], self.beam(split))):
+                    hypotheses[index] = self.data.tokenizer.decode(ids)
+        return hypotheses
+
     def evaluate(self, model, split: str = "val") -> dict[str, float]:
         """Teacher-forced loss (no smoothing), perplexity and token accuracy; then decoded (greedy on val, beam
         search of `beam_size` on test): exact match (with the reference's spacing normalised, as the
@@ -108,19 +118,16 @@ class Translation(Task):
         from sacrebleu.metrics import BLEU  # imported late: only translation runs need it
 
         data = getattr(self.data, split)
-        total_loss, correct, tokens, hypotheses = 0.0, 0, 0, [""] * len(data)
-        plain, chunks = unwrap(model), torch.arange(len(data)).split(self.eval_batch_size)
+        total_loss, correct, tokens = 0.0, 0, 0
         with evaluating(model):
-            for chunk in chunks:
+            for chunk in torch.arange(len(data)).split(self.eval_batch_size):
                 batch_loss, batch_correct, batch_tokens = self.token_losses(model, *data.batch(chunk), 0.0)
                 total_loss, correct, tokens = (
                     total_loss + batch_loss.item(),
                     correct + batch_correct.item(),
                     tokens + batch_tokens.item(),
                 )
-            for chunk in data.src_lengths.argsort(stable=True).split(self.eval_batch_size):  # decoded by length
-                for index, ids in zip(chunk.tolist(), self.translate(plain, data.batch(chunk)[0], self.beam(split))):
-                    hypotheses[index] = self.data.tokenizer.decode(ids)
+        hypotheses = self.decode(model, split)
         sources, references = (list(side) for side in zip(*data.pairs))
         bleu, loss = BLEU(), total_loss / tokens
         score = bleu.corpus_score(hypotheses, [references]).score

@@ -4,7 +4,8 @@ adjectives after the noun in reverse order, case particles, verb suffixes).
 
 It needs attention rather than a fixed-size summary: the verb moves from the middle to the end and the
 object before it; a sentence's first word ("yesterday", "tomorrow") sets the tense suffix near its end; the
-subject's number sets the verb's last suffix, a dozen words later; lengths run from 5 to 22 words.
+subject's number sets the verb's last suffix, a dozen words later; lengths run from 5 to 22 words (to about 50 with
+`max_phrases=8`: long sentences, for Bahdanau et al.'s Fig. 2).
 
     yesterday the big dogs did not see a cat near the river
  -> <yesterday> ne <dog> ra <big> ga ne <river> soba <cat> o <see> ta nai mas
@@ -87,7 +88,8 @@ def noun_phrase(rng: random.Random, nouns, plural: bool) -> tuple[list[str], lis
     return source, target
 
 
-def sentence_pair(rng: random.Random) -> tuple[str, str]:
+def sentence_pair(rng: random.Random, max_phrases: int = 2) -> tuple[str, str]:
+    """A pair with 0 to `max_phrases` prepositional phrases (each count but the largest twice as likely)."""
     time = rng.choice([None, None, None, *TIMES])
     negated = rng.random() < 0.3
     plural = rng.random() < 0.5
@@ -102,7 +104,7 @@ def sentence_pair(rng: random.Random) -> tuple[str, str]:
     else:
         verb_src = [("do" if plural else "does"), "not", verb] if negated else [verb if plural else third]
     phrases_src, phrases_tgt = [], []
-    for _ in range(rng.choice((0, 0, 1, 1, 2))):
+    for _ in range(rng.choice([*(count for count in range(max_phrases) for _ in "ab"), max_phrases])):
         preposition = rng.choice(sorted(PREPOSITIONS))
         np_src, np_tgt = noun_phrase(rng, NOUNS if preposition == "with" else dict.fromkeys(PLACES), False)
         phrases_src += [preposition, *np_src]
@@ -122,11 +124,11 @@ def sentence_pair(rng: random.Random) -> tuple[str, str]:
     return " ".join(source), " ".join(target)
 
 
-def generate_pairs(count: int, seed: int) -> list[tuple[str, str]]:
+def generate_pairs(count: int, seed: int, max_phrases: int = 2) -> list[tuple[str, str]]:
     """`count` distinct sentence pairs, the same for the same seed."""
     rng, pairs, seen = random.Random(seed), [], set()
     while len(pairs) < count:
-        pair = sentence_pair(rng)
+        pair = sentence_pair(rng, max_phrases)
         if pair[0] not in seen:
             seen.add(pair[0])
             pairs.append(pair)
@@ -137,11 +139,12 @@ def generate_pairs(count: int, seed: int) -> list[tuple[str, str]]:
 class SyntheticConfig(TranslationDataConfig):
     generator_seed: int = rule(integer(0), "an integer >= 0", default=1234)  # the sentences and the splits
     train_size: int = rule(integer(1), "a number of samples >= 1", default=20000)
+    max_phrases: int = rule(integer(0), "a number of phrases >= 0", default=2)  # longer sentences with more
 
 
 @DATASETS.register("synthetic", config=SyntheticConfig)
 def load(cfg: SyntheticConfig) -> dict[str, list[tuple[str, str]]]:
-    pairs = generate_pairs(cfg.train_size + cfg.val_size + cfg.test_size, cfg.generator_seed)
+    pairs = generate_pairs(cfg.train_size + cfg.val_size + cfg.test_size, cfg.generator_seed, cfg.max_phrases)
     return {
         "train": pairs[: cfg.train_size],
         "val": pairs[cfg.train_size : cfg.train_size + cfg.val_size],
