@@ -12,6 +12,7 @@ HOOKS = {  # name: (signature and meaning, who calls it)
     "attention_maps": ("(images) -> each layer's attention weights, for attention rollout", "images"),
     "first_layer_filters": ("() -> the first convolution's filters, drawn in TensorBoard", "images"),
     "alignments": ("(src, tgt_in) -> (B, T, S) attention weights, drawn as alignments", "translation"),
+    "aux_loss": ("() -> a loss the last forward adds to the task's, or None (MoE load balancing)", "language models"),
     "fixed_state": ("() -> names of decode_step state entries fixed per source (the memory), not reordered", "beam"),
 }
 

@@ -134,8 +134,50 @@ class MLP(nn.Module):
         return self.drop(self.c_proj(h))
 
 
+class MoE(nn.Module):
+    """A sparse mixture of `n_experts` MLPs in place of the one MLP (Shazeer et al. 2017; Switch Transformer, Fedus et
+    al. 2021; Mixtral, Jiang et al. 2024): a linear router scores the experts for each token, the token goes to its
+    `top_k` best, and their outputs are summed, weighted by the router's softmax renormalised over those k (Mixtral,
+    Eq. 1) or, for k = 1, by the expert's probability itself (Switch, Eq. 2: the router's gradient). Dropless: each
+    token reaches its k experts, with no capacity factor (MegaBlocks, Gale et al. 2022). After each forward,
+    `balance` holds Switch's load-balancing loss (Sec. 2.2, Eq. 4-6), n_experts * sum_i f_i P_i: f_i the fraction
+    of the token-expert assignments that went to expert i, P_i the mean router probability of expert i; it is 1
+    when the load is uniform. (B, T, n_embd) -> same."""
+
+    def __init__(self, n_embd: int, hidden: int, *, n_experts: int, top_k: int, **mlp):
+        super().__init__()
+        if not 1 <= top_k <= n_experts:
+            raise ValueError(f"moe_top_k={top_k} must be between 1 and moe_experts={n_experts}")
+        self.top_k = top_k
+        self.router = nn.Linear(n_embd, n_experts, bias=False)
+        self.experts = nn.ModuleList(MLP(n_embd, hidden, **mlp) for _ in range(n_experts))
+        self.balance = torch.zeros(())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.flatten(0, -2)  # (N, n_embd)
+        probs = self.router(flat).float().softmax(dim=-1)  # (N, n_experts)
+        weights, chosen = probs.topk(self.top_k, dim=-1)  # (N, k)
+        if self.top_k > 1:
+            weights = weights / weights.sum(dim=-1, keepdim=True)
+        out = torch.zeros_like(flat)
+        for index, expert in enumerate(self.experts):
+            token, slot = (chosen == index).nonzero(as_tuple=True)  # the tokens routed here (a dynamic shape)
+            if len(token):
+                out.index_add_(0, token, expert(flat[token]) * weights[token, slot, None].to(flat.dtype))
+        fraction = F.one_hot(chosen, len(self.experts)).float().sum(dim=(0, 1)) / chosen.numel()  # f_i
+        self.balance = len(self.experts) * (fraction * probs.mean(dim=0)).sum()
+        return out.view_as(x)
+
+
+def mlps(module: nn.Module, prefix: str) -> list[tuple[str, MLP]]:
+    """The MLPs of a block's feed-forward (its one MLP, or each expert) with their names."""
+    if isinstance(module, MoE):
+        return [(f"{prefix}.experts.{e}", expert) for e, expert in enumerate(module.experts)]
+    return [(prefix, module)]
+
+
 class Block(nn.Module):
-    """GPT-2's pre-norm block: x + attn(ln_1(x)), then x + mlp(ln_2(x))."""
+    """GPT-2's pre-norm block: x + attn(ln_1(x)), then x + mlp(ln_2(x)) (a mixture of experts' with moe_experts)."""
 
     def __init__(
         self,
@@ -150,13 +192,20 @@ class Block(nn.Module):
         qk_norm: bool = False,
         norm_eps: float = 1e-5,
         n_kv_head: int | None = None,
+        moe_experts: int = 0,
+        moe_top_k: int = 2,
     ):
         super().__init__()
         self.ln_1 = norm_layer(norm, n_embd, bias, norm_eps)
         attention = {"dropout": dropout, "bias": bias, "qk_norm": qk_norm, "norm_eps": norm_eps, "n_kv_head": n_kv_head}
         self.attn = CausalSelfAttention(n_embd, n_head, **attention)
         self.ln_2 = norm_layer(norm, n_embd, bias, norm_eps)
-        self.mlp = MLP(n_embd, mlp_hidden or 4 * n_embd, dropout=dropout, kind=mlp, bias=bias)
+        feed_forward = {"dropout": dropout, "kind": mlp, "bias": bias}
+        self.mlp = (
+            MoE(n_embd, mlp_hidden or 4 * n_embd, n_experts=moe_experts, top_k=moe_top_k, **feed_forward)
+            if moe_experts
+            else MLP(n_embd, mlp_hidden or 4 * n_embd, **feed_forward)
+        )
 
     def forward(self, x: torch.Tensor, past: tuple | None = None, explicit: bool = False, rope: tuple | None = None):
         attended, present = self.attn(self.ln_1(x), past, explicit, rope)
@@ -187,12 +236,16 @@ class GPT(nn.Module):
         norm_eps: float = 1e-5,
         rope_theta: float = 10000.0,
         n_kv_head: int | None = None,
+        moe_experts: int = 0,
+        moe_top_k: int = 2,
+        moe_balance: float = 0.01,
     ):
         """vocab_size and block_size (the context length) as in GPT-2's hparams; n_layer blocks of n_head
         heads over n_embd channels; dropout on the embeddings, attention weights and residual branches
         (0.1 in the papers). The rest: the modern ingredients of the module docstring (mlp_hidden: the MLP's
         width, 4 n_embd by default; norm_eps: LayerNorm's or RMSNorm's epsilon; n_kv_head: key and value heads,
-        None for n_head)."""
+        None for n_head). moe_experts > 0 makes every MLP a mixture of that many experts of mlp_hidden units, each
+        token reaching moe_top_k of them; moe_balance weighs Switch's load-balancing loss (alpha = 0.01, Sec. 2.2)."""
         super().__init__()
         if position not in ("learned", "rope"):
             raise ValueError(f"position={position!r}; use learned (GPT-2) or rope (rotary, Su et al. 2021)")
@@ -205,6 +258,8 @@ class GPT(nn.Module):
         self.drop = nn.Dropout(dropout)
         block = {"dropout": dropout, "norm": norm, "mlp": mlp, "mlp_hidden": mlp_hidden, "bias": bias}
         block |= {"qk_norm": qk_norm, "norm_eps": norm_eps, "n_kv_head": n_kv_head}  # one line per new option
+        block |= {"moe_experts": moe_experts, "moe_top_k": moe_top_k}
+        self.moe_balance = moe_balance
         self.blocks = nn.ModuleList(Block(n_embd, n_head, **block) for _ in range(n_layer))
         self.ln_f = norm_layer(norm, n_embd, bias, norm_eps)
         self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
@@ -222,8 +277,16 @@ class GPT(nn.Module):
                 nn.init.normal_(param, mean=0.0, std=std)
 
     def edge_layers(self) -> set[str]:
-        """The input and output layers (module names): Muon leaves them to AdamW (Jordan et al. 2024)."""
-        return {"wte", "lm_head"} | ({"wpe"} if self.wpe is not None else set())
+        """The input and output layers (module names), and the experts' routers: Muon leaves them to AdamW (Jordan
+        et al. 2024); each expert's matrices are Muon's, one at a time."""
+        routers = {f"blocks.{i}.mlp.router" for i, block in enumerate(self.blocks) if isinstance(block.mlp, MoE)}
+        return {"wte", "lm_head"} | ({"wpe"} if self.wpe is not None else set()) | routers
+
+    def aux_loss(self) -> torch.Tensor | None:
+        """moe_balance times the blocks' load-balancing losses of the last forward (Switch, Sec. 2.2); None without
+        experts."""
+        balances = [block.mlp.balance for block in self.blocks if isinstance(block.mlp, MoE)]
+        return self.moe_balance * sum(balances) if balances else None
 
     def fused_matrices(self) -> dict[str, tuple[int, ...]]:
         """Weights that stack several matrices, with the rows of each (Q, K, V of each block's c_attn; SwiGLU's W
@@ -231,8 +294,9 @@ class GPT(nn.Module):
         fused = {}
         for i, block in enumerate(self.blocks):
             fused[f"blocks.{i}.attn.c_attn.weight"] = block.attn.sizes
-            if block.mlp.kind == "swiglu":
-                fused[f"blocks.{i}.mlp.c_fc.weight"] = (block.mlp.c_proj.in_features,) * 2
+            for prefix, mlp in mlps(block.mlp, f"blocks.{i}.mlp"):
+                if mlp.kind == "swiglu":
+                    fused[f"{prefix}.c_fc.weight"] = (mlp.c_proj.in_features,) * 2
         return fused
 
     def forward(self, idx: torch.Tensor, explicit: bool = False) -> torch.Tensor:

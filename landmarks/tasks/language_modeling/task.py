@@ -13,6 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from landmarks.hooks import hook
 from landmarks.tasks.base import Task, check_batch_size, evaluating, unwrap
 from landmarks.tasks.language_modeling.data import TokenStream, load_token_stream
 from landmarks.tasks.language_modeling.datasets import DATASETS, TextDataConfig
@@ -79,9 +80,13 @@ class LanguageModeling(Task):
         return self.windows(self.data.train, starts)
 
     def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Next-token cross-entropy, plus the model's auxiliary loss if its forward made one (a mixture of
+        experts' load balancing, logged as train/aux_loss)."""
         inputs, targets = batch
         logits = model(inputs).float()
-        return F.cross_entropy(logits.flatten(0, 1), targets.flatten()), {}
+        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        aux = aux_loss() if (aux_loss := hook(unwrap(model), "aux_loss")) else None
+        return (loss, {}) if aux is None else (loss + aux, {"aux_loss": aux.detach()})
 
     def evaluate(self, model, split: str = "val") -> dict[str, float]:
         starts = self.val_starts if split == "val" else self.test_starts
