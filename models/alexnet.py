@@ -1,8 +1,9 @@
 """AlexNet: "ImageNet Classification with Deep Convolutional Neural Networks", Krizhevsky, Sutskever and
 Hinton, NeurIPS 2012.
 
-- Sec. 3.1: ReLU nonlinearities (`activation="tanh"`: the saturating units they replace, Fig. 1). Sec. 3.3: local response normalisation after conv1 and conv2
-  (k=2, n=5, alpha=1e-4, beta=0.75). Sec. 3.4: overlapping max pooling (z=3, s=2).
+- Sec. 3.1: ReLU nonlinearities (`activation="tanh"`: the saturating units they replace, Fig. 1). Sec. 3.3: local
+  response normalisation after conv1 and conv2 (k=2, n=5, alpha=1e-4, beta=0.75). Sec. 3.4: overlapping max
+  pooling (z=3, s=2).
 - Sec. 3.5 and Fig. 2: five convolutions (96 11x11/4, 256 5x5, 384 3x3, 384 3x3, 256 3x3), conv2, conv4 and
   conv5 connected only within each GPU's half (groups=2), then three fully connected layers (4096, 4096, classes).
 - Sec. 4.2: dropout 0.5 on the outputs of the first two fully connected layers. Sec. 5: weights N(0, 0.01), biases 1 in
