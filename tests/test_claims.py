@@ -32,6 +32,8 @@ def test_each_claims_quick_form_runs_every_point_and_writes_its_record(name, tmp
     printed = capsys.readouterr().out
     verdict = f"{name}: {'held' if record['held'] else 'did not hold'}: {record['verdict']}"
     assert f"[{len(claim.points)}/{len(claim.points)}]" in printed and verdict in printed.splitlines()
+    (tmp_path / "claim.png").unlink()
+    assert main([name, "--redraw", str(tmp_path)]) == record and (tmp_path / "claim.png").exists()  # no training
 
 
 def test_the_list_names_every_claim_with_its_paper_and_budget(capsys):
@@ -44,7 +46,11 @@ def test_the_list_names_every_claim_with_its_paper_and_budget(capsys):
 
 @pytest.mark.parametrize(
     "argv, message",
-    [(["resnet_dept"], "no claim 'resnet_dept'; choose one of"), (["resnet_depth", "--seeds", "0"], "--seeds 0")],
+    [
+        (["resnet_dept"], "no claim 'resnet_dept'; choose one of"),
+        (["resnet_depth", "--seeds", "0"], "--seeds 0"),
+        (["resnet_depth", "--redraw", "nowhere"], "--redraw nowhere: no claim.json there"),
+    ],
 )
 def test_bad_input_ends_in_one_line(argv, message):
     with pytest.raises(SystemExit) as stop:

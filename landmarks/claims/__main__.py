@@ -1,4 +1,5 @@
-"""python -m landmarks.claims --list | NAME [--quick] [--seeds N] [--out DIR]: reproduce a landmark's finding."""
+"""python -m landmarks.claims --list | NAME [--quick] [--seeds N] [--out DIR] [--redraw DIR]: reproduce a landmark's
+finding."""
 
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--quick", action="store_true", help="a few steps a point, one seed: seconds, for the tests")
     parser.add_argument("--seeds", type=int, help="seeds per point (default: the claim's, 3; --quick: 1)")
     parser.add_argument("--out", type=Path, help="output dir (default outputs/claims/NAME/<time>)")
+    parser.add_argument("--redraw", type=Path, metavar="DIR", help="the verdict and figure again from DIR's claim.json")
     args = parser.parse_args(argv)
     if args.list or not args.name:
         print(listing())
@@ -32,7 +34,12 @@ def main(argv: list[str] | None = None) -> dict | None:
         parser.error(f"no claim {args.name!r}; choose one of {', '.join(CLAIMS.names())}")
     if args.seeds is not None and args.seeds < 1:
         parser.error(f"--seeds {args.seeds}: give a number of seeds >= 1")
-    from landmarks.claims.runner import run_claim
+    from landmarks.claims.runner import redraw, run_claim
+
+    if args.redraw:
+        if not (args.redraw / "claim.json").is_file():
+            parser.error(f"--redraw {args.redraw}: no claim.json there; give the output dir of a claim's run")
+        return redraw(CLAIMS[args.name], args.redraw)
 
     out = args.out or Path("outputs/claims") / args.name / time.strftime("%Y-%m-%d_%H-%M-%S")
     out.mkdir(parents=True, exist_ok=True)

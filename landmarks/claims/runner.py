@@ -111,9 +111,23 @@ def run_claim(claim: Claim, *, quick: bool = False, seeds: int | None = None, ou
         "rows": rows,
     }
     write_record(record, claim, out)
-    print(f"\n{table(rows, claim.columns)}\n\n{claim.name}: {'held' if held else 'did not hold'}: {sentence}")
-    print(f"  claim.json, claim.png and the runs' TensorBoard: {out}")
+    print_verdict(record, claim, out)
     return record
+
+
+def redraw(claim: Claim, out: Path) -> dict:
+    """The verdict, claim.png and TensorBoard's figure again from the rows of `out`'s claim.json: no training."""
+    record = json.loads((out / "claim.json").read_text())
+    record["held"], record["verdict"] = claim.verdict(record["rows"])
+    write_record(record, claim, out)
+    print_verdict(record, claim, out)
+    return record
+
+
+def print_verdict(record: dict, claim: Claim, out: Path) -> None:
+    outcome = "held" if record["held"] else "did not hold"
+    print(f"\n{table(record['rows'], claim.columns)}\n\n{claim.name}: {outcome}: {record['verdict']}")
+    print(f"  claim.json, claim.png and the runs' TensorBoard: {out}")
 
 
 def write_record(record: dict, claim: Claim, out: Path) -> None:

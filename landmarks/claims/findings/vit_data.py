@@ -6,7 +6,7 @@ each with its tuned Fashion-MNIST recipe and the same steps, on seeded subsets o
 from landmarks.claims.claim import QUICK_IMAGES, Claim, register
 from landmarks.claims.table import by_point, mean, values
 
-STEPS, SIZES = 500, (1000, 4000, 15000, 58000)
+STEPS, SIZES = 400, (1000, 4000, 15000, 58000)
 MODELS = {"ViT": ("model=vit",), "ResNet": ("model=resnet", "model.widths=[30,60,120]")}  # ~equal FLOPs per image
 
 
@@ -51,6 +51,6 @@ CLAIM = register(
         draw=draw,
         columns={"test acc": "test/acc", "FLOPs a image": "flops_per_sample"},
         differs="Fashion-MNIST subsets of 1k to 58k images, not ImageNet to JFT-300M (1.3M to 300M); a 4-layer ViT "
-        "of 7x7 patches and a 3-block ResNet; 500 steps of training for every size, not pre-training and transfer",
+        "of 7x7 patches and a 3-block ResNet; 400 steps of training for every size, not pre-training and transfer",
     )
 )
