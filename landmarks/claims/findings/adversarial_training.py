@@ -57,7 +57,7 @@ CLAIM = register(
         paper="Madry et al. 2018, Sec. 4 and Fig. 6",
         statement="PGD adversarial training keeps accuracy under PGD attacks that drive a standard model's toward "
         "zero (here: at least 20 points more at the training eps)",
-        budget_min=12,
+        budget_min=13,
         base=("model=resnet", f"attack.eps={TRAIN_EPS}", "attack.steps=3", "trainer.eval_every=0"),
         points={"standard": ("trainer.adversarial=null",), "PGD-trained": ("trainer.adversarial=pgd",)},
         quick=(*QUICK_IMAGES, "data.test_size=8"),

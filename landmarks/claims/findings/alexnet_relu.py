@@ -66,7 +66,7 @@ CLAIM = register(
         paper="Krizhevsky et al. 2012, Fig. 1 and Sec. 4.2",
         statement="ReLUs reach 25% training error sooner than tanh units (six times on CIFAR-10); dropout narrows "
         "the gap between training and test error",
-        budget_min=10,
+        budget_min=11,
         base=("model=alexnet", f"trainer.steps={STEPS}", "trainer.log_every=10", "trainer.eval_every=500"),
         points={
             "relu": ("model.activation=relu", "model.dropout=0"),

@@ -59,7 +59,7 @@ CLAIM = register(
         paper="Ioffe and Szegedy 2015, Fig. 1 and Sec. 4.2.1",
         statement="with BN a net reaches a given accuracy in fewer steps, and trains at learning rates that stop it "
         "training without BN",
-        budget_min=12,
+        budget_min=10,
         base=(
             "model=alexnet",
             "optim=sgd",
