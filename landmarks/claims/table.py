@@ -59,3 +59,13 @@ def plot_curve(axes, rows: list[dict], tag: str, label: str, transform=lambda v:
 def first_step(row: dict, tag: str, level: float) -> int | None:
     """The first logged step at which a scalar reached `level` (from below); None if it never did."""
     return next((step for step, value in row["curves"].get(tag, []) if value >= level), None)
+
+
+def plot_points(axes, xs: list, samples: list[list[float]], label: str) -> None:
+    """A metric measured at each x over seeds (`samples`: the seeds' values at each x): the mean, joined, with the
+    seeds' range as error bars."""
+    samples = [found or [float("nan")] for found in samples]
+    middle = [sum(found) / len(found) for found in samples]
+    below = [m - min(found) for m, found in zip(middle, samples)]
+    above = [max(found) - m for m, found in zip(middle, samples)]
+    axes.errorbar(xs, middle, yerr=[below, above], marker="o", capsize=3, label=label)

@@ -7,7 +7,7 @@ attacked by a 10-step PGD at several eps on the first 500 test images."""
 from pathlib import Path
 
 from landmarks.claims.claim import QUICK_IMAGES, Claim, register
-from landmarks.claims.table import by_point, mean, values
+from landmarks.claims.table import by_point, mean, plot_points, values
 
 EPS, TRAIN_EPS, SAMPLES = (0.0, 0.025, 0.05, 0.1, 0.15), 0.1, 500
 
@@ -40,10 +40,7 @@ def draw(rows: list[dict], figure) -> None:
     groups = by_point(rows)
     axes = figure.subplots()
     for point, group in groups.items():
-        found = [values(group, f"pgd_acc@{eps:g}") for eps in EPS]
-        middle = [sum(v) / len(v) for v in found]
-        spread = [[m - min(v) for m, v in zip(middle, found)], [max(v) - m for m, v in zip(middle, found)]]
-        axes.errorbar(EPS, middle, yerr=spread, marker="o", capsize=3, label=point)
+        plot_points(axes, list(EPS), [values(group, f"pgd_acc@{eps:g}") for eps in EPS], point)
     axes.axvline(TRAIN_EPS, color="tab:gray", lw=0.8, label="training eps")
     axes.set(xlabel="eps (L-infinity, pixels in [0, 1])", ylabel=f"accuracy under PGD-10 ({SAMPLES} test images)")
     axes.set(ylim=(0, 1))

@@ -8,7 +8,7 @@ the test pairs."""
 from pathlib import Path
 
 from landmarks.claims.claim import Claim, register
-from landmarks.claims.table import by_point, mean, values
+from landmarks.claims.table import by_point, mean, plot_points, values
 
 BUCKETS = ((5, 15), (15, 25), (25, 35), (35, 60))  # source words, [low, high)
 
@@ -54,10 +54,7 @@ def draw(rows: list[dict], figure) -> None:
     axes = figure.subplots()
     middles = [(low + high - 1) / 2 for low, high in BUCKETS]
     for point, group in groups.items():
-        found = [values(group, key(*bucket)) or [float("nan")] for bucket in BUCKETS]
-        middle = [sum(v) / len(v) for v in found]
-        spread = [[m - min(v) for m, v in zip(middle, found)], [max(v) - m for m, v in zip(middle, found)]]
-        axes.errorbar(middles, middle, yerr=spread, marker="o", capsize=3, label=point)
+        plot_points(axes, middles, [values(group, key(*bucket)) for bucket in BUCKETS], point)
     axes.set_xticks(middles, [f"{low}-{high - 1}" for low, high in BUCKETS])
     axes.set(xlabel="source sentence length (words)", ylabel="test BLEU", ylim=(0, 105))
     axes.grid(alpha=0.3)

@@ -4,7 +4,7 @@ gap closes and, at JFT-300M's scale, reverses. Here the small ViT and a ResNet w
 each with its tuned Fashion-MNIST recipe and the same steps, on seeded subsets of the training images."""
 
 from landmarks.claims.claim import QUICK_IMAGES, Claim, register
-from landmarks.claims.table import by_point, mean, values
+from landmarks.claims.table import by_point, mean, plot_points, values
 
 STEPS, SIZES = 400, (1000, 4000, 15000, 58000)
 MODELS = {"ViT": ("model=vit",), "ResNet": ("model=resnet", "model.widths=[30,60,120]")}  # ~equal FLOPs per image
@@ -25,11 +25,9 @@ def draw(rows: list[dict], figure) -> None:
     groups = by_point(rows)
     axes = figure.subplots()
     for model in MODELS:
-        found = [values(groups[f"{model}, {size}"], "test/acc") for size in SIZES]
-        middle = [sum(v) / len(v) for v in found]
-        spread = [[m - min(v) for m, v in zip(middle, found)], [max(v) - m for m, v in zip(middle, found)]]
         flops = mean(groups[f"{model}, {SIZES[0]}"], "flops_per_sample") / 3e6  # training FLOPs: 3 x forward
-        axes.errorbar(SIZES, middle, yerr=spread, marker="o", capsize=3, label=f"{model} ({flops:.0f} MFLOPs forward)")
+        found = [values(groups[f"{model}, {size}"], "test/acc") for size in SIZES]
+        plot_points(axes, list(SIZES), found, f"{model} ({flops:.0f} MFLOPs forward)")
     axes.set(xscale="log", xlabel="training images", ylabel="test accuracy", title=f"{STEPS} steps of 128 images")
     axes.grid(alpha=0.3)
     axes.legend()
