@@ -9,6 +9,7 @@ import io
 import json
 import os
 import platform
+import re
 import time
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def run_point(claim: Claim, label: str, seed: int, quick: bool, out: Path) -> di
 
     overrides = [*claim.base, *claim.points[label], f"seed={seed}", "trainer.progress=false"]
     overrides += list(claim.quick) if quick else []
-    run_dir = out / label / f"seed{seed}"
+    run_dir = out / re.sub(r"[^\w.-]+", "_", label) / f"seed{seed}"  # "relu, dropout 0.5" -> relu_dropout_0.5
     run_dir.mkdir(parents=True, exist_ok=True)
     started, printed, diverged = time.perf_counter(), io.StringIO(), None
     with contextlib.redirect_stdout(printed):
