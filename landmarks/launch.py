@@ -6,6 +6,8 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+TOO_FEW_STEPS = 50  # a schedule shorter than this is said to be one
+
 
 def opening_lines(run, model, task, device, run_dir: Path) -> str:
     """What is about to run: the recipe (or that none is tuned for this pair), model, data, device, length."""
@@ -29,6 +31,8 @@ def opening_lines(run, model, task, device, run_dir: Path) -> str:
     elif run.trainer.time_cap:
         length += f", within trainer.time_cap={run.trainer.time_cap:g} s of training (measured next)"
     length += f", stop at {stop}" if stop < steps else ""
+    if steps < TOO_FEW_STEPS and not run.trainer.time_budget:  # small data counted in epochs, or a typo
+        length += " (too few to learn: lengthen it with trainer.steps, trainer.epochs or trainer.steps_floor)"
     what = f"{model_name(run)} ({parameter_count(model)} params) on {run.data.name}, {device}{processes}, {length}"
     if task.pretrained is not None:
         theirs = task.pretrained.model.state_dict()

@@ -200,3 +200,11 @@ def test_load_run_gives_the_best_weights_and_the_last_on_request(tiny_fashion_mn
     from eval import evaluate as evaluate_run  # eval.py evaluates the weights the report did
 
     assert float(evaluate_run(str(tmp_path))["test/acc"]) == pytest.approx(results["test/acc"], abs=1e-4)
+
+
+def test_a_run_too_short_to_learn_says_so_in_its_opening_line(tiny_fashion_mnist, tmp_path, capsys):
+    overrides = tiny_run_overrides(tiny_fashion_mnist, "trainer.eval_every=0", "trainer.ckpt_every=0")
+    run(compose_config(*overrides, "trainer.steps=3"), tmp_path / "short")
+    assert "3 steps" in (opening := capsys.readouterr().out.splitlines()[1]) and "too few to learn" in opening
+    run(compose_config(*overrides, "trainer.steps=50", "trainer.max_steps=2"), tmp_path / "cut")
+    assert "too few" not in capsys.readouterr().out  # a schedule of 50 steps, cut short on purpose
