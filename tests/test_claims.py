@@ -19,6 +19,7 @@ def test_each_claims_quick_form_runs_every_point_and_writes_its_record(name, tmp
     assert json.loads((tmp_path / "claim.json").read_text()) == record
     assert (tmp_path / "claim.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert isinstance(record["held"], bool) and record["verdict"] and record["quick"] and record["seeds"] == 1
+    assert record["differs"] == claim.differs and claim.differs
     assert [row["point"] for row in record["rows"]] == list(claim.points)
     for row in record["rows"]:
         run_dir = tmp_path / row["run_dir"]
@@ -32,6 +33,7 @@ def test_each_claims_quick_form_runs_every_point_and_writes_its_record(name, tmp
     printed = capsys.readouterr().out
     verdict = f"{name}: {'held' if record['held'] else 'did not hold'}: {record['verdict']}"
     assert f"[{len(claim.points)}/{len(claim.points)}]" in printed and verdict in printed.splitlines()
+    assert f"  unlike the paper: {claim.differs}" in printed.splitlines()
     (tmp_path / "claim.png").unlink()
     assert main([name, "--redraw", str(tmp_path)]) == record and (tmp_path / "claim.png").exists()  # no training
 

@@ -35,7 +35,7 @@ class Claim:
     curves: tuple[str, ...] = ("train/acc", "val/acc")  # TensorBoard scalars kept per run for the figure
     measure: Callable[[Path], dict] | None = None  # a finished run dir -> metrics beyond metrics.json
     seeds: int = 3
-    differs: str = ""  # what differs from the paper's setting (data, size, length), for the report
+    differs: str = ""  # what differs from the paper's setting (data, size, length): printed and in claim.json
 
 
 def register(claim: Claim) -> Claim:

@@ -101,6 +101,7 @@ def run_claim(claim: Claim, *, quick: bool = False, seeds: int | None = None, ou
         "claim": claim.name,
         "paper": claim.paper,
         "statement": claim.statement,
+        "differs": claim.differs,
         "held": held,
         "verdict": sentence,
         "quick": quick,
@@ -128,6 +129,7 @@ def redraw(claim: Claim, out: Path) -> dict:
 def print_verdict(record: dict, claim: Claim, out: Path) -> None:
     outcome = "held" if record["held"] else "did not hold"
     print(f"\n{table(record['rows'], claim.columns)}\n\n{claim.name}: {outcome}: {record['verdict']}")
+    print(f"  unlike the paper: {claim.differs}")
     print(f"  claim.json, claim.png and the runs' TensorBoard: {out}")
 
 
