@@ -50,9 +50,13 @@ class TrainedRun:
             f"not {name}"
         )
 
+    def task(self):
+        """The run's task, its data loaded again as the run's config says (for its own evaluations)."""
+        return build_task(self.config, self.device, self.trust_code)
+
     def evaluate(self, split: str = "test") -> dict[str, float]:
-        """The task's metrics on a split, the data loaded again as the run's config says."""
-        return build_task(self.config, self.device, self.trust_code).evaluate(self.model, split)
+        """The task's metrics on a split."""
+        return self.task().evaluate(self.model, split)
 
 
 def load_run(

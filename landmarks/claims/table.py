@@ -56,9 +56,11 @@ def plot_curve(axes, rows: list[dict], tag: str, label: str, transform=lambda v:
         axes.fill_between(steps, *band, color=line.get_color(), alpha=0.2)
 
 
-def first_step(row: dict, tag: str, level: float) -> int | None:
-    """The first logged step at which a scalar reached `level` (from below); None if it never did."""
-    return next((step for step, value in row["curves"].get(tag, []) if value >= level), None)
+def first_step(rows: list[dict], tag: str, level: float) -> float | None:
+    """The mean over seeds of the first logged step at which a scalar reached `level` (from below); None if a seed
+    never did."""
+    steps = [next((step for step, value in row["curves"].get(tag, []) if value >= level), None) for row in rows]
+    return None if None in steps else sum(steps) / len(steps)
 
 
 def plot_points(axes, xs: list, samples: list[list[float]], label: str) -> None:

@@ -14,13 +14,12 @@ EPS, TRAIN_EPS, SAMPLES = (0.0, 0.025, 0.05, 0.1, 0.15), 0.1, 500
 
 def robustness(run_dir: Path) -> dict:
     """Accuracy under a 10-step PGD (Madry et al.'s random start, step 2.5 eps / steps) at each of EPS."""
-    from landmarks.build import build_task
     from landmarks.runs import load_run
     from landmarks.tasks.image_classification.attacks import AttackConfig
     from landmarks.tasks.image_classification.robustness import accuracy_under_attack
 
     trained = load_run(run_dir)
-    task = build_task(trained.config, trained.device)
+    task = trained.task()
     accuracies, _ = accuracy_under_attack(task, trained.model, AttackConfig(name="pgd", steps=10), list(EPS), SAMPLES)
     return {f"pgd_acc@{eps:g}": accuracy for eps, accuracy in accuracies.items()}
 

@@ -21,7 +21,7 @@ def training_accuracy(run_dir: Path) -> dict:
 
 def verdict(rows: list[dict]) -> tuple[bool, str]:
     groups = by_point(rows)
-    reach = {point: mean_first_step(groups[point]) for point in ("relu", "tanh")}
+    reach = {point: first_step(groups[point], "train/acc", 1 - TRAINING_ERROR) for point in ("relu", "tanh")}
     gap = {point: mean(groups[point], "train_eval/acc") - mean(groups[point], "test/acc") for point in groups}
     sooner = reach["relu"] is not None and (reach["tanh"] is None or reach["relu"] < reach["tanh"])
     ratio = f"{reach['tanh'] / reach['relu']:.1f} times sooner" if sooner and reach["tanh"] else "not sooner"
@@ -32,12 +32,6 @@ def verdict(rows: list[dict]) -> tuple[bool, str]:
         f"({ratio}; the paper: six); the gap between training and test accuracy {gap['relu']:.2%} without dropout, "
         f"{gap['relu, dropout 0.5']:.2%} with it ({'narrower' if narrows else 'not narrower'})"
     )
-
-
-def mean_first_step(rows: list[dict]) -> float | None:
-    """The mean over seeds of the first logged step at TRAINING_ERROR or below; None if a seed never got there."""
-    steps = [first_step(row, "train/acc", 1 - TRAINING_ERROR) for row in rows]
-    return None if None in steps else sum(steps) / len(steps)
 
 
 def draw(rows: list[dict], figure) -> None:

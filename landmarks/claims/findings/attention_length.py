@@ -21,11 +21,10 @@ def bleu_by_length(run_dir: Path) -> dict:
     """Corpus BLEU of the test translations (decoded as the run's test was) in each source-length bucket."""
     from sacrebleu.metrics import BLEU
 
-    from landmarks.build import build_task
     from landmarks.runs import load_run
 
     trained = load_run(run_dir)
-    task = build_task(trained.config, trained.device)
+    task = trained.task()
     hypotheses, pairs = task.decode(trained.model, "test"), task.data.test.pairs
     scores = {}
     for low, high in BUCKETS:

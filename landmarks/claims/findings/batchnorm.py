@@ -20,14 +20,9 @@ def trains(rows: list[dict]) -> bool:
     return all(not row.get("diverged") and row["metrics"]["val/acc"] >= 0.5 for row in rows)
 
 
-def steps_to_target(rows: list[dict]) -> float | None:
-    steps = [first_step(row, "val/acc", TARGET) for row in rows]
-    return None if None in steps else sum(steps) / len(steps)
-
-
 def verdict(rows: list[dict]) -> tuple[bool, str]:
     groups = by_point(rows)
-    plain, normed = steps_to_target(groups[label(False, 1)]), steps_to_target(groups[label(True, 1)])
+    plain, normed = (first_step(groups[label(bn, 1)], "val/acc", TARGET) for bn in (False, True))
     faster = normed is not None and (plain is None or normed < plain)
     highest = {bn: max((m for m in MULTIPLES if trains(groups[label(bn, m)])), default=0) for bn in (False, True)}
     tolerates = highest[True] > highest[False]
