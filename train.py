@@ -22,7 +22,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from landmarks.launch import run
+from landmarks.launch import compose_run, run
 
 RESUMABLE = (  # what a resumed run may change: where and how fast it runs, how far, how often it reports
     *(f"trainer.{key}" for key in ("resume", "max_steps", "device", "precision", "compile", "num_threads")),
@@ -67,28 +67,26 @@ def check_composition(argv: list[str]) -> None:
     paragraph, and for a misspelt key it suggests appending it as a new one)."""
     if {"-m", "--multirun", "--help", "-h", "--hydra-help"} & set(argv) or any(a.startswith("--") for a in argv):
         return  # sweeps and Hydra's own flags compose their own way
-    from hydra import compose, initialize_config_dir
     from hydra.errors import ConfigCompositionException
 
-    with initialize_config_dir(config_dir=str(Path(__file__).resolve().parent / "configs"), version_base="1.3"):
-        try:
-            compose("train", overrides=argv)
-        except ConfigCompositionException as error:
-            lines = [line.strip().rstrip(".") for line in str(error).splitlines() if line.strip()]
-            if len(lines) > 2 and lines[1].startswith("Available options"):  # an option the group lacks
-                options = [line for line in lines[2:] if not line.endswith(":") and "=" not in line]
-                wanted = lines[0].rpartition("/")[2].strip("'")
-                lines = [lines[0], f"{lines[1].rstrip(':')}: {', '.join(options)}{did_you_mean(wanted, options)}"]
-            elif missing := re.match(r"Could not override '([\w.]+)'", lines[0]):  # a key no config has
-                key = missing.group(1)
-                others = [arg for arg in argv if not arg.startswith(f"{key}=")]
-                try:
-                    keys = list(dotted_keys(compose("train", overrides=others)))
-                except ConfigCompositionException:
-                    keys = []
-                hint = did_you_mean(key, keys) or "; python train.py --cfg job shows every key"
-                lines = [f"{key} is not a key of the config{hint} (a new key of your own takes +: +{key}=...)"]
-            raise SystemExit(f"train.py: {'; '.join(lines)}") from None
+    try:
+        compose_run(argv)
+    except ConfigCompositionException as error:
+        lines = [line.strip().rstrip(".") for line in str(error).splitlines() if line.strip()]
+        if len(lines) > 2 and lines[1].startswith("Available options"):  # an option the group lacks
+            options = [line for line in lines[2:] if not line.endswith(":") and "=" not in line]
+            wanted = lines[0].rpartition("/")[2].strip("'")
+            lines = [lines[0], f"{lines[1].rstrip(':')}: {', '.join(options)}{did_you_mean(wanted, options)}"]
+        elif missing := re.match(r"Could not override '([\w.]+)'", lines[0]):  # a key no config has
+            key = missing.group(1)
+            others = [arg for arg in argv if not arg.startswith(f"{key}=")]
+            try:
+                keys = list(dotted_keys(compose_run(others)))
+            except ConfigCompositionException:
+                keys = []
+            hint = did_you_mean(key, keys) or "; python train.py --cfg job shows every key"
+            lines = [f"{key} is not a key of the config{hint} (a new key of your own takes +: +{key}=...)"]
+        raise SystemExit(f"train.py: {'; '.join(lines)}") from None
 
 
 def did_you_mean(wrong: str, names: list[str]) -> str:

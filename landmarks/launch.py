@@ -7,6 +7,17 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 TOO_FEW_STEPS = 50  # a schedule shorter than this is said to be one
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"  # a checkout's configs/, which train.py composes
+
+
+def compose_run(overrides: list[str]) -> DictConfig:
+    """The config train.py composes from these command-line overrides (Hydra's compose API, outside @hydra.main)."""
+    from hydra import compose, initialize_config_dir
+
+    if not (CONFIGS / "train.yaml").exists():
+        raise FileNotFoundError(f"composing a run needs a checkout's configs/, not found at {CONFIGS}")
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return compose("train", overrides=overrides)
 
 
 def opening_lines(run, model, task, device, run_dir: Path) -> str:

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from landmarks.models import create_model
 from PIL import Image
 
 from landmarks import datasets
 from landmarks.config import validate
 from landmarks.engine.loop import fit
+from landmarks.launch import compose_run
 from landmarks.tasks.base import Task
 from landmarks.tasks.image_classification.datasets import DATASETS as IMAGE_DATASETS
 from landmarks.tasks.image_classification.datasets.fashion_mnist import DownloadedImages
@@ -180,8 +180,7 @@ def cli(script: str, *args: str, timeout: int = 300) -> subprocess.CompletedProc
 
 
 def compose_config(*overrides: str):
-    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides))
+    return compose_run(list(overrides))
 
 
 def tiny_run_overrides(data_root: Path, *extra: str) -> list[str]:

@@ -16,18 +16,6 @@ from pathlib import Path
 from landmarks.claims.claim import Claim
 from landmarks.claims.table import table
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"  # a checkout's configs/, which train.py composes
-
-
-def compose_run(overrides: list[str]):
-    """The config train.py would compose from these command-line overrides."""
-    from hydra import compose, initialize_config_dir
-
-    if not (CONFIGS / "train.yaml").exists():
-        raise FileNotFoundError(f"the claims compose runs from a checkout's configs/, not found at {CONFIGS}")
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        return compose("train", overrides=overrides)
-
 
 def knob_values(overrides: tuple[str, ...]) -> dict[str, str]:
     return dict(override.split("=", 1) for override in overrides)
@@ -46,7 +34,7 @@ def read_curves(run_dir: Path, tags: tuple[str, ...]) -> dict[str, list[list[flo
 def run_point(claim: Claim, label: str, seed: int, quick: bool, out: Path) -> dict:
     """One run of the sweep, its printed report kept in report.txt; its row of claim.json."""
     from landmarks.engine.parts import NonFiniteLossError
-    from landmarks.launch import run
+    from landmarks.launch import compose_run, run
 
     overrides = [*claim.base, *claim.points[label], f"seed={seed}", "trainer.progress=false"]
     overrides += list(claim.quick) if quick else []
