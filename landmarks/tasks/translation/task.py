@@ -104,7 +104,8 @@ class Translation(Task):
     def decode(self, model, split: str) -> list[str]:
         """The split's translations, in its order: greedy on val, the recipe's beam on test, decoded in batches of
         like source length."""
-        data, plain, hypotheses = getattr(self.data, split), unwrap(model), [""] * len(getattr(self.data, split))
+        data, plain = getattr(self.data, split), unwrap(model)
+        hypotheses = [""] * len(data)
         with evaluating(model):
             for chunk in data.src_lengths.argsort(stable=True).split(self.eval_batch_size):
                 for index, ids in zip(chunk.tolist(), self.translate(plain, data.batch(chunk)[0], self.beam(split))):
