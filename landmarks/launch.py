@@ -39,10 +39,14 @@ def opening_lines(run, model, task, device, run_dir: Path) -> str:
     steps, stop, length = run_length(run.trainer, task)
     if run.trainer.time_budget:
         length = f"the length that fits trainer.time_budget={run.trainer.time_budget:g} s of training (measured next)"
+    elif run.trainer.flop_budget:
+        length = f"the length of trainer.flop_budget={run.trainer.flop_budget:g} training FLOPs (counted next)"
     elif run.trainer.time_cap:
         length += f", within trainer.time_cap={run.trainer.time_cap:g} s of training (measured next)"
     length += f", stop at {stop}" if stop < steps else ""
-    if steps < TOO_FEW_STEPS and not run.trainer.time_budget:  # small data counted in epochs, or a typo
+    if steps < TOO_FEW_STEPS and not (
+        run.trainer.time_budget or run.trainer.flop_budget
+    ):  # small data counted in epochs, or a typo
         length += " (too few to learn: lengthen it with trainer.steps, trainer.epochs or trainer.steps_floor)"
     what = f"{model_name(run)} ({parameter_count(model)} params) on {run.data.name}, {device}{processes}, {length}"
     if task.pretrained is not None:

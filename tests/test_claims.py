@@ -9,12 +9,17 @@ from omegaconf import OmegaConf
 
 from landmarks.claims import CLAIMS
 from landmarks.claims.__main__ import main
+from tests.conftest import write_tsv
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", CLAIMS.names())
-def test_each_claims_quick_form_runs_every_point_and_writes_its_record(name, tmp_path, capsys):
+def test_each_claims_quick_form_runs_every_point_and_writes_its_record(name, tmp_path, capsys, monkeypatch):
     claim = CLAIMS[name]
+    monkeypatch.chdir(tmp_path)
+    for needed in claim.needs:  # data no download gives (gettext's pairs): a small file in the real format
+        (tmp_path / needed).parent.mkdir(parents=True)
+        write_tsv(tmp_path / needed, pairs=48)
     record = main([name, "--quick", "--out", str(tmp_path)])
     assert json.loads((tmp_path / "claim.json").read_text()) == record
     assert (tmp_path / "claim.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -52,9 +57,14 @@ def test_the_list_names_every_claim_with_its_paper_and_budget(capsys):
         (["resnet_dept"], "no claim 'resnet_dept'; choose one of"),
         (["resnet_depth", "--seeds", "0"], "--seeds 0"),
         (["resnet_depth", "--redraw", "nowhere"], "--redraw nowhere: no claim.json there"),
+        (
+            ["transformer_cost", "--quick"],
+            "reads data/gettext-en-de.tsv, which is not here; make it first: python scripts/gettext_pairs.py",
+        ),
     ],
 )
-def test_bad_input_ends_in_one_line(argv, message):
+def test_bad_input_ends_in_one_line(argv, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where no gettext pairs were made
     with pytest.raises(SystemExit) as stop:
         main(argv)
     assert message in str(stop.value) and "\n" not in str(stop.value)
@@ -147,3 +157,26 @@ def test_attention_length_holds_when_the_fixed_context_loses_more_bleu_on_long_s
     assert not CLAIMS["attention_length"].verdict(
         [point("RNNsearch", (90, 60, 40, 20)), point("RNNencdec", (80, 78, 77, 76))]
     )[0]
+
+
+def translation_row(point: str, test_bleu: float, val_bleu: list[float], flops_per_step: float) -> dict:
+    curves = {"val/bleu": [[100 * (i + 1), b] for i, b in enumerate(val_bleu)]}
+    metrics = {"test/bleu": test_bleu, "flops_per_step": flops_per_step, "s_per_step": 0.1}
+    return row(point, metrics | {"train_flops": flops_per_step * 100 * len(val_bleu)}, curves)
+
+
+@pytest.mark.parametrize(
+    "transformer, held",
+    [
+        ((20.0, [10.0, 18.0, 21.0]), True),  # RNNsearch's best (15) passed at step 200: 2e9 of its 3e9 FLOPs
+        ((14.0, [10.0, 12.0, 13.0]), False),  # never reaches it
+        ((20.0, [10.0, 12.0, 16.0]), False),  # reaches it at 3e9 FLOPs: no cheaper than RNNsearch
+    ],
+)
+def test_transformer_cost_holds_only_when_the_transformer_is_better_and_cheaper(transformer, held):
+    rows = [
+        translation_row("RNNsearch", 14.5, [8.0, 12.0, 15.0], 1e7),
+        translation_row("Transformer", *transformer, 1e7),
+    ]
+    verdict = CLAIMS["transformer_cost"].verdict(rows)
+    assert verdict[0] is held and "RNNsearch" in verdict[1]

@@ -35,15 +35,23 @@ def main(argv: list[str] | None = None) -> dict | None:
     if args.seeds is not None and args.seeds < 1:
         parser.error(f"--seeds {args.seeds}: give a number of seeds >= 1")
     from landmarks.claims.runner import redraw, run_claim
+    from landmarks.datasets import DatasetError
 
     if args.redraw:
         if not (args.redraw / "claim.json").is_file():
             parser.error(f"--redraw {args.redraw}: no claim.json there; give the output dir of a claim's run")
         return redraw(CLAIMS[args.name], args.redraw)
 
+    claim = CLAIMS[args.name]
+    for path, command in claim.needs.items():
+        if not Path(path).exists():
+            parser.error(f"{args.name} reads {path}, which is not here; make it first: {command}")
     out = args.out or Path("outputs/claims") / args.name / time.strftime("%Y-%m-%d_%H-%M-%S")
     out.mkdir(parents=True, exist_ok=True)
-    return run_claim(CLAIMS[args.name], quick=args.quick, seeds=args.seeds, out=out)
+    try:
+        return run_claim(claim, quick=args.quick, seeds=args.seeds, out=out)
+    except (ValueError, DatasetError) as error:  # bad input (a setting, a file): one line naming the fix
+        raise SystemExit(f"{parser.prog} {args.name}: {error}") from None
 
 
 if __name__ == "__main__":

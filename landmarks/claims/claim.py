@@ -4,7 +4,7 @@ its finding, the runs (train.py overrides shared by all, and each point's knob),
 and the figure."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from landmarks.registry import Registry
@@ -36,6 +36,7 @@ class Claim:
     measure: Callable[[Path], dict] | None = None  # a finished run dir -> metrics beyond metrics.json
     seeds: int = 3
     differs: str = ""  # what differs from the paper's setting (data, size, length): printed and in claim.json
+    needs: dict[str, str] = field(default_factory=dict)  # files no download gives -> the command that makes each
 
 
 def register(claim: Claim) -> Claim:

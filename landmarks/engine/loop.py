@@ -66,6 +66,9 @@ class TrainerConfig:
     time_budget: float | None = rule(
         positive, "seconds of training > 0 to fit the run's length to, or null", default=None
     )
+    flop_budget: float | None = rule(
+        positive, "training FLOPs > 0 to size the run to (the loop's count a sample), e.g. 1e13, or null", default=None
+    )
     time_cap: float | None = rule(
         positive, "seconds of training > 0 that the run's length is held within, or null", default=None
     )
@@ -92,21 +95,22 @@ class TrainerConfig:
     progress: bool = True
 
 
+LENGTHS = ("steps", "time_budget", "flop_budget")  # the settings that each set a run's length in full
+
+
 def run_length(trainer: TrainerConfig, task: Task) -> tuple[int, int, str]:
     """The schedule's length in steps, the step to stop at (trainer.max_steps cuts a run short; the schedule keeps
     its length) and how the length was chosen. Counted in epochs, it is held within trainer.steps_floor and
     trainer.steps_ceiling, so that one recipe gives a small corpus enough steps and a large one no more than it
     needs. (trainer.time_budget's length, and trainer.time_cap's cut, are measured later, by `fit`.)"""
     per_epoch, floor, ceiling = task.steps_per_epoch, trainer.steps_floor, trainer.steps_ceiling
-    if trainer.time_budget and trainer.steps:
+    lengths = [f"trainer.{key}={value:g}" for key in LENGTHS if (value := getattr(trainer, key))]
+    if len(lengths) > 1:
+        raise ValueError(f"{' and '.join(lengths)} each set the run's length; keep one (the others =null)")
+    if trainer.time_cap and (trainer.time_budget or trainer.flop_budget):
         raise ValueError(
-            f"trainer.time_budget={trainer.time_budget:g} and trainer.steps={trainer.steps} both set the run's "
-            "length; keep one (trainer.steps=null)"
-        )
-    if trainer.time_budget and trainer.time_cap:
-        raise ValueError(
-            f"trainer.time_budget={trainer.time_budget:g} sizes the run to a time, trainer.time_cap="
-            f"{trainer.time_cap:g} only shortens it; keep one (trainer.time_cap=null)"
+            f"{lengths[0]} sizes the run, trainer.time_cap={trainer.time_cap:g} only shortens it; keep one "
+            "(trainer.time_cap=null)"
         )
     if floor and ceiling and floor > ceiling:
         raise ValueError(f"trainer.steps_floor={floor} is above trainer.steps_ceiling={ceiling}; swap them")
@@ -174,10 +178,9 @@ def check_batch_split(trainer, world: int) -> None:
 COUNTED_BATCHES, COUNTED_SAMPLES = 4, 8
 
 
-def measure_efficiency(model, task: Task, step: int, trainer, device, autocast) -> tuple[float, tuple[float, str]]:
-    """Training FLOPs per sample and the device's peak FLOP/s with its source. The FLOPs are counted on the
-    first samples of the next few steps' batches: per-sample FLOPs do not depend on a batch's size, but do on its
-    padded length, which varies from step to step."""
+def count_flops_per_sample(model, task: Task, step: int, autocast) -> float:
+    """Training FLOPs per sample, counted on the first samples of the next few steps' batches from `step`:
+    per-sample FLOPs do not depend on a batch's size, but do on its padded length, which varies from step to step."""
     rank, world = distributed.rank(), distributed.world_size()
     batches = [task.local_batch(step + i, rank, world) for i in range(COUNTED_BATCHES)]
     first_samples = [tuple(tensor[:COUNTED_SAMPLES] for tensor in batch) for batch in batches]
@@ -186,7 +189,12 @@ def measure_efficiency(model, task: Task, step: int, trainer, device, autocast) 
     for shape, batch in zip(shapes, first_samples):
         if shape not in per_shape:
             per_shape[shape] = train_flops_per_sample(model, task, [batch], autocast)
-    flops_per_sample = sum(per_shape[shape] for shape in shapes) / len(shapes)
+    return sum(per_shape[shape] for shape in shapes) / len(shapes)
+
+
+def measure_efficiency(model, task: Task, step: int, trainer, device, autocast) -> tuple[float, tuple[float, str]]:
+    """Training FLOPs per sample (`count_flops_per_sample`) and the device's peak FLOP/s with its source."""
+    flops_per_sample = count_flops_per_sample(model, task, step, autocast)
     if trainer.peak_flops:
         return flops_per_sample, (trainer.peak_flops, "trainer.peak_flops")
     precision = resolve_precision(device, trainer.precision)
@@ -283,17 +291,18 @@ def start(
     run_dir: Path,
 ) -> tuple[TrainState, torch.nn.Module, torch.nn.Module]:
     """The run's state at its first step (a resumed run's, from its checkpoint), and the modules that train and
-    evaluate. The schedule's length is the one run_length counts, or measured (trainer.time_budget, time_cap)."""
+    evaluate. The schedule's length is the one run_length counts, or measured (trainer.time_budget, time_cap), or
+    counted in FLOPs (trainer.flop_budget)."""
     total_steps, _, _ = run_length(trainer, task)
     task.init_model(model)
     optimizer = build_optimizer(optim, model, device)
     train_model, eval_model = wrap(model, trainer.compile, distributed.world_size())
-    if trainer.time_budget or trainer.time_cap:  # the length measured once, then kept in the checkpoint
-        total_steps = (
-            resume_state["total_steps"]
-            if resume_state
-            else fit_to_budget(trainer, task, train_model, model, optimizer, optim, device, autocast, total_steps)
-        )
+    if resume_state and (trainer.time_budget or trainer.time_cap or trainer.flop_budget):
+        total_steps = resume_state["total_steps"]  # the length measured once, then kept in the checkpoint
+    elif trainer.time_budget or trainer.time_cap:
+        total_steps = fit_to_budget(trainer, task, train_model, model, optimizer, optim, device, autocast, total_steps)
+    elif trainer.flop_budget:
+        total_steps = fit_to_flops(trainer, task, model, autocast)
     state = TrainState(model, optimizer, build_schedule(optim, optimizer, total_steps), total_steps)
     if resume_state:
         state.load_state_dict(resume_state, device, run_dir)
@@ -369,6 +378,20 @@ def fit_to_budget(trainer, task: Task, train_model, model, optimizer, optim, dev
             if steps == counted and key == "time_cap"
             else f"trainer.{key}={seconds:g} s decides: {describe_length(steps, task.steps_per_epoch, measured)}; "
             f"the same run again: trainer.{key}=null trainer.steps={steps}"
+        )
+    return steps
+
+
+def fit_to_flops(trainer, task: Task, model, autocast) -> int:
+    """trainer.flop_budget's number of steps: the budget over the training FLOPs of a step (the loop's count a
+    sample, as MFU's, times the batch), printed with the setting that repeats the run."""
+    per_step = count_flops_per_sample(model, task, 0, autocast) * trainer.batch_size
+    steps = max(1, round(trainer.flop_budget / per_step))
+    if distributed.is_main():
+        counted = describe_length(steps, task.steps_per_epoch, f"{per_step:.3g} FLOPs a step")
+        print(
+            f"trainer.flop_budget={trainer.flop_budget:g} decides: {counted}; "
+            f"the same run again: trainer.flop_budget=null trainer.steps={steps}"
         )
     return steps
 

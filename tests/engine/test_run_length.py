@@ -36,8 +36,10 @@ def test_epochs_are_held_between_the_floor_and_the_ceiling():
     ("overrides", "message"),
     [
         (("trainer.steps_floor=50", "trainer.steps_ceiling=10"), "steps_floor=50 is above trainer.steps_ceiling=10"),
-        (("trainer.steps=10", "trainer.time_budget=60"), "time_budget=60 and trainer.steps=10 both set"),
+        (("trainer.steps=10", "trainer.time_budget=60"), "steps=10 and trainer.time_budget=60 each set the run's"),
+        (("trainer.flop_budget=1e9", "trainer.time_budget=60"), "time_budget=60 and trainer.flop_budget=1e"),
         (("trainer.time_cap=60", "trainer.time_budget=60"), "time_cap=60 only shortens it; keep one"),
+        (("trainer.time_cap=60", "trainer.flop_budget=1e9"), "flop_budget=1e\\+09 sizes the run, trainer.time_cap"),
     ],
 )
 def test_contradicting_lengths_are_refused(overrides, message):
@@ -150,6 +152,17 @@ def test_a_budgeted_run_is_the_run_of_the_steps_it_printed(tiny_fashion_mnist, t
     steps = budgeted["step"]
     assert f"trainer.time_budget=null trainer.steps={steps}" in capsys.readouterr().out
     assert load_checkpoint(tmp_path / "budget")["total_steps"] == steps
+    again = run(compose_config(*overrides, f"trainer.steps={steps}"), tmp_path / "again")
+    assert again["history"] == budgeted["history"]
+
+
+def test_a_flop_budget_is_the_run_of_the_steps_it_printed(tiny_fashion_mnist, tmp_path, capsys):
+    overrides = tiny_run_overrides(tiny_fashion_mnist, "trainer.eval_every=0", "trainer.ckpt_every=0")
+    budgeted = run(compose_config(*overrides, "trainer.flop_budget=5e8"), tmp_path / "budget")
+    out, steps, per_sample = capsys.readouterr().out, budgeted["step"], budgeted["flops_per_sample"]
+    batch = compose_config(*overrides).trainer.batch_size
+    assert "the length of trainer.flop_budget=5e+08 training FLOPs (counted next)" in out.splitlines()[1]
+    assert steps == round(5e8 / (per_sample * batch)) > 1 and f"flop_budget=null trainer.steps={steps}" in out
     again = run(compose_config(*overrides, f"trainer.steps={steps}"), tmp_path / "again")
     assert again["history"] == budgeted["history"]
 
