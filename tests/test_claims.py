@@ -25,7 +25,7 @@ def test_each_claims_quick_form_runs_every_point_and_writes_its_record(name, tmp
     assert (tmp_path / "claim.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert isinstance(record["held"], bool) and record["verdict"] and record["quick"] and record["seeds"] == 1
     assert record["differs"] == claim.differs and claim.differs
-    assert [row["point"] for row in record["rows"]] == list(claim.points)
+    assert [row["point"] for row in record["rows"]] == [*claim.before, *claim.points]
     for row in record["rows"]:
         run_dir = tmp_path / row["run_dir"]
         ran = OmegaConf.load(run_dir / "config.yaml")
@@ -37,7 +37,8 @@ def test_each_claims_quick_form_runs_every_point_and_writes_its_record(name, tmp
         assert all(key in row["metrics"] for key in claim.columns.values())
     printed = capsys.readouterr().out
     verdict = f"{name}: {'held' if record['held'] else 'did not hold'}: {record['verdict']}"
-    assert f"[{len(claim.points)}/{len(claim.points)}]" in printed and verdict in printed.splitlines()
+    runs = len(claim.before) + len(claim.points)
+    assert f"[{runs}/{runs}]" in printed and verdict in printed.splitlines()
     assert f"  unlike the paper: {claim.differs}" in printed.splitlines()
     (tmp_path / "claim.png").unlink()
     assert main([name, "--redraw", str(tmp_path)]) == record and (tmp_path / "claim.png").exists()  # no training
@@ -180,3 +181,54 @@ def test_transformer_cost_holds_only_when_the_transformer_is_better_and_cheaper(
     ]
     verdict = CLAIMS["transformer_cost"].verdict(rows)
     assert verdict[0] is held and "RNNsearch" in verdict[1]
+
+
+def scaling_rows(loss) -> list[dict]:
+    """Rows of the scaling sweep whose losses follow `loss(params, tokens)`: five sizes at each budget, training
+    curves logged at ten points of each run."""
+    from landmarks.claims.findings.scaling_laws import BUDGETS, WIDTHS, label
+
+    rows = []
+    for width, params in zip(WIDTHS, (5e4, 1.5e5, 5e5, 1.5e6, 5e6)):
+        for budget in BUDGETS:
+            per_step = 6 * params * 1024  # 1,024 tokens a step
+            steps = budget / per_step
+            curve = [[steps * k / 10, loss(params, 1024 * steps * k / 10)] for k in range(1, 11)]
+            metrics = {"params": params, "flops_per_step": per_step, "val/loss": curve[-1][1]}
+            rows.append(row(label(width, budget), metrics, {"train/loss": curve}))
+    return rows
+
+
+@pytest.mark.parametrize(
+    "loss, held",
+    [
+        (lambda n, d: 1.0 + n**-0.3 + d**-0.3, True),  # Chinchilla's form with alpha = beta: N_opt ~ C^0.5
+        (lambda n, d: 1.0 + n**-0.3, False),  # data does not matter: the largest model wins at every budget
+    ],
+)
+def test_scaling_laws_hold_only_when_the_optimal_size_grows_with_compute(loss, held):
+    verdict = CLAIMS["scaling_laws"].verdict(scaling_rows(loss))
+    assert verdict[0] is held and "Approach 2" in verdict[1]
+    if held:
+        from landmarks.claims.findings.scaling_laws import analysis
+
+        found = analysis(scaling_rows(loss))
+        assert 0.35 < found["a2"] < 0.65 and 0.35 < found["a1"] < 0.65, found  # near the law's 0.5
+
+
+@pytest.mark.parametrize(
+    "pretrained, held",
+    [
+        ((0.30, 0.35, 0.40, 0.42), True),
+        ((0.30, 0.35, 0.40, 0.38), False),  # from scratch wins with all the labels
+    ],
+)
+def test_bert_pretraining_holds_only_when_pretraining_helps_at_every_size(pretrained, held):
+    from landmarks.claims.findings.bert_pretraining import SIZES, label
+
+    scratch = (0.15, 0.25, 0.30, 0.40)
+    rows = [row("mlm", {"test/acc": 0.25, "test/most_frequent_acc": 0.03})]
+    for start, accuracies in (("pre-trained", pretrained), ("from scratch", scratch)):
+        rows += [row(label(start, size), {"test/acc": acc}) for size, acc in zip(SIZES, accuracies)]
+    verdict = CLAIMS["bert_pretraining"].verdict(rows)
+    assert verdict[0] is held and "from scratch matches pre-trained on 50 labels at 1000" in verdict[1]

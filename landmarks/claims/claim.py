@@ -21,6 +21,15 @@ CLAIMS = Registry("claim", "claim", package="landmarks.claims.findings")
 
 
 @dataclass(frozen=True)
+class Before:
+    """A run the points build on (a pre-training), run once with seed 0 before them: a point's override names its
+    run dir as {its name} (model.init_from={mlm}); its row leads claim.json's rows."""
+
+    overrides: tuple[str, ...]  # train.py overrides (the claim's base is not added)
+    quick: tuple[str, ...] = ()  # added under --quick
+
+
+@dataclass(frozen=True)
 class Claim:
     name: str
     paper: str  # authors, year and where in the paper: "He et al. 2015, Fig. 1 and 6"
@@ -37,6 +46,7 @@ class Claim:
     seeds: int = 3
     differs: str = ""  # what differs from the paper's setting (data, size, length): printed and in claim.json
     needs: dict[str, str] = field(default_factory=dict)  # files no download gives -> the command that makes each
+    before: dict[str, Before] = field(default_factory=dict)  # runs the points build on, by the name they use
 
 
 def register(claim: Claim) -> Claim:

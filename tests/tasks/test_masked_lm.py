@@ -112,6 +112,18 @@ def test_guesses_are_words_and_samples_start_at_a_word(tmp_path):
     assert sample[0] == pieces.cls and torch.equal(sample[1:], cut[3:23])
 
 
+def test_the_baseline_guesses_the_commonest_training_piece_at_every_mask(tmp_path):
+    cfg = MaskedTextFileConfig(
+        source="text", path=str(write_text(tmp_path / "c.txt", 300)), vocab_size=400, block_size=32
+    )
+    task = MaskedLanguageModeling(load_packed_text(cfg, "cpu"), cfg, batch_size=8, seed=0)
+    commonest = task.data.train[:, 1:-1].flatten().bincount().argmax()  # between [CLS] and [SEP]
+    _, labels = task.masked(task.data.val, 0)  # the validation split's fixed draw
+    chosen = labels[labels != IGNORE]
+    model = create_model("bert_tiny", vocab_size=len(task.data.pieces), max_position=32)
+    assert task.evaluate(model)["most_frequent_acc"] == pytest.approx((chosen == commonest).float().mean().item())
+
+
 def test_a_text_too_short_for_a_window_names_the_fix(tmp_path):
     path = tmp_path / "short.txt"
     path.write_text("Just a few words here.\n" * 30)
@@ -128,6 +140,7 @@ def test_bert_pretrains_on_any_text_and_fills_masks(tmp_path):
     losses = [loss for _, loss in results["history"]]
     assert losses[-1] < 0.7 * losses[0], losses
     assert results["val/acc"] > 0.2  # the repeated sentences are easy to fill in
+    assert 0 < results["val/most_frequent_acc"] < results["val/acc"]  # above the baseline of the commonest piece
     events = EventAccumulator(str(tmp_path / "run"), size_guidance={"tensors": 0})
     events.Reload()
     text = events.Tensors("samples/fill_in_the_blank/text_summary")[-1].tensor_proto.string_val[0].decode()

@@ -21,7 +21,7 @@ from landmarks.schema import ConfigError
 from landmarks.tasks.confusion import confusion_counts, macro_f1
 from landmarks.tasks.masked_language_modeling.datasets import DATASETS as CORPORA
 from landmarks.tasks.pieces import Pieces
-from landmarks.tasks.text_classification.data import encode_splits, sequence
+from landmarks.tasks.text_classification.data import encode_splits, few, sequence
 from landmarks.tasks.text_classification.datasets import DATASETS, Labelled
 from landmarks.tasks.text_classification.datasets.tsv import read_labelled
 from landmarks.tasks.text_classification.task import pretrained_pieces
@@ -162,6 +162,18 @@ def test_a_class_with_one_training_example_or_none_is_refused():
         encode_splits(Labelled([*two, ("c", None, "y")], two, two), None, 300, 16, "cpu")
     with pytest.raises(TextError, match="the test split has class 'z', which no training example has"):
         encode_splits(Labelled(two, two, [("c", None, "z")]), None, 300, 16, "cpu")
+
+
+def test_few_labels_are_a_seeded_draw_spread_evenly_over_the_classes():
+    train = [(f"text {i}", None, label) for i, label in enumerate("a" * 30 + "b" * 6 + "c" * 4)]
+    drawn = few(train, 9, seed=0)
+    counts = {label: sum(example[2] == label for example in drawn) for label in "abc"}
+    assert counts == {"a": 3, "b": 3, "c": 3} and len(set(drawn)) == 9 and all(e in train for e in drawn)
+    assert few(train, 9, seed=0) == drawn and few(train, 9, seed=1) != drawn and few(train, None, 0) == train
+    assert sum(example[2] == "c" for example in few(train, 20, seed=0)) == 4  # a small class gives all it has
+    for size in (5, 41):
+        with pytest.raises(ValueError, match=f"data.train_size={size}: give at least 2 examples for each of the 3"):
+            few(train, size, seed=0)
 
 
 def test_integer_labels_are_ordered_as_numbers_and_a_pair_is_cut_longest_first():

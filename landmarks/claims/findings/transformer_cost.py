@@ -4,28 +4,10 @@ transformer_tiny and RNNsearch (seq2seq_tiny), each with its recipe for a real T
 seconds on the gettext catalogs' English-German pairs (scripts/gettext_pairs.py), validation BLEU against the
 training FLOPs the loop counts and against the seconds of training."""
 
-import json
-from pathlib import Path
-
 from landmarks.claims.claim import Claim, register
 from landmarks.claims.table import by_point, curve, mean
 
 SECONDS, CORPUS = 180, "data/gettext-en-de.tsv"
-
-
-def cost(run_dir: Path) -> dict:
-    """The run's training FLOPs and seconds a step (for the curves' x axes): the loop's count of FLOPs a sample
-    (metrics.json) times the samples it trained on."""
-    from omegaconf import OmegaConf
-
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    batch = OmegaConf.load(run_dir / "config.yaml").trainer.batch_size
-    per_step = metrics["flops_per_sample"] * batch
-    return {
-        "flops_per_step": per_step,
-        "train_flops": per_step * metrics["step"],
-        "s_per_step": metrics["train_time_s"] / metrics["step"],
-    }
 
 
 def bleu_against(rows: list[dict], per_step: str) -> tuple[list[float], list[float]]:
@@ -99,7 +81,6 @@ CLAIM = register(
         draw=draw,
         columns={"test BLEU": "test/bleu", "training FLOPs": "train_flops", "steps": "step"},
         curves=("train/loss", "val/bleu"),
-        measure=cost,
         seeds=2,
         needs={CORPUS: f"python scripts/gettext_pairs.py --language de --out {CORPUS}"},
         differs="43,000 gettext message pairs of 4 words on average, not WMT'14's 4.5M sentence pairs; models of "

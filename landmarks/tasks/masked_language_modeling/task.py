@@ -4,7 +4,9 @@ tokens of a sequence from both sides of it.
 A training batch is B packed windows in a seeded order per epoch, masked anew at every step from (seed, step)
 (data.py). Validation and test mask the fixed windows of two held-out parts of the text (neither trained on, nor
 in the vocabulary's training) with one fixed draw each, so that their numbers compare across runs. Metrics: the
-loss over the masked tokens (nats), its perplexity and the masked-token accuracy. TensorBoard gets fill-in-the-blank
+loss over the masked tokens (nats), its perplexity and the masked-token accuracy, beside the accuracy of the
+baseline that guesses the training text's commonest piece at every mask (a model on the first plateau of
+masked-LM training is no better). TensorBoard gets fill-in-the-blank
 samples as text: a validation sentence with its [MASK]s, and the model's three guesses at each beside the truth.
 """
 
@@ -35,6 +37,9 @@ class MaskedLanguageModeling(Task):
         self.steps_per_epoch = len(data.train) // batch_size
         self.batch_index = EpochOrder(self._draw_epoch, self.steps_per_epoch)
         self.generator = torch.Generator(data.train.device)
+        counts = torch.bincount(data.train.flatten().cpu(), minlength=len(data.pieces))
+        counts[: data.pieces.first_normal] = 0  # [CLS], [SEP] and the other specials are never chosen
+        self.most_frequent = int(counts.argmax())  # the training text's commonest piece: the baseline's one guess
 
     @classmethod
     def from_config(cls, data: MaskedTextConfig, *, trainer, seed: int, device: torch.device):
@@ -73,6 +78,7 @@ class MaskedLanguageModeling(Task):
     def evaluate(self, model, split: str = "val") -> dict[str, float]:
         inputs, labels = self.masked(getattr(self.data, split), SPLIT_SEEDS[split])
         total, correct = torch.zeros((), device=labels.device), torch.zeros((), device=labels.device)
+        frequent = (labels == self.most_frequent).sum().item()
         with evaluating(model):
             for begin in range(0, len(inputs), self.eval_batch_size):
                 chunk = slice(begin, begin + self.eval_batch_size)
@@ -82,7 +88,12 @@ class MaskedLanguageModeling(Task):
                 correct += (logits.argmax(-1) == labels[chunk][chosen]).sum()
         count = (labels != IGNORE).sum().item()
         loss = total.item() / count
-        return {"loss": loss, "ppl": math.exp(min(loss, 50.0)), "acc": correct.item() / count}
+        return {
+            "loss": loss,
+            "ppl": math.exp(min(loss, 50.0)),
+            "acc": correct.item() / count,
+            "most_frequent_acc": frequent / count,  # the baseline: the commonest training piece at every mask
+        }
 
     def fill_in(self, model, samples: int = 4, tokens: int = 40) -> str:
         """Validation sentences with their [MASK]s (BERT's masking, [MASK] alone shown), and at each mask the

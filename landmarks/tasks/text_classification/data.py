@@ -34,6 +34,25 @@ def label_names(train: list[Example]) -> list[str]:
     return sorted(counts, key=int if numeric else str)
 
 
+def few(train: list[Example], size: int | None, seed: int) -> list[Example]:
+    """`size` training examples (all if None), a seeded draw spread evenly over the classes, as few-shot benchmarks
+    draw k a class, so that every class is still learnt and validated (Howard and Ruder 2018, Fig. 3's x axis)."""
+    if size is None:
+        return train
+    classes = label_names(train)
+    if not 2 * len(classes) <= size <= len(train):
+        raise ValueError(
+            f"data.train_size={size}: give at least 2 examples for each of the {len(classes)} classes and at most "
+            f"the {len(train)} there are ({2 * len(classes)} to {len(train)}), or null for all"
+        )
+    order, drawn, keyed = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed)).tolist(), {}, []
+    for i in order:  # the k-th drawn example of its class sorts before every class's (k+1)-th
+        label = train[i][2]
+        drawn[label] = drawn.get(label, 0) + 1
+        keyed.append((drawn[label], classes.index(label), i))
+    return [train[i] for i in sorted(i for *_, i in sorted(keyed)[:size])]
+
+
 def check_labels(examples: list[Example], classes: list[str], split: str) -> None:
     unknown = sorted({label for _, _, label in examples} - set(classes))
     if unknown:

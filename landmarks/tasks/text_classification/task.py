@@ -15,7 +15,7 @@ from landmarks.datasets import TextError
 from landmarks.tasks.base import EpochOrder, Task, check_batch_size, epoch_generator, evaluating, unwrap
 from landmarks.tasks.confusion import confusion_counts, confusion_matrix_figure, macro_f1
 from landmarks.tasks.pieces import PAD, Pieces
-from landmarks.tasks.text_classification.data import Encoded, LabelledIds, encode_splits
+from landmarks.tasks.text_classification.data import Encoded, LabelledIds, encode_splits, few
 from landmarks.tasks.text_classification.datasets import DATASETS, TextClassificationConfig
 from landmarks.tasks.text_classification.predict import TextClassifier
 
@@ -55,7 +55,9 @@ class TextClassification(Task):
     @classmethod
     def from_config(cls, data: TextClassificationConfig, *, trainer, seed: int, device, pretrained=None):
         pieces = pretrained_pieces(pretrained, data.block_size) if pretrained is not None else None
-        ids = encode_splits(DATASETS[data.source](data), pieces, data.vocab_size, data.block_size, device)
+        labelled = DATASETS[data.source](data)
+        labelled.train = few(labelled.train, data.train_size, seed)
+        ids = encode_splits(labelled, pieces, data.vocab_size, data.block_size, device)
         return cls(ids, data, batch_size=trainer.batch_size, seed=seed, pretrained=pretrained)
 
     def model_kwargs(self) -> dict:

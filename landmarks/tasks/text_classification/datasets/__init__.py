@@ -26,3 +26,4 @@ class TextClassificationConfig(DataConfig):
     task: str = "text_classification"
     vocab_size: int = rule(integer(16), "a number of subword pieces >= 16, e.g. data.vocab_size=2000", default=2000)
     block_size: int = rule(integer(4), "a sequence length >= 4 tokens, e.g. data.block_size=64", default=64)
+    train_size: int | None = rule(integer(1), "a number of training examples >= 1, or null for all", default=None)
