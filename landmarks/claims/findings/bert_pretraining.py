@@ -76,7 +76,13 @@ CLAIM = register(
                 quick=("trainer.steps=2", "trainer.log_every=1", "trainer.eval_every=1", "data.val_sequences=8"),
             )
         },
-        base=("experiment=bert_finetune", f"trainer.steps={STEPS}", "trainer.eval_every=50", "trainer.log_every=25"),
+        base=(
+            "experiment=bert_finetune",
+            "data.vocab_size=500",  # from scratch, pieces as fine as the pre-trained vocabulary's: as much text fits
+            f"trainer.steps={STEPS}",
+            "trainer.eval_every=50",
+            "trainer.log_every=25",
+        ),
         points={
             label(start, size): (*overrides, f"data.train_size={size or 'null'}")
             for start, overrides in STARTS.items()
