@@ -7,4 +7,5 @@ setup(
     packages=find_packages(include=["landmarks", "landmarks.*"])
     + [f"landmarks.{name}" for name in find_packages(include=["models", "models.*"])],
     package_dir={"landmarks.models": "models"},
+    package_data={"landmarks.tasks.image_generation": ["features/*/*"]},  # the FID's shipped classifiers
 )

@@ -121,14 +121,19 @@ def check_model_name(cfg: DictConfig) -> None:
 
 def check_model_values(model: DictConfig) -> dict:
     """model.*'s set values (null keeps the registered variant's own): a probability in [0, 1) where the name
-    says drop, a size > 0 for integers, sizes for lists; the constructor checks the rest (its choices, say)."""
+    says drop, p_ or decay, a size > 0 for integers, sizes (or flags) for lists; the constructor checks the rest
+    (its choices, say)."""
     for key, value in model.items():
         if value is None or key in ("name", "_target_") or isinstance(value, (bool, str)):
             continue
-        if "drop" in str(key):
+        if "drop" in str(key) or str(key).startswith("p_") or str(key).endswith("decay"):
             ok, fix = fraction(value), "a probability in [0, 1)"
         elif isinstance(value, ListConfig):
-            ok, fix = len(value) > 0 and all(integer(1)(v) for v in value), "a list of sizes > 0, e.g. [16,32,64]"
+            flags = all(isinstance(v, bool) for v in value)
+            ok, fix = (
+                len(value) > 0 and (flags or all(integer(1)(v) for v in value)),
+                "a list of sizes > 0, e.g. [16,32,64]",
+            )
         else:
             ok, fix = integer(1)(value), "a size: an integer > 0"
         if not ok:

@@ -13,6 +13,11 @@ HOOKS = {  # name: (signature and meaning, who calls it)
     "first_layer_filters": ("() -> the first convolution's filters, drawn in TensorBoard", "images"),
     "alignments": ("(src, tgt_in) -> (B, T, S) attention weights, drawn as alignments", "translation"),
     "aux_loss": ("() -> a loss the last forward adds to the task's, or None (MoE load balancing)", "language models"),
+    "phases": (
+        "() -> {name: submodule}, each with its own optimizer, stepped in order (a GAN's D, then G)",
+        "the loop",
+    ),
+    "after_step": ("() -> None, after each optimizer step (an average of the weights, DDPM's EMA)", "the loop"),
     "fixed_state": ("() -> names of decode_step state entries fixed per source (the memory), not reordered", "beam"),
 }
 

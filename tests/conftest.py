@@ -268,9 +268,21 @@ TINY_TASKS = {  # a model and data of each task small enough for a run of a few 
         "data.beam_size=1",
     ],
     "text": ["model=gpt", "model.n_layer=1", "data.val_fraction=0.01", "data.val_windows=8", "data.sample_length=8"],
+    "generation": [
+        "model=ddpm",
+        "model.channels=[8,16]",
+        "model.attention=[false,true]",
+        "data.val_size=64",
+        "data.fid_samples=8",
+        "data.sample_steps=2",
+    ],
+    "gan": ["model=dcgan", "model.ngf=8", "model.ndf=8", "data.val_size=64", "data.fid_samples=8"],
 }
 
 
 def tiny_task(task: str, fashion_mnist_root: Path) -> list[str]:
     """TINY_TASKS[task]'s overrides, the images read from the tiny Fashion-MNIST fixture's folder."""
-    return [*TINY_TASKS[task], *([f"data.root={fashion_mnist_root}"] if task == "images" else [])]
+    return [
+        *TINY_TASKS[task],
+        *([f"data.root={fashion_mnist_root}"] if task in ("images", "generation", "gan") else []),
+    ]

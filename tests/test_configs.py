@@ -19,7 +19,11 @@ def options(group: str) -> list[str]:
 
 @pytest.mark.parametrize("group", ["model", "data", "optim", "experiment"])
 def test_every_config_composes(group):
-    model_for = {"translation": ["model=transformer"], "language_modeling": ["model=gpt"]}
+    model_for = {
+        "translation": ["model=transformer"],
+        "language_modeling": ["model=gpt"],
+        "image_generation": ["model=ddpm"],
+    }
     model_for["masked_language_modeling"] = model_for["text_classification"] = ["model=bert"]
     for option in options(group):
         task = OmegaConf.load(Path(CONFIGS) / "data" / f"{option}.yaml").task if group == "data" else None

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from landmarks.tasks import TASKS
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -58,6 +60,8 @@ def test_the_wheel_holds_every_package_and_each_task_runs_from_it_beside_a_proje
         "from landmarks.tasks import TASKS, task_class\n"
         "tasks = [task_class(name) for name in TASKS]\n"
         "assert all(task.datasets.names() for task in tasks)  # each task's datasets, found in the wheel\n"
+        "from landmarks.tasks.image_generation.fid import SHIPPED\n"
+        "assert (SHIPPED / 'fashion_mnist' / 'model.safetensors').exists()  # the FID's classifier too\n"
         "model = zoo.create_model('resnet20', num_classes=10, in_chans=1)\n"
         "print(models.NAME, type(model).__name__, zoo.__file__, len(tasks), sep='|')\n"
     )
@@ -65,7 +69,7 @@ def test_the_wheel_holds_every_package_and_each_task_runs_from_it_beside_a_proje
     out = subprocess.run([python, "-c", script], cwd=project, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     name, model_class, location, tasks = out.stdout.strip().split("|")
-    assert name == "the project's own models" and model_class == "ResNet" and tasks == "5"
+    assert name == "the project's own models" and model_class == "ResNet" and tasks == str(len(TASKS))
     assert location.startswith(str(venv)) and not location.startswith(str(REPO))  # the wheel, not this checkout
 
 

@@ -8,16 +8,17 @@ from collections.abc import Callable
 
 from landmarks.engine import distributed
 from landmarks.engine.device import rng_state, set_rng_state, synchronized_time
+from landmarks.engine.phases import load_optimizer_states, optimizer_states
 
 WARMUP_STEPS = 2  # compilation, cuDNN's autotuning and the allocator's first requests: not timed
 MEASURED_STEPS = (3, 20)  # at least 3 timed steps; more while they take under 2% of the budget
 MEASURING_SHARE = 0.02
 
 
-def steps_within(budget_s: float, take_step: Callable[[int], None], model, optimizer, device) -> tuple[int, float, int]:
+def steps_within(budget_s: float, take_step: Callable[[int], None], model, phases, device) -> tuple[int, float, int]:
     """How many steps of `take_step(step)` fit in `budget_s` seconds, its seconds a step and the steps timed.
     Every process takes the same steps (under DDP each step all-reduces) and the same length: rank 0's."""
-    saved_model, saved_optimizer = copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
+    saved_model, saved_optimizers = copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer_states(phases))
     saved_rng = rng_state(device)
     for step in range(WARMUP_STEPS):
         take_step(step)
@@ -29,7 +30,7 @@ def steps_within(budget_s: float, take_step: Callable[[int], None], model, optim
         timed += 1
     step_s = (synchronized_time(device) - start) / timed
     model.load_state_dict(saved_model)
-    optimizer.load_state_dict(saved_optimizer)
-    optimizer.zero_grad(set_to_none=True)
+    load_optimizer_states(phases, saved_optimizers)
+    model.zero_grad(set_to_none=True)
     set_rng_state(saved_rng, device)
     return distributed.broadcast(max(1, int(budget_s / step_s)), device), step_s, timed

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from landmarks.engine.phases import named_phases, phase_loss
 from landmarks.hooks import hook
 
 PEAK_RECORD = Path.home() / ".cache" / "landmarks" / "peak_flops.json"
@@ -112,9 +113,10 @@ def train_flops_per_sample(model: torch.nn.Module, task, batches: list[tuple], a
     forked = {"devices": [device], "device_type": device.type} if device.type in ("cuda", "mps") else {"devices": []}
     with torch.random.fork_rng(**forked), counter:
         for batch in batches:
-            with autocast, sdpa_kernel(SDPBackend.MATH):
-                loss, _ = task.loss(model, batch)
-            loss.backward()
+            for phase in named_phases(model):  # a GAN's step is its discriminator's and its generator's
+                with autocast, sdpa_kernel(SDPBackend.MATH):
+                    loss, _ = phase_loss(task, model, batch, phase)
+                loss.backward()
     for handle in handles:
         handle.remove()
     model.zero_grad(set_to_none=True)

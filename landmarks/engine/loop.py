@@ -20,7 +20,7 @@ from landmarks.engine.checkpoint import BEST_NAME, CHECKPOINT_NAME
 from landmarks.engine.device import autocast_context, device_available, resolve_precision
 from landmarks.engine.flops import peak_flops, train_flops_per_sample
 from landmarks.engine.lookahead import Lookahead
-from landmarks.engine.optimizers import OptimConfig, build_optimizer
+from landmarks.engine.optimizers import OptimConfig
 from landmarks.engine.parts import (
     Clock,
     EarlyStopping,
@@ -32,11 +32,12 @@ from landmarks.engine.parts import (
     Target,
     TrainLog,
 )
+from landmarks.engine.phases import Phase, build_phases, phase_loss, schedule
 from landmarks.engine.report import finish
-from landmarks.engine.schedules import build_schedule
 from landmarks.engine.state import TrainState, elapsed, save_best
+from landmarks.hooks import hook
 from landmarks.schema import at_least_zero, fraction, positive, rule
-from landmarks.tasks.base import Task
+from landmarks.tasks.base import Task, unwrap
 
 
 @dataclass
@@ -135,13 +136,36 @@ def micro_batches(batch: tuple, count: int):
     return list(zip(*(tensor.chunk(count) for tensor in batch))) if count > 1 else [batch]
 
 
-def train_step(task: Task, model, batch: tuple, optimizer, scheduler, trainer, autocast) -> dict:
-    """One optimizer step over `batch`, this process's share of the global batch, in trainer.grad_accum
-    micro-batches (under DDP only the last one all-reduces the gradients, as nanoGPT does). Each micro-batch's
-    mean loss is weighted by its share of the global batch's loss terms (`task.loss_weight`: samples, or target
-    tokens), so that micro-batches and processes of unequal lengths give the gradient of one big batch. Returns
-    the step's loss and metrics, the gradient norm and the learning rate it used, as device tensors or floats
-    (no host sync)."""
+def train_step(task: Task, model, batch: tuple, phases: list[Phase], trainer, autocast) -> dict:
+    """One optimizer step over `batch`, this process's share of the global batch, for each phase in turn (one for
+    most models; a GAN's discriminator, then its generator), each in trainer.grad_accum micro-batches and clipped
+    over its own parameters. Returns the step's loss (the phases' summed) and metrics, the gradient norm and the
+    learning rate each phase used, as device tensors or floats (no host sync)."""
+    logs = {"loss": 0}
+    for phase in phases:
+        sums = accumulate_gradients(task, model, batch, phase, trainer, autocast)
+        parameters = list(phase.module.parameters())
+        if trainer.grad_clip:
+            grad_norm = torch.nn.utils.clip_grad_norm_(parameters, trainer.grad_clip)
+        else:  # the norm alone: clipping at infinity would rescale every gradient by 1
+            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in parameters if p.grad is not None])
+        lr = phase.optimizer.param_groups[0]["lr"]
+        phase.optimizer.step()
+        model.zero_grad(set_to_none=True)  # every gradient: a discriminator's loss reaches the generator too
+        logs["loss"] = logs["loss"] + sums["loss"]
+        logs |= {phase.key(name): value for name, value in {**sums, "grad_norm": grad_norm, "lr": lr}.items()}
+    if after_step := hook(unwrap(model), "after_step"):
+        after_step()
+    for phase in phases:
+        phase.scheduler.step()
+    return logs
+
+
+def accumulate_gradients(task: Task, model, batch: tuple, phase: Phase, trainer, autocast) -> dict:
+    """The gradients of `phase`'s loss over `batch` in trainer.grad_accum micro-batches (under DDP only the last
+    one all-reduces, as nanoGPT does); each micro-batch's mean loss weighted by its share of the global batch's loss
+    terms (`task.loss_weight`: samples, or target tokens), so that micro-batches and processes of unequal lengths
+    give the gradient of one big batch. Returns the loss and metrics, weighted alike."""
     micros = micro_batches(batch, trainer.grad_accum)
     weights = [task.loss_weight(micro) for micro in micros]
     world, local = distributed.world_size(), sum(weights)  # samples (equal in every process) or tokens (a tensor)
@@ -151,20 +175,12 @@ def train_step(task: Task, model, batch: tuple, optimizer, scheduler, trainer, a
     for index, (micro, weight) in enumerate(zip(micros, weights)):
         last = index == len(micros) - 1
         with contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync(), autocast:
-            loss, metrics = task.loss(model, micro)
+            loss, metrics = phase_loss(task, model, micro, phase.name)
         share = weight * scale
         (loss * share).backward()
         for name, value in {"loss": loss, **metrics}.items():
             sums[name] = sums.get(name, 0) + value.detach() * share
-    if trainer.grad_clip:
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), trainer.grad_clip)
-    else:  # the norm alone: clipping at infinity would rescale every gradient by 1
-        grad_norm = torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
-    lr = optimizer.param_groups[0]["lr"]
-    optimizer.step()
-    scheduler.step()
-    optimizer.zero_grad(set_to_none=True)
-    return {**sums, "grad_norm": grad_norm, "lr": lr}
+    return sums
 
 
 def check_batch_split(trainer, world: int) -> None:
@@ -295,15 +311,15 @@ def start(
     counted in FLOPs (trainer.flop_budget)."""
     total_steps, _, _ = run_length(trainer, task)
     task.init_model(model)
-    optimizer = build_optimizer(optim, model, device)
+    phases = build_phases(optim, model, device)
     train_model, eval_model = wrap(model, trainer.compile, distributed.world_size())
     if resume_state and (trainer.time_budget or trainer.time_cap or trainer.flop_budget):
         total_steps = resume_state["total_steps"]  # the length measured once, then kept in the checkpoint
     elif trainer.time_budget or trainer.time_cap:
-        total_steps = fit_to_budget(trainer, task, train_model, model, optimizer, optim, device, autocast, total_steps)
+        total_steps = fit_to_budget(trainer, task, train_model, model, phases, optim, device, autocast, total_steps)
     elif trainer.flop_budget:
         total_steps = fit_to_flops(trainer, task, model, autocast)
-    state = TrainState(model, optimizer, build_schedule(optim, optimizer, total_steps), total_steps)
+    state = TrainState(model, schedule(phases, optim, total_steps), total_steps)
     if resume_state:
         state.load_state_dict(resume_state, device, run_dir)
     state.lookahead = Lookahead.for_run(trainer.lookahead, model, total_steps, resume_state)
@@ -324,8 +340,7 @@ def train_steps(run: Run, target: Target | None, compiled: bool) -> Ended:
             compiling = trainer.compile and state.step == first_step and not compiled  # its time set aside
             with state.clock.set_aside() if compiling else contextlib.nullcontext():
                 batch = task.local_batch(state.step, distributed.rank(), distributed.world_size())
-                optimizer, scheduler = state.optimizer, state.scheduler
-                run.log.add(train_step(task, run.train_model, batch, optimizer, scheduler, trainer, run.autocast))
+                run.log.add(train_step(task, run.train_model, batch, state.phases, trainer, run.autocast))
             state.step += 1
             if state.lookahead:
                 state.lookahead.step(state.model, state.step)
@@ -358,18 +373,18 @@ def validate_at(run: Run, target: Target | None) -> tuple[tuple[int, dict], Hit 
     return (state.step, metrics), hit, ended_early
 
 
-def fit_to_budget(trainer, task: Task, train_model, model, optimizer, optim, device, autocast, counted: int) -> int:
+def fit_to_budget(trainer, task: Task, train_model, model, phases, optim, device, autocast, counted: int) -> int:
     """trainer.time_budget's number of steps, or the `counted` steps cut to what fits in trainer.time_cap: measured
     on the run's first steps with a provisional schedule and then undone (landmarks/engine/budget.py); printed
     with which bound decided and the setting that repeats the run."""
-    provisional = build_schedule(optim, optimizer, 1_000_000)
+    provisional = schedule(phases, optim, 1_000_000)
     rank, world = distributed.rank(), distributed.world_size()
 
     def take_step(step: int) -> None:
-        train_step(task, train_model, task.local_batch(step, rank, world), optimizer, provisional, trainer, autocast)
+        train_step(task, train_model, task.local_batch(step, rank, world), provisional, trainer, autocast)
 
     key, seconds = ("time_budget", trainer.time_budget) if trainer.time_budget else ("time_cap", trainer.time_cap)
-    fitting, step_s, timed = steps_within(seconds, take_step, model, optimizer, device)
+    fitting, step_s, timed = steps_within(seconds, take_step, model, phases, device)
     steps = fitting if key == "time_budget" else min(fitting, counted)
     if distributed.is_main():
         measured = f"{step_s:.3g} s a step over {timed} timed steps"

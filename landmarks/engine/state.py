@@ -1,4 +1,4 @@
-"""A run's state at a step, in one object: the model, the optimizer and its schedule, lookahead's slow weights,
+"""A run's state at a step, in one object: the model, its phases' optimizers and schedules, lookahead's slow weights,
 early stopping's count, the schedule's length, the step and the clock. What a checkpoint holds is its
 `state_dict`, and a resumed run continues from `load_state_dict` as if it had never stopped."""
 
@@ -12,14 +12,14 @@ from landmarks.engine.checkpoint import CHECKPOINT_NAME, save_checkpoint
 from landmarks.engine.device import rng_state, set_rng_state
 from landmarks.engine.lookahead import Lookahead
 from landmarks.engine.parts import Clock, EarlyStopping
+from landmarks.engine.phases import Phase, load_optimizer_states, optimizer_states
 from landmarks.tasks.base import unwrap
 
 
 @dataclass
 class TrainState:
     model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
+    phases: list[Phase]  # an optimizer and its schedule each (landmarks/engine/phases.py)
     total_steps: int  # the schedule's length: measured once under trainer.time_budget or time_cap, then kept
     lookahead: Lookahead | None = None
     early: EarlyStopping | None = None
@@ -34,8 +34,8 @@ class TrainState:
             return None
         return {
             "model": unwrap(self.model).state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
+            "optimizer": optimizer_states(self.phases),
+            "scheduler": [phase.scheduler.state_dict() for phase in self.phases],
             "step": self.step,
             "rng": rng,
             "lookahead": self.lookahead.state_dict() if self.lookahead else None,
@@ -50,8 +50,10 @@ class TrainState:
         """Continue from a checkpoint: weights, optimizer, schedule, step and this process's random state
         (lookahead and early stopping read theirs when they are built, `Lookahead.for_run`, `EarlyStopping.for_run`)."""
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        load_optimizer_states(self.phases, state["optimizer"])
+        schedulers = state["scheduler"] if isinstance(state["scheduler"], list) else [state["scheduler"]]
+        for phase, scheduler in zip(self.phases, schedulers):
+            phase.scheduler.load_state_dict(scheduler)
         self.step = state["step"]
         rngs = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]  # one per process; one before 0.2
         if distributed.rank() < len(rngs):  # a process the checkpoint did not know keeps its seed_process stream

@@ -10,6 +10,7 @@ TASKS = {
     "language_modeling": "landmarks.tasks.language_modeling.task:LanguageModeling",
     "masked_language_modeling": "landmarks.tasks.masked_language_modeling.task:MaskedLanguageModeling",
     "text_classification": "landmarks.tasks.text_classification.task:TextClassification",
+    "image_generation": "landmarks.tasks.image_generation.task:ImageGeneration",
 }
 
 

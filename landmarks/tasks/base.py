@@ -81,7 +81,8 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def loss(self, model: torch.nn.Module, batch: tuple) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The scalar loss to minimise, a mean over the batch's `loss_weight` terms, and detached per-batch
-        metrics (e.g. accuracy), all on the device."""
+        metrics (e.g. accuracy), all on the device. For a model with phases (the `phases` hook: a GAN's
+        discriminator and generator, landmarks/engine/phases.py), the loop calls it once a phase with `phase=name`."""
 
     def loss_weight(self, batch: tuple) -> torch.Tensor | int:
         """How many terms the batch's loss averages: its samples, or e.g. its target tokens for translation. The

@@ -143,3 +143,21 @@ def test_two_processes_train_every_task_like_one(task, tmp_path):
         torch.testing.assert_close(value, single_weights[name], rtol=1e-4, atol=1e-5)
     losses = [[loss for _, loss in history] for history in (ranks[0]["history"], single["history"][cut or 0 :])]
     torch.testing.assert_close(torch.tensor(losses[0]), torch.tensor(losses[1]), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_two_processes_step_both_players_of_a_gan_in_lockstep(tmp_path):
+    """A GAN's two phases under DDP: each phase's forward reaches every parameter (DDP waits for no gradient that
+    never comes), both optimizers step on the all-reduced gradients, and the processes end with the same weights (not
+    those of one process: batch norm's statistics are each process's)."""
+    overrides = [*TINY_TASKS["gan"], "data.train_size=256", "data.test_size=64", *QUICK, "trainer.batch_size=16"]
+    overrides += ["trainer.num_threads=1"]  # the vendored images: a spawned process sees no test's patched checksums
+    first = free_port()
+    ports = (first, next(port for port in iter(free_port, None) if port != first))
+    mp.spawn(task_worker, args=(2, ports, tmp_path, overrides, None), nprocs=2)
+    ranks = [torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in range(2)]
+    assert ranks[0]["step"] == ranks[1]["step"] == 4
+    for name, value in ranks[0]["model"].items():  # batch norm's running statistics: each process's last batch
+        assert "running_" in name or "num_batches" in name or torch.equal(value, ranks[1]["model"][name]), name
+    optimizers = torch.load(tmp_path / "run0" / "checkpoint.pt", weights_only=True)["optimizer"]
+    assert len(optimizers) == 2 and all(optimizer["state"] for optimizer in optimizers)  # both stepped (momentum)

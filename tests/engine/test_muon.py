@@ -126,7 +126,11 @@ def test_a_model_without_hidden_matrices_names_the_fix():
 
 def small(name: str, **sizes) -> torch.nn.Module:
     """The registered model on the meta device (the paper's sizes without their memory), with small vocabularies."""
-    vocab = {"image_classification": {"num_classes": 5}, "translation": {"src_vocab_size": 20, "tgt_vocab_size": 20}}
+    vocab = {
+        "image_classification": {"num_classes": 5},
+        "image_generation": {"num_classes": 5},
+        "translation": {"src_vocab_size": 20, "tgt_vocab_size": 20},
+    }
     with torch.device("meta"):
         return create_model(name, **vocab.get(model_task(name), {"vocab_size": 20}), **sizes)
 

@@ -9,6 +9,7 @@ from landmarks.engine.budget import steps_within
 from landmarks.engine.checkpoint import BEST_NAME, load_checkpoint, load_safely
 from landmarks.engine.loop import run_length
 from landmarks.engine.parts import EarlyStopping
+from landmarks.engine.phases import Phase
 from landmarks.schema import ConfigError
 from tests.conftest import RegressionTask, compose_config, fit_config, tiny_run_overrides
 from train import resumed_config, run
@@ -138,7 +139,8 @@ def test_the_budget_is_measured_on_steps_that_are_then_undone():
         model(torch.randn(4, 5)).square().mean().backward()  # draws from the random stream too
         optimizer.step()
 
-    steps, step_s, timed = steps_within(1000.0, take_step, model, optimizer, torch.device("cpu"))
+    phases = [Phase("", model, optimizer)]
+    steps, step_s, timed = steps_within(1000.0, take_step, model, phases, torch.device("cpu"))
     assert taken == list(range(len(taken))) and timed >= 3 and steps == int(1000.0 / step_s)
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), key

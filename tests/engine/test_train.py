@@ -15,6 +15,7 @@ from landmarks.build import build_task
 from landmarks.engine import distributed
 from landmarks.engine.checkpoint import load_checkpoint, save_checkpoint
 from landmarks.engine.loop import micro_batches, train_step
+from landmarks.engine.phases import Phase
 from tests.conftest import (
     TINY_TASKS,
     RegressionTask,
@@ -184,7 +185,8 @@ def test_accumulation_over_micro_batches_of_unequal_lengths_equals_one_big_batch
         optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
         trainer = OmegaConf.create({"grad_accum": accum, "grad_clip": None})
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-        logs = train_step(task, model, batch, optimizer, schedule, trainer, contextlib.nullcontext())
+        phases = [Phase("", model, optimizer, schedule)]
+        logs = train_step(task, model, batch, phases, trainer, contextlib.nullcontext())
         weights.append({name: p.detach().clone() for name, p in model.named_parameters()})
         losses.append(logs["loss"])
     torch.testing.assert_close(losses[0], losses[1])
@@ -254,6 +256,8 @@ def test_resume_is_exact_for_every_task(task, tiny_fashion_mnist, tmp_path, monk
     resume = [f"trainer.resume={tmp_path / 'cut'}", "trainer.max_steps=6"]
     resumed = run(*resumed_config(compose_config(*overrides, *resume), resume))
     assert resumed["history"] == straight["history"][3:]
-    cut_weights = load_checkpoint(tmp_path / "cut")["model"]
+    cut = load_checkpoint(tmp_path / "cut")
+    assert len(cut["optimizer"]) == len(cut["scheduler"]) == (2 if task == "gan" else 1)  # one a phase
+    cut_weights = cut["model"]
     for key, value in load_checkpoint(tmp_path / "straight")["model"].items():
         assert torch.equal(value, cut_weights[key]), key
