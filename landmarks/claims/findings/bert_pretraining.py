@@ -78,7 +78,6 @@ CLAIM = register(
         },
         base=(
             "experiment=bert_finetune",
-            "data.vocab_size=500",  # from scratch, pieces as fine as the pre-trained vocabulary's: as much text fits
             f"trainer.steps={STEPS}",
             "trainer.eval_every=50",
             "trainer.log_every=25",
