@@ -18,7 +18,7 @@ SHIPPED = Path(__file__).parent / "features"
 class FeatureNet:
     """A trained classifier's penultimate features of images in [0, 1], and its class guesses."""
 
-    def __init__(self, run_dir: Path, device: torch.device):
+    def __init__(self, run_dir: Path, device: torch.device, name: str):
         from landmarks.runs import load_run
 
         trained = load_run(run_dir, device=device)
@@ -26,7 +26,7 @@ class FeatureNet:
         exported = trained.predictor.exported
         self.mean, self.std = exported["mean"].to(device), exported["std"].to(device)
         self.head = [m for m in self.model.modules() if isinstance(m, torch.nn.Linear)][-1]
-        self.name = Path(run_dir).name
+        self.name = name  # which classifier, for the run's notes
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, batch: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,4 +60,6 @@ def feature_net(dataset: str, classifier: str | None, device: torch.device) -> F
     path = Path(classifier) if classifier else SHIPPED / dataset
     if classifier and not path.exists():
         raise ValueError(f"data.fid_classifier={classifier} is not here; give an exported image classifier's dir")
-    return FeatureNet(path, device) if (path / "model.json").exists() else None
+    if not (path / "model.json").exists():
+        return None
+    return FeatureNet(path, device, classifier or f"the classifier shipped in features/{dataset}")
