@@ -78,6 +78,7 @@ CLAIM = register(
         },
         base=(
             "experiment=bert_finetune",
+            "data.vocab_size=500",  # from scratch, the masked LM's 500 pieces: both starts split words alike
             f"trainer.steps={STEPS}",
             "trainer.eval_every=50",
             "trainer.log_every=25",

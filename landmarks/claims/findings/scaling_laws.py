@@ -16,7 +16,7 @@ PAPERS = {"Kaplan et al. 2020": 0.73, "Chinchilla, Approach 1": 0.50, "Chinchill
 
 
 def label(width: int, budget: float) -> str:
-    return f"d{width}, C={budget:.0e}"
+    return f"d{width}, C={budget:g}"
 
 
 def fit_line(optima: dict[float, tuple[float, float]], which: int) -> tuple[float, float]:
@@ -81,13 +81,16 @@ def analysis(rows: list[dict]) -> dict:
 def verdict(rows: list[dict]) -> tuple[bool, str]:
     found = analysis(rows)
     a1, a2, alpha = found["a1"], found["a2"], found["alpha"]
-    optima = ", ".join(f"{n / 1e3:.0f}k params at {c:.0e}" for c, (n, _) in found["isoflop"].items())
+    optima = ", ".join(f"{n / 1e3:.0f}k params at {c:g}" for c, (n, _) in found["isoflop"].items())
     papers = "; ".join(f"{paper} {a:.2f}" for paper, a in PAPERS.items())
+    sizes = [row["metrics"]["params"] for row in rows if "params" in row["metrics"]]
+    edges = [f"{c:g}" for c, (n, _) in found["isoflop"].items() if n <= min(sizes) or n >= max(sizes)]
+    caveat = f"; at {', '.join(edges)} the minimum is an end of the sizes tried, a bound" if edges else ""
     held = a1 > 0 and a2 > 0 and alpha > 0  # nan compares False
     return held, (
         f"compute-optimal size N_opt ~ C^a: a = {a1:.2f} (Approach 1, the training curves' envelope), {a2:.2f} "
-        f"(Approach 2, IsoFLOP minima: {optima}); the papers: {papers}. Loss at the optimum ~ C^{-alpha:.3f} "
-        "(Kaplan et al.'s L(C_min): C^-0.050)"
+        f"(Approach 2, IsoFLOP minima: {optima}{caveat}); the papers: {papers}. Loss at the optimum ~ "
+        f"C^{-alpha:.3f} (Kaplan et al.'s L(C_min): C^-0.050)"
     )
 
 
@@ -112,10 +115,11 @@ def draw(rows: list[dict], figure) -> None:
             for w in WIDTHS
             if label(w, budget) in groups
         )
-        line = profiles.plot(*zip(*points), marker="o", label=f"C={budget:.0e}")[0] if points else None
+        line = profiles.plot(*zip(*points), marker="o", label=f"C={budget:g}")[0] if points else None
         if budget in found["isoflop"] and line:
             profiles.plot(*found["isoflop"][budget], marker="*", ms=14, color=line.get_color())
     profiles.set(xscale="log", xlabel="parameters", ylabel="validation loss", title="Approach 2 (IsoFLOP)")
+    profiles.tick_params(axis="x", which="minor", labelbottom=False)  # the 2-9 x 10^k labels overlap
     for name, optima in (("Approach 1", found["approach1"]), ("Approach 2", found["isoflop"])):
         slope, intercept = fit_line(optima, 0)
         if optima:
