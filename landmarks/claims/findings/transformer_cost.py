@@ -46,6 +46,7 @@ def draw(rows: list[dict], figure) -> None:
         by_flops.plot(*bleu_against(group, "flops_per_step"), marker="o", label=point)
         by_time.plot(*bleu_against(group, "s_per_step"), marker="o", label=point)
     by_flops.set(xscale="log", xlabel="training FLOPs", ylabel="validation BLEU (greedy)")
+    by_flops.tick_params(axis="x", which="minor", labelbottom=False)  # the 2-9 x 10^k labels overlap
     by_time.set(xlabel="seconds of training (2 CPU cores)")
     for axes in (by_flops, by_time):
         axes.grid(alpha=0.3)
