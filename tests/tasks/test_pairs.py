@@ -61,7 +61,8 @@ def written(tmp_path_factory) -> dict[str, Path]:
 
 
 def data_overrides(data: str, root: Path, monkeypatch) -> list[str]:
-    data = data.removesuffix("_generation")  # image generation reads the classification data's files
+    if data.endswith("_generation"):  # image generation reads the classification data's files, at 28 px (DCGAN's)
+        return [*data_overrides(data.removesuffix("_generation"), root, monkeypatch), "data.image_size=28"]
     if data in ("fashion_mnist", "mnist", "cifar10"):
         patch_spec(monkeypatch, data, root / data)
         return [f"data.root={root / data}", "data.val_size=16"]
