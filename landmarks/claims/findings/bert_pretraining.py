@@ -69,7 +69,7 @@ CLAIM = register(
         name="bert_pretraining",
         paper="Devlin et al. 2018, Sec. 5; Howard and Ruder 2018, Fig. 3",
         statement="pre-training lets a model fine-tune well on few labels, where one trained from scratch needs many",
-        budget_min=14,
+        budget_min=9,
         before={
             "mlm": Before(
                 ("model=bert",),
