@@ -299,16 +299,13 @@ class DDPM(nn.Module):
         return (x, strip) if every else x
 
 
-def _ddpm(defaults: dict, **kwargs) -> DDPM:
-    return DDPM(**(defaults | {k: v for k, v in kwargs.items() if v is not None}))
-
-
 @register_model(task="image_generation", input_size=(1, 28, 28))
 def ddpm_tiny(**kwargs) -> DDPM:
-    return _ddpm({"channels": (16, 32, 64), "blocks": 1, "attention": (False, False, True), "dropout": 0.1}, **kwargs)
+    sizes = {"channels": (16, 32, 64), "blocks": 1, "attention": (False, False, True), "dropout": 0.1}
+    return DDPM(**(sizes | kwargs))
 
 
 @register_model(task="image_generation", input_size=(3, 32, 32))
 def ddpm_cifar10(**kwargs) -> DDPM:
-    defaults = {"channels": (128, 256, 256, 256), "blocks": 2, "attention": (False, True, False, False), "dropout": 0.1}
-    return _ddpm(defaults | {"in_chans": 3, "image_size": 32, "groups": 32}, **kwargs)
+    sizes = {"channels": (128, 256, 256, 256), "blocks": 2, "attention": (False, True, False, False), "dropout": 0.1}
+    return DDPM(**(sizes | {"in_chans": 3, "image_size": 32, "groups": 32} | kwargs))

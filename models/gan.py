@@ -154,9 +154,9 @@ class DCGAN(nn.Module):
 
 @register_model(task="image_generation", input_size=(1, 28, 28))
 def dcgan_tiny(**kwargs) -> DCGAN:
-    return DCGAN(**({"ngf": 32, "ndf": 32} | {k: v for k, v in kwargs.items() if v is not None}))
+    return DCGAN(**({"ngf": 32, "ndf": 32} | kwargs))
 
 
 @register_model(task="image_generation", input_size=(1, 28, 28))
 def dcgan_28(**kwargs) -> DCGAN:
-    return DCGAN(**({"ngf": 64, "ndf": 64} | {k: v for k, v in kwargs.items() if v is not None}))
+    return DCGAN(**({"ngf": 64, "ndf": 64} | kwargs))

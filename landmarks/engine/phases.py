@@ -51,11 +51,20 @@ def optimizer_states(phases: list[Phase]) -> list[dict]:
     return [phase.optimizer.state_dict() for phase in phases]
 
 
-def load_optimizer_states(phases: list[Phase], states: list[dict] | dict) -> None:
-    """Each phase's optimizer from a checkpoint's list (one dict: a checkpoint of one optimizer, before phases)."""
+def per_phase(states: list[dict] | dict, phases: list[Phase], what: str) -> list[dict]:
+    """A checkpoint's list of `what` states, one a phase (one dict: a checkpoint from before phases)."""
     states = states if isinstance(states, list) else [states]
     if len(states) != len(phases):
         names = ", ".join(phase.name or "the model" for phase in phases)
-        raise ValueError(f"the checkpoint holds {len(states)} optimizers for this model's {len(phases)} ({names})")
-    for phase, state in zip(phases, states):
+        raise ValueError(f"the checkpoint holds {len(states)} {what} for this model's {len(phases)} ({names})")
+    return states
+
+
+def load_optimizer_states(phases: list[Phase], states: list[dict] | dict) -> None:
+    for phase, state in zip(phases, per_phase(states, phases, "optimizers")):
         phase.optimizer.load_state_dict(state)
+
+
+def load_schedule_states(phases: list[Phase], states: list[dict] | dict) -> None:
+    for phase, state in zip(phases, per_phase(states, phases, "schedules")):
+        phase.scheduler.load_state_dict(state)

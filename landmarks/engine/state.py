@@ -12,7 +12,7 @@ from landmarks.engine.checkpoint import CHECKPOINT_NAME, save_checkpoint
 from landmarks.engine.device import rng_state, set_rng_state
 from landmarks.engine.lookahead import Lookahead
 from landmarks.engine.parts import Clock, EarlyStopping
-from landmarks.engine.phases import Phase, load_optimizer_states, optimizer_states
+from landmarks.engine.phases import Phase, load_optimizer_states, load_schedule_states, optimizer_states
 from landmarks.tasks.base import unwrap
 
 
@@ -51,9 +51,7 @@ class TrainState:
         (lookahead and early stopping read theirs when they are built, `Lookahead.for_run`, `EarlyStopping.for_run`)."""
         self.model.load_state_dict(state["model"])
         load_optimizer_states(self.phases, state["optimizer"])
-        schedulers = state["scheduler"] if isinstance(state["scheduler"], list) else [state["scheduler"]]
-        for phase, scheduler in zip(self.phases, schedulers):
-            phase.scheduler.load_state_dict(scheduler)
+        load_schedule_states(self.phases, state["scheduler"])
         self.step = state["step"]
         rngs = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]  # one per process; one before 0.2
         if distributed.rank() < len(rngs):  # a process the checkpoint did not know keeps its seed_process stream

@@ -101,6 +101,12 @@ def epoch_permutation(n: int, seed: int, epoch: int, device) -> torch.Tensor:
     return torch.randperm(n, generator=epoch_generator(seed, epoch)).to(device)
 
 
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, device) -> torch.Tensor:
+    """An epoch's batches of indices (n // batch_size, batch_size) from its seeded permutation, the rest dropped."""
+    steps = n // batch_size
+    return epoch_permutation(n, seed, epoch, device)[: steps * batch_size].view(steps, batch_size)
+
+
 def random_crop_flip(images: torch.Tensor, padding: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
     """Batched augmentation of (B, C, H, W): a random HxW crop of the zero-padded image, and a horizontal
     flip of a random half, each image drawing its own offsets."""

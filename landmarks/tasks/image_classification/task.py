@@ -14,7 +14,7 @@ from landmarks.tasks.confusion import confusion_matrix_figure
 from landmarks.tasks.image_classification.attacks import ATTACKS, AttackConfig, attack
 from landmarks.tasks.image_classification.data import (
     ImageData,
-    epoch_permutation,
+    epoch_batches,
     load_image_data,
     multi_view_logits,
     random_crop_flip,
@@ -95,8 +95,9 @@ class ImageClassification(Task):
 
     def _draw_epoch(self, epoch: int, device: torch.device | None = None) -> torch.Tensor:
         """The epoch's batches of indices (steps_per_epoch, batch_size), on `device` (the labels' by default)."""
-        order = epoch_permutation(len(self.data.train), self.seed, epoch, device or self.data.train.labels.device)
-        return order[: self.steps_per_epoch * self.batch_size].view(self.steps_per_epoch, self.batch_size)
+        return epoch_batches(
+            len(self.data.train), self.batch_size, self.seed, epoch, device or self.data.train.labels.device
+        )
 
     def _prepare(self, images: torch.Tensor) -> torch.Tensor:
         return self.data.normalize(images).contiguous(memory_format=self.memory_format)

@@ -17,7 +17,7 @@ distance (fid.py) in the features of a classifier of the same data.
 import torch
 
 from landmarks.tasks.base import EpochOrder, Task, check_batch_size, evaluating, unwrap
-from landmarks.tasks.image_classification.data import ImageData, epoch_permutation, load_image_data, random_crop_flip
+from landmarks.tasks.image_classification.data import ImageData, epoch_batches, load_image_data, random_crop_flip
 from landmarks.tasks.image_generation.datasets import DATASETS, ImageGenerationConfig
 from landmarks.tasks.image_generation.fid import FeatureNet, feature_net, frechet_distance
 from landmarks.tasks.image_generation.predict import ImageSampler
@@ -64,8 +64,7 @@ class ImageGeneration(Task):
             raise ValueError(f"data.sample_steps={cfg.sample_steps}: give 1 to the model's T={plain.T}, or null")
 
     def _draw_epoch(self, epoch: int) -> torch.Tensor:
-        order = epoch_permutation(len(self.data.train), self.seed, epoch, self.data.train.index_device)
-        return order[: self.steps_per_epoch * self.batch_size].view(self.steps_per_epoch, self.batch_size)
+        return epoch_batches(len(self.data.train), self.batch_size, self.seed, epoch, self.data.train.index_device)
 
     @staticmethod
     def scaled(images: torch.Tensor) -> torch.Tensor:
