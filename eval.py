@@ -2,7 +2,7 @@
 training seconds (train_time_s, as train.py reports it), MFU, time to target (speedruns), test metrics and the
 seconds the evaluation took.
 
-    python eval.py run=outputs/resnet8_speedrun/2026-11-22_10-00-00
+    python eval.py run=outputs/resnet8_speedrun-fashion_mnist/2026-11-22_10-00-00
     python eval.py ckpt=path/to/checkpoint.pt
     python eval.py 'run=outputs/multirun/2026-11-22_10-00-00/*'     # a glob: one row per run
     python train.py -m model=alexnet,resnet,vit && python eval.py 'run=outputs/multirun/*/*'   # compare models
@@ -130,6 +130,7 @@ def evaluate(path: str, attack: tuple | None = None, trust_code: bool = False) -
     reached = saved.get("target_reached")
     return {
         "run": str(checkpoint.parent),
+        "config": state["config"],  # print_table shows the keys a sweep varied, one column each
         "model": cfg.model.get("_target_") or cfg.model.name,
         "params": parameter_count(model),
         "data": cfg.data.name,
@@ -164,12 +165,27 @@ def evaluate_attack(task, model, configs: list, options: dict, run_dir: Path, st
 
 
 def print_table(rows: list[dict]) -> None:
-    """One row per run; the columns are every metric of any row (image and translation runs mix)."""
+    """One row per run; the columns are the config keys whose values differ between the runs (a sweep's), then
+    every metric of any row (image and translation runs mix)."""
+    configs = [dict(flat(row.pop("config"))) for row in rows]
+    swept = [key for key in dict.fromkeys(k for c in configs for k in c) if len({str(c.get(key)) for c in configs}) > 1]
+    rows = [
+        {"run": row["run"], **{key: config.get(key, "") for key in swept}, **row} for row, config in zip(rows, configs)
+    ]
     columns = list(dict.fromkeys(column for row in rows for column in row))
     widths = {c: max(len(c), *(len(str(row.get(c, ""))) for row in rows)) for c in columns}
     print("  ".join(c.ljust(widths[c]) for c in columns))
     for row in rows:
         print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+
+
+def flat(config: dict, prefix: str = ""):
+    """(dotted key, value) of a nested config; trainer.progress and trainer.resume say nothing of the run."""
+    for key, value in config.items():
+        if isinstance(value, dict):
+            yield from flat(value, f"{prefix}{key}.")
+        elif f"{prefix}{key}" not in ("trainer.progress", "trainer.resume"):
+            yield f"{prefix}{key}", value
 
 
 def main() -> None:

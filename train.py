@@ -3,7 +3,7 @@
     python train.py model=resnet                       # the default speedrun on Fashion-MNIST
     python train.py model=resnet20 data=cifar10 data.download=true trainer.epochs=30
     python train.py -m model=resnet optim.lr=0.1,0.05  # a sweep: one run dir per setting
-    python train.py trainer.resume=outputs/resnet8_speedrun/2026-11-22_10-00-00   # continue a run
+    python train.py trainer.resume=outputs/resnet8_speedrun-fashion_mnist/2026-11-22_10-00-00   # continue a run
     python train.py experiment=speedrun_resnet         # stop at the target, report the time to reach it
     torchrun --nproc_per_node=4 train.py model=vit     # data parallel: 4 GPUs (NCCL) or CPU processes (gloo)
 
@@ -54,7 +54,7 @@ def resumed_config(cfg: DictConfig, overrides: list[str]) -> tuple[DictConfig, P
 
 def discard_unstarted(run_dir: Path) -> None:
     """Remove a run dir that holds only what Hydra and the start-up wrote (no half-made run after bad input), and
-    its parent (outputs/<model>) if that is left empty."""
+    its parent (outputs/<model>-<data>) if that is left empty."""
     if run_dir.is_dir() and set(os.listdir(run_dir)) <= {".hydra", "environment.json", "model.pt", "config.yaml"}:
         shutil.rmtree(run_dir, ignore_errors=True)
         if not any(run_dir.parent.iterdir()):

@@ -3,7 +3,7 @@ without one trick at a time (same epochs, same seed), and the record's model eva
 views. Prints a Markdown table of test accuracy and training time.
 
     python bench/ablations.py                                   # all of it: about 20 minutes on 2 CPU cores
-    python bench/ablations.py --record outputs/airbench_tiny/<time> lookahead   # reuse a record run; one ablation
+    python bench/ablations.py --record outputs/airbench_tiny-fashion_mnist-record_fashion_mnist/<time> lookahead
 """
 
 import argparse

@@ -5,7 +5,7 @@ and the sha256 of the weights file). The weights are written first and the descr
 temporary name and renamed, and the description names the weights it describes: an interrupted write is
 detected, never half-loaded.
 
-    python -m landmarks.export outputs/resnet8_speedrun/<time> shared/resnet   # just what a colleague needs
+    python -m landmarks.export outputs/resnet8_speedrun-fashion_mnist/<time> shared/resnet  # what a colleague needs
     load_run("shared/resnet")                                                # no checkpoint, no pickle
 
 A run stopped before its end has no shared files yet: its model is read from model.pt (the constructor's

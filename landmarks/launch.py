@@ -1,6 +1,7 @@
 """One run from a composed config: build the task and model, train through the loop, write the run dir and print
 the report. train.py calls it under Hydra; the claims (landmarks/claims/) call it for each point of a sweep."""
 
+import dataclasses
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -8,6 +9,15 @@ from omegaconf import DictConfig, OmegaConf
 
 TOO_FEW_STEPS = 50  # a schedule shorter than this is said to be one
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"  # a checkout's configs/, which train.py composes
+
+
+def run_name(model: str, data: str, experiment: str | None, init_from: str | None) -> str:
+    """The name of a run's folder in outputs/ (configs/train.yaml): its model and data, and the experiment and
+    the pretrained start where one is used, so that TensorBoard's list tells runs apart."""
+    return "-".join([model, data, *([experiment] if experiment else []), *(["pretrained"] if init_from else [])])
+
+
+OmegaConf.register_new_resolver("run_name", run_name, replace=True)
 
 
 def compose_run(overrides: list[str]) -> DictConfig:
@@ -20,8 +30,9 @@ def compose_run(overrides: list[str]) -> DictConfig:
         return compose("train", overrides=overrides)
 
 
-def opening_lines(run, model, task, device, run_dir: Path) -> str:
-    """What is about to run: the recipe (or that none is tuned for this pair), model, data, device, length."""
+def opening_lines(run, model, task, device, run_dir: Path, asked_batch: int) -> str:
+    """What is about to run: the recipe (or that none is tuned for this pair), model, data, device, length, and
+    the batch where trainer.batch_size (`asked_batch`) was fitted to a small training split."""
     from landmarks.engine import distributed
     from landmarks.engine.loop import run_length
     from landmarks.models import parameter_count
@@ -49,6 +60,8 @@ def opening_lines(run, model, task, device, run_dir: Path) -> str:
     ):  # small data counted in epochs, or a typo
         length += " (too few to learn: lengthen it with trainer.steps, trainer.epochs or trainer.steps_floor)"
     what = f"{model_name(run)} ({parameter_count(model)} params) on {run.data.name}, {device}{processes}, {length}"
+    if asked_batch != run.trainer.batch_size:
+        what += f", batches of {run.trainer.batch_size} (trainer.batch_size={asked_batch} exceeds the training split)"
     if task.pretrained is not None:
         theirs = task.pretrained.model.state_dict()
         fresh = sorted({name.split(".")[0] for name in model.state_dict() if name not in theirs})
@@ -85,6 +98,8 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None, trust_
     run_dir = Path(distributed.broadcast(str(run_dir), device))  # rank 0's: Hydra's clock may differ per process
     with distributed.local_main_first():  # downloads and extractions happen once per machine
         task = build_task(run, device, trust_code)
+    asked_batch, run.trainer = run.trainer.batch_size, dataclasses.replace(run.trainer, batch_size=task.batch_size)
+    run.resolved["trainer"]["batch_size"] = task.batch_size  # fitted to a small training split: what runs and resumes
     source = "the command line" if resume_state is None else run_dir / "checkpoint.pt"
     model = build_model(run, task, device, trust_code=resume_state is None or trust_code, source=source)
     built_with = model_kwargs(run, task)
@@ -95,7 +110,7 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None, trust_
         save_checkpoint(run_dir / MODEL_FILE, {"model_kwargs": built_with, "task": task.export()})
         resolved = {**run.resolved, "model": {**run.model, **built_with}}  # what ran: the sizes from the data filled in
         OmegaConf.save(OmegaConf.create(resolved), run_dir / "config.yaml")
-        print(opening_lines(run, model, task, device, run_dir))
+        print(opening_lines(run, model, task, device, run_dir, asked_batch))
 
     places = {"run_dir": run_dir, "device": device, "config": run.resolved, "resume_state": resume_state}
     results = fit(model, task, run.trainer, run.optim, **places)

@@ -1,7 +1,7 @@
 """A finished run back in one call, for use in other code:
 
     from landmarks import load_run
-    run = load_run("outputs/resnet20/2026-11-23_18-00-00")
+    run = load_run("outputs/resnet20-cifar10/2026-11-23_18-00-00")
     run.model                      # the trained nn.Module, in eval mode
     run.config, run.metrics        # the composed config and metrics.json
     run.classify(images)           # image runs: class names of (B, C, H, W) images in [0, 1]

@@ -192,6 +192,7 @@ def tiny_run_overrides(data_root: Path, *extra: str) -> list[str]:
         *resnet_sizes,
         "trainer.batch_size=32",
         "trainer.epochs=1",
+        "trainer.steps_floor=null",  # one epoch of the tiny data, not the generic floor's 100 steps
         "trainer.log_every=2",
         "trainer.eval_every=4",
         "trainer.ckpt_every=4",

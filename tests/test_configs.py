@@ -3,6 +3,8 @@
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import ConfigCompositionException
 from landmarks.models import model_tasks
 from omegaconf import OmegaConf
@@ -33,6 +35,29 @@ def test_every_config_composes(group):
         assert custom or cfg.data.task in model_tasks(cfg.model.name)
         if not ("path" in cfg.data.keys() and OmegaConf.is_missing(cfg.data, "path")):  # tsv, text, image_folder
             assert validate(cfg).trainer.batch_size > 0  # a good config is accepted by the schema
+
+
+@pytest.mark.parametrize(
+    "overrides, name",
+    [
+        (["model=bert"], "bert_tiny-shakespeare_mlm"),
+        (["experiment=bert_finetune"], "bert_tiny-shakespeare_speakers-bert_finetune"),
+        (
+            ["experiment=bert_finetune", "model.init_from=/runs/mlm"],
+            "bert_tiny-shakespeare_speakers-bert_finetune-pretrained",
+        ),
+        (["data=image_folder", "data.path=/images"], "resnet8_speedrun-image_folder"),
+    ],
+)
+def test_run_dirs_are_named_by_model_data_experiment_and_start(overrides, name):
+    """outputs/<name>/<time>: runs that TensorBoard lists side by side can be told apart (configs/train.yaml)."""
+    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)  # as Hydra does before it resolves the run dir
+    try:
+        assert Path(cfg.hydra.run.dir).parent == Path("outputs") / name
+    finally:
+        HydraConfig.instance().cfg = None  # the other tests in this process run outside Hydra's app
 
 
 def test_a_model_on_data_of_another_task_names_both():

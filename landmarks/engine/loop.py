@@ -9,6 +9,7 @@ speedruns), and `finish` (landmarks/engine/report.py) evaluates and reports."""
 
 import contextlib
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,8 +103,9 @@ LENGTHS = ("steps", "time_budget", "flop_budget")  # the settings that each set 
 def run_length(trainer: TrainerConfig, task: Task) -> tuple[int, int, str]:
     """The schedule's length in steps, the step to stop at (trainer.max_steps cuts a run short; the schedule keeps
     its length) and how the length was chosen. Counted in epochs, it is held within trainer.steps_floor and
-    trainer.steps_ceiling, so that one recipe gives a small corpus enough steps and a large one no more than it
-    needs. (trainer.time_budget's length, and trainer.time_cap's cut, are measured later, by `fit`.)"""
+    trainer.steps_ceiling (which wins where they cross: the floor is generic, configs/train.yaml), so that one
+    recipe gives a small corpus enough steps and a large one no more than it needs. (trainer.time_budget's
+    length, and trainer.time_cap's cut, are measured later, by `fit`.)"""
     per_epoch, floor, ceiling = task.steps_per_epoch, trainer.steps_floor, trainer.steps_ceiling
     lengths = [f"trainer.{key}={value:g}" for key in LENGTHS if (value := getattr(trainer, key))]
     if len(lengths) > 1:
@@ -113,8 +115,6 @@ def run_length(trainer: TrainerConfig, task: Task) -> tuple[int, int, str]:
             f"{lengths[0]} sizes the run, trainer.time_cap={trainer.time_cap:g} only shortens it; keep one "
             "(trainer.time_cap=null)"
         )
-    if floor and ceiling and floor > ceiling:
-        raise ValueError(f"trainer.steps_floor={floor} is above trainer.steps_ceiling={ceiling}; swap them")
     if trainer.steps:
         total, how = trainer.steps, "trainer.steps"
     else:
@@ -281,8 +281,7 @@ def fit(
     log = TrainLog(writer, run_dir / CHECKPOINT_NAME, flops_per_sample, peak[0], trainer.batch_size, device)
     run = Run(task, trainer, state, train_model, eval_model, writer, log, run_dir, config, device, autocast)
     first_step, state.clock = state.step, Clock(device, *elapsed(resume_state))  # set-up not counted
-    measured = bool(trainer.time_budget or trainer.time_cap) and not resume_state  # its steps ran the compile
-    ended = train_steps(run, target, compiled=measured)
+    ended = train_steps(run, target)
     state.clock.stop()  # the final checkpoint, evaluation and pictures are not training
     if log.steps:  # steps since the last log (after a signal): their loss must be finite too
         log.flush(state.step, state.clock.lap())
@@ -327,36 +326,47 @@ def start(
     return state, train_model, eval_model
 
 
-def train_steps(run: Run, target: Target | None, compiled: bool) -> Ended:
+def train_steps(run: Run, target: Target | None) -> Ended:
     """Optimizer steps until the schedule's end or trainer.max_steps, the target, early stopping or a signal;
-    scalars, validation and checkpoints at their intervals. `compiled`: time_budget's measuring compiled."""
+    scalars, validation and checkpoints at their intervals; a step in which torch.compile compiled is set aside."""
     state, trainer, task = run.state, run.trainer, run.task
     stop_step = min(state.total_steps, trainer.max_steps or state.total_steps)
     bar = ProgressBar(trainer.progress and distributed.is_main(), state.step, stop_step)
-    first_step, hit, ended_early, signalled, validated = state.step, None, False, False, None
+    hit, ended_early, signalled, validated = None, False, False, None
     state.model.train()
     with StopOnSignal() as stop:
         while state.step < stop_step and not (signalled or hit is not None or ended_early):
-            compiling = trainer.compile and state.step == first_step and not compiled  # its time set aside
-            with state.clock.set_aside() if compiling else contextlib.nullcontext():
-                batch = task.local_batch(state.step, distributed.rank(), distributed.world_size())
-                run.log.add(train_step(task, run.train_model, batch, state.phases, trainer, run.autocast))
+            graphs, began = trainer.compile and compiled_graphs(), time.perf_counter()
+            batch = task.local_batch(state.step, distributed.rank(), distributed.world_size())
+            run.log.add(train_step(task, run.train_model, batch, state.phases, trainer, run.autocast))
+            if trainer.compile and compiled_graphs() != graphs:  # Dynamo compiled in this step: not training
+                state.clock.add_aside(time.perf_counter() - began)
             state.step += 1
             if state.lookahead:
                 state.lookahead.step(state.model, state.step)
             bar.update()
             checkpoint_due = trainer.ckpt_every and state.step % trainer.ckpt_every == 0
-            if state.step % trainer.log_every == 0 or checkpoint_due or state.step == stop_step:
+            log_due = state.step % trainer.log_every == 0 or checkpoint_due or state.step == stop_step
+            if log_due:
                 bar.show(state.step, run.log.flush(state.step, state.clock.lap()))
             if trainer.eval_every and state.step % trainer.eval_every == 0:
                 validated, hit, ended_early = validate_at(run, target)
             if checkpoint_due:
                 run.save()
-            # processes agree on a signal every step: torchrun kills its workers 30 s after forwarding one
-            signalled = distributed.any_process(bool(stop.requested), run.device)
+            if log_due or distributed.world_size() == 1:  # processes agree on a signal at log steps only (each
+                # agreement is a host sync; torchrun kills its workers 30 s after forwarding one: log within that)
+                signalled = distributed.any_process(bool(stop.requested), run.device)
     bar.close()
     last_val = validated[1] if validated and validated[0] == state.step else None  # the loop's, at this step
     return Ended(hit, last_val, stop.requested, signalled and hit is None and not ended_early)
+
+
+def compiled_graphs() -> int:
+    """The graphs Dynamo has compiled in this process (a host counter: reading it waits for nothing); a step that
+    changes it compiled, the first step or a later one (a new sequence length, a guard that failed)."""
+    from torch._dynamo.utils import counters
+
+    return counters["stats"]["unique_graphs"]
 
 
 def validate_at(run: Run, target: Target | None) -> tuple[tuple[int, dict], Hit | None, bool]:

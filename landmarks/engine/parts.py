@@ -177,7 +177,7 @@ class Clock:
     count training alone, as nanoGPT and airbench do; samples/s is measured over training time between logs.
     On a GPU the clock waits for the work queued so far at every reading (`sync`), so that a lap, a validation
     or a hit counts the work it asked for; `stop` freezes it when the steps end, before the final evaluation;
-    `set_aside` keeps a span (torch.compile's first step) out of both."""
+    `add_aside` keeps a past span (a step in which torch.compile compiled) out of both."""
 
     def __init__(self, device: torch.device, wall_before: float = 0.0, eval_before: float = 0.0):
         self.device, self.wall_before, self.eval_before = device, wall_before, eval_before
@@ -193,11 +193,10 @@ class Clock:
             yield
         self.eval_s += span[0]
 
-    @contextlib.contextmanager
-    def set_aside(self):
-        with self._apart() as span:
-            yield
-        self.aside_s += span[0]
+    def add_aside(self, seconds: float) -> None:
+        """Keep `seconds` already passed (a step in which torch.compile compiled, timed on the host) out of both."""
+        self.aside_s += seconds
+        self.last_lap += seconds
 
     @contextlib.contextmanager
     def _apart(self):

@@ -34,6 +34,7 @@ class Task(abc.ABC):
     eval_metrics: dict[str, str | None]  # what `evaluate` returns: name -> "min" or "max" (which way is better,
     # for trainer.target and trainer.early_stopping), or None for a metric no model changes (reported only)
     steps_per_epoch: int  # optimizer steps in one pass over the training split
+    batch_size: int  # samples per optimizer step: trainer.batch_size, fitted to a small training split
     data_config: type  # the schema of its `data.*` keys that every dataset shares: a DataConfig
     datasets: Registry  # its datasets: data.source -> loader, each with its own schema
     model_sizes: tuple[str, ...]  # the constructor arguments that `model_kwargs` passes, documented for users
@@ -134,9 +135,14 @@ def evaluating(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
         model.train(was_training)
 
 
-def check_batch_size(batch_size: int, available: int, what: str) -> None:
-    if batch_size > available:
-        raise ValueError(f"trainer.batch_size={batch_size} exceeds the {available} {what}; lower trainer.batch_size")
+def fit_batch_size(batch_size: int, available: int, what: str) -> int:
+    """trainer.batch_size, or, where it exceeds the training split (a small folder under the generic 128), the
+    largest power of two within a quarter of it: a few batches an epoch. The opening line says so."""
+    if available < 1:
+        raise ValueError(f"the training split has no {what}; give the run more data")
+    if batch_size <= available:
+        return batch_size
+    return 2 ** max(0, (available // 4).bit_length() - 1)
 
 
 class EpochOrder:

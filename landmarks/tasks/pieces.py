@@ -27,6 +27,7 @@ class Pieces:
         self.first_normal = max(self.cls, self.sep, self.mask) + 1  # random replacements come from here on
         pieces = [self.processor.id_to_piece(i) for i in range(len(self))]
         self.word_start = torch.tensor([piece.startswith("▁") for piece in pieces])
+        self._word_start_on = {}  # device -> word_start there, copied once (a copy each step would wait for a GPU)
 
     @classmethod
     def train(cls, text: str, vocab_size: int) -> "Pieces":
@@ -51,6 +52,12 @@ class Pieces:
 
     def encode(self, text: str) -> list[int]:
         return [i for line in self.processor.encode(text.splitlines()) for i in line]
+
+    def word_starts(self, device: torch.device) -> torch.Tensor:
+        """`word_start` (which pieces begin a word) on `device`."""
+        if device not in self._word_start_on:
+            self._word_start_on[device] = self.word_start.to(device)
+        return self._word_start_on[device]
 
     def piece(self, index: int) -> str:
         return self.processor.id_to_piece(index)

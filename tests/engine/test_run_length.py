@@ -24,11 +24,12 @@ def length(*overrides: str) -> tuple[int, int, str]:
 
 
 def test_epochs_are_held_between_the_floor_and_the_ceiling():
-    assert length("trainer.epochs=2")[:2] == (20, 20)
+    assert length("trainer.epochs=2")[:2] == (100, 100)  # the generic floor: small data still trains
+    assert length("trainer.epochs=2", "trainer.steps_floor=null")[:2] == (20, 20)
     total, stop, how = length("trainer.epochs=2", "trainer.steps_floor=50", "trainer.max_steps=30")
     assert (total, stop) == (50, 30)
     assert how == "50 steps: 5 epochs of 10 batches (trainer.epochs=2 -> trainer.steps_floor)"
-    assert length("trainer.epochs=2", "trainer.steps_ceiling=15")[0] == 15
+    assert length("trainer.epochs=2", "trainer.steps_ceiling=15")[0] == 15  # below the generic floor: it wins
     assert length("trainer.epochs=2", "trainer.steps_floor=5", "trainer.steps_ceiling=50")[0] == 20
     assert length("trainer.steps=7", "trainer.steps_floor=50")[:2] == (7, 7)  # an explicit length wins
 
@@ -36,7 +37,6 @@ def test_epochs_are_held_between_the_floor_and_the_ceiling():
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (("trainer.steps_floor=50", "trainer.steps_ceiling=10"), "steps_floor=50 is above trainer.steps_ceiling=10"),
         (("trainer.steps=10", "trainer.time_budget=60"), "steps=10 and trainer.time_budget=60 each set the run's"),
         (("trainer.flop_budget=1e9", "trainer.time_budget=60"), "time_budget=60 and trainer.flop_budget=1e"),
         (("trainer.time_cap=60", "trainer.time_budget=60"), "time_cap=60 only shortens it; keep one"),

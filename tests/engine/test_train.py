@@ -158,7 +158,8 @@ def test_cli_sweep_lands_in_named_run_dirs_and_eval_compares_them(tmp_path):
     evaluation = cli("eval.py", f"run={tmp_path}/*")
     assert evaluation.returncode == 0, evaluation.stderr
     header, *rows = evaluation.stdout.strip().splitlines()
-    assert header.split()[:3] == ["run", "model", "params"] and len(rows) == 2
+    assert header.split()[:4] == ["run", "optim.lr", "model", "params"] and len(rows) == 2  # a column per swept key
+    assert [row.split()[1] for row in rows] == ["0.05", "0.1"]
     saved = json.loads((Path(run_dirs[0]) / "metrics.json").read_text())
     assert f"{saved['test/acc']:.4f}" in rows[0]
 

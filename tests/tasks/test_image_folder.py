@@ -38,6 +38,19 @@ def test_train_and_val_subfolders_are_the_training_and_test_splits(tmp_path):
     assert len(task.data.test) == 12 and len(task.data.train) + len(task.data.val) == 72
 
 
+def test_a_small_folder_trains_with_no_size_of_its_own(tmp_path, capsys):
+    """60 images, the generic batch of 128 and no data.val_size: a tenth held out, the batch fitted, said once."""
+    folder = write_images(tmp_path / "images", per_class=20)
+    cfg = compose_config("data=image_folder", f"data.path={folder}", "trainer.max_steps=2", "trainer.progress=false")
+    results = run(cfg, tmp_path / "r")
+    assert results["step"] == 2
+    opening = capsys.readouterr().out.splitlines()[1]
+    assert "100 steps: 20 epochs of 5 batches (trainer.epochs=10 -> trainer.steps_floor)" in opening, opening
+    assert "batches of 8 (trainer.batch_size=128 exceeds the training split)" in opening
+    task = load_run(tmp_path / "r").task()
+    assert (len(task.data.train), len(task.data.val), len(task.data.test)) == (44, 4, 12)
+
+
 @pytest.mark.parametrize(
     "make, message",
     [

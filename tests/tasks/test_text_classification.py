@@ -31,9 +31,9 @@ from train import resumed_config, run
 QUICK = ["trainer.batch_size=8", "trainer.eval_every=0", "trainer.progress=false", "model.dropout=0.0"]
 
 
-def write_labelled(path: Path) -> Path:
+def write_labelled(path: Path, count: int = 60) -> Path:
     """Lines whose label is in their words: a tiny model can learn it."""
-    lines = [f"the {('red', 'blue')[i % 2]} ship number {i} sails\t{('warm', 'cold')[i % 2]}\n" for i in range(60)]
+    lines = [f"the {('red', 'blue')[i % 2]} ship number {i} sails\t{('warm', 'cold')[i % 2]}\n" for i in range(count)]
     path.write_text("".join(lines), encoding="utf-8")
     return path
 
@@ -109,6 +109,14 @@ def test_the_loss_falls_from_scratch(tmp_path, monkeypatch):
     without_evaluation(monkeypatch, cfg)
     history = [loss for _, loss in run(cfg, tmp_path / "run")["history"]]
     assert sum(history[-5:]) / 5 < 0.5 * sum(history[:5]) / 5
+
+
+def test_300_labelled_lines_train_for_the_generic_floor_and_say_so(tmp_path, capsys):
+    """The generic 10 epochs of one batch of 128 would be 10 steps: the floor makes them 100, in the opening line."""
+    data = ["data=labelled_text", f"data.path={write_labelled(tmp_path / 'l.tsv', 300)}", "data.vocab_size=300"]
+    run(compose_config("model=bert", *data, "trainer.max_steps=1", "trainer.progress=false"), tmp_path / "run")
+    opening = capsys.readouterr().out.splitlines()[1]
+    assert "100 steps: 100 epochs of 1 batches (trainer.epochs=10 -> trainer.steps_floor), stop at 1" in opening
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from landmarks.tasks.image_classification.datasets import DATASETS, ImageDataCon
 from landmarks.tasks.image_classification.datasets.image_folder import FolderImages
 
 STATISTICS_SAMPLE = 10_000  # training images whose mean and std normalise a folder streamed from disk
+VAL_CAP = 5_000  # data.val_size=null holds out a tenth of the training images, at most this many
 
 
 @dataclass
@@ -62,11 +63,14 @@ class ImageData:
 
 def load_image_data(cfg: ImageDataConfig, *, seed: int, device) -> ImageData:
     """Load the dataset `cfg.source` (configs/data/*.yaml) and hold out `val_size` seeded training images for
-    validation (the test split stays unseen until the end); `train_size` keeps a seeded subset of the rest (a
-    smaller dataset, as in Dosovitskiy et al. 2020's Fig. 3), `test_size` only the first test images."""
+    validation (null: a tenth of them, at most 5,000; the test split stays unseen until the end); `train_size`
+    keeps a seeded subset of the rest (a smaller dataset, as in Dosovitskiy et al. 2020's Fig. 3), `test_size`
+    only the first test images."""
     name, val_size, test_size, train_size = cfg.name, cfg.val_size, cfg.test_size, cfg.train_size
     arrays = DATASETS[cfg.source](cfg, seed)
     images, labels = arrays["train"]
+    if val_size is None:  # follows the data: a small folder keeps most of its images for training
+        val_size = min(len(labels) // 10, VAL_CAP)
     if not 0 <= val_size < len(labels):
         raise ValueError(f"data.val_size={val_size} must be in [0, {len(labels)}) for {name}")
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from landmarks.hooks import hook
 from landmarks.schema import fail
-from landmarks.tasks.base import EpochOrder, Task, check_batch_size, evaluating, unwrap
+from landmarks.tasks.base import EpochOrder, Task, evaluating, fit_batch_size, unwrap
 from landmarks.tasks.confusion import confusion_matrix_figure
 from landmarks.tasks.image_classification.attacks import ATTACKS, AttackConfig, attack
 from landmarks.tasks.image_classification.data import (
@@ -47,7 +47,7 @@ class ImageClassification(Task):
         eval_batch_size: int = 250,  # faster than 1000 for convnets on CPU (docs/recipes.md)
         attack: AttackConfig | None = None,  # train on its adversarial examples (Madry et al. 2018)
     ):
-        check_batch_size(batch_size, len(data.train), "training images")
+        batch_size = fit_batch_size(batch_size, len(data.train), "training images")
         self.data, self.batch_size, self.seed = data, batch_size, seed
         self.label_smoothing, self.crop_padding, self.flip, self.tta_flip = (
             label_smoothing,

@@ -16,7 +16,7 @@ distance (fid.py) in the features of a classifier of the same data.
 
 import torch
 
-from landmarks.tasks.base import EpochOrder, Task, check_batch_size, evaluating, unwrap
+from landmarks.tasks.base import EpochOrder, Task, evaluating, fit_batch_size, unwrap
 from landmarks.tasks.image_classification.data import ImageData, epoch_batches, load_image_data, random_crop_flip
 from landmarks.tasks.image_generation.datasets import DATASETS, ImageGenerationConfig
 from landmarks.tasks.image_generation.fid import FeatureNet, feature_net, frechet_distance
@@ -34,7 +34,7 @@ class ImageGeneration(Task):
     predictor = ImageSampler  # what load_run's run offers: sample
 
     def __init__(self, data: ImageData, cfg: ImageGenerationConfig, *, batch_size: int, seed: int, features):
-        check_batch_size(batch_size, len(data.train), "training images")
+        batch_size = fit_batch_size(batch_size, len(data.train), "training images")
         self.data, self.cfg, self.batch_size, self.seed = data, cfg, batch_size, seed
         self.features: FeatureNet | None = features
         self.steps_per_epoch = len(data.train) // batch_size

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from landmarks.hooks import hook
-from landmarks.tasks.base import Task, check_batch_size, evaluating, unwrap
+from landmarks.tasks.base import Task, evaluating, fit_batch_size, unwrap
 from landmarks.tasks.language_modeling.data import TokenStream, load_token_stream
 from landmarks.tasks.language_modeling.datasets import DATASETS, TextDataConfig
 from landmarks.tasks.language_modeling.predict import TextPredictor
@@ -40,7 +40,7 @@ class LanguageModeling(Task):
         eval_batch_size: int = 64,
     ):
         windows = len(data.train) - block_size
-        check_batch_size(batch_size, windows, f"windows of {block_size + 1} tokens in the training split")
+        batch_size = fit_batch_size(batch_size, windows, f"windows of {block_size + 1} tokens")
         self.data, self.batch_size, self.block_size, self.seed = data, batch_size, block_size, seed
         self.steps_per_epoch = max(1, len(data.train) // (batch_size * block_size))  # an epoch: as many tokens
         self.eval_batch_size, self.sample_length = eval_batch_size, sample_length

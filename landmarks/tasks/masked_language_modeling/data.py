@@ -61,7 +61,7 @@ def mask_tokens(ids: torch.Tensor, pieces: Pieces, cfg: MaskedTextConfig, genera
     special = (ids == pieces.cls) | (ids == pieces.sep)
     chosen = (draw() < cfg.mask_prob) & ~special
     if cfg.whole_word:  # a word is chosen at its first piece, and its other pieces follow it
-        starts = pieces.word_start.to(ids.device)[ids] | special
+        starts = pieces.word_starts(ids.device)[ids] | special
         position = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
         word_start = torch.where(starts, position, 0).cummax(dim=1).values
         chosen = (chosen & starts).gather(1, word_start) & ~special

@@ -15,7 +15,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from landmarks.tasks.base import EpochOrder, Task, check_batch_size, epoch_generator, evaluating, unwrap
+from landmarks.tasks.base import EpochOrder, Task, epoch_generator, evaluating, fit_batch_size, unwrap
 from landmarks.tasks.masked_language_modeling.data import IGNORE, PackedText, load_packed_text, mask_tokens
 from landmarks.tasks.masked_language_modeling.datasets import DATASETS, MaskedTextConfig
 from landmarks.tasks.masked_language_modeling.predict import MaskPredictor
@@ -31,7 +31,7 @@ class MaskedLanguageModeling(Task):
     predictor = MaskPredictor  # what load_run's run offers: fill_mask
 
     def __init__(self, data: PackedText, cfg: MaskedTextConfig, *, batch_size: int, seed: int, eval_batch_size=64):
-        check_batch_size(batch_size, len(data.train), f"windows of {cfg.block_size} tokens in the training split")
+        batch_size = fit_batch_size(batch_size, len(data.train), f"windows of {cfg.block_size} tokens")
         self.data, self.cfg, self.batch_size, self.seed = data, cfg, batch_size, seed
         self.eval_batch_size = eval_batch_size
         self.steps_per_epoch = len(data.train) // batch_size
@@ -116,7 +116,7 @@ class MaskedLanguageModeling(Task):
         stream, so most begin mid-word), or from its start if a word start comes too late."""
         body = window[1:-1]
         length = min(tokens, len(body))
-        starts = self.data.pieces.word_start.to(body.device)[body[: len(body) - length + 1]].nonzero()
+        starts = self.data.pieces.word_starts(body.device)[body[: len(body) - length + 1]].nonzero()
         first = int(starts[0]) if len(starts) else 0
         return torch.cat([window[:1], body[first : first + length]])
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from landmarks.datasets import TextError
-from landmarks.tasks.base import EpochOrder, Task, check_batch_size, epoch_generator, evaluating, unwrap
+from landmarks.tasks.base import EpochOrder, Task, epoch_generator, evaluating, fit_batch_size, unwrap
 from landmarks.tasks.confusion import confusion_counts, confusion_matrix_figure, macro_f1
 from landmarks.tasks.pieces import PAD, Pieces
 from landmarks.tasks.text_classification.data import Encoded, LabelledIds, encode_splits, few
@@ -46,7 +46,7 @@ class TextClassification(Task):
         eval_batch_size: int = 256,
     ):
         train = data.splits["train"]
-        check_batch_size(batch_size, len(train.labels), "training examples")
+        batch_size = fit_batch_size(batch_size, len(train.labels), "training examples")
         self.data, self.cfg, self.batch_size, self.seed = data, cfg, batch_size, seed
         self.pretrained, self.eval_batch_size = pretrained, eval_batch_size
         self.steps_per_epoch = len(train.labels) // batch_size
@@ -64,13 +64,17 @@ class TextClassification(Task):
         positions = self.pretrained.model_kwargs["max_position"] if self.pretrained else self.cfg.block_size
         return {"vocab_size": len(self.data.pieces), "max_position": positions, "num_labels": len(self.data.classes)}
 
-    def _draw_epoch(self, epoch: int) -> list[torch.Tensor]:
-        order = torch.randperm(len(self.data.splits["train"].labels), generator=epoch_generator(self.seed, epoch))
-        return list(order[: self.steps_per_epoch * self.batch_size].view(self.steps_per_epoch, self.batch_size))
+    def _draw_epoch(self, epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each step's indices on the CPU (its longest sequence is read there) and on the device (copied once an
+        epoch: a copy a step would wait for the GPU)."""
+        train = self.data.splits["train"]
+        order = torch.randperm(len(train.labels), generator=epoch_generator(self.seed, epoch))
+        batches = order[: self.steps_per_epoch * self.batch_size].view(self.steps_per_epoch, self.batch_size)
+        return list(zip(batches, batches.to(train.labels.device)))
 
     def train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(ids (B, T), segment ids (B, T), labels (B,)), T the batch's longest sequence."""
-        return rows(self.data.splits["train"], self.batch_index(step))
+        return rows(self.data.splits["train"], *self.batch_index(step))
 
     def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         ids, segments, labels = batch
@@ -123,10 +127,11 @@ class TextClassification(Task):
         return {"pieces": self.data.pieces.model, "classes": self.data.classes, "block_size": self.cfg.block_size}
 
 
-def rows(encoded: Encoded, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The examples at `index` (CPU), cut to their longest sequence (known on the CPU: no device sync)."""
+def rows(encoded: Encoded, index: torch.Tensor, device_index: torch.Tensor | None = None):
+    """(ids, segments, labels) of the examples at `index` (CPU; `device_index`, the same on the data's device),
+    cut to their longest sequence (known on the CPU: no device sync)."""
     width = int(encoded.lengths[index].max())
-    device_index = index.to(encoded.labels.device)
+    device_index = index.to(encoded.labels.device) if device_index is None else device_index
     return encoded.ids[device_index, :width], encoded.segments[device_index, :width], encoded.labels[device_index]
 
 

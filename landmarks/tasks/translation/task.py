@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from landmarks.hooks import hook
-from landmarks.tasks.base import EpochOrder, Task, check_batch_size, epoch_generator, evaluating, unwrap
+from landmarks.tasks.base import EpochOrder, Task, epoch_generator, evaluating, fit_batch_size, unwrap
 from landmarks.tasks.translation.data import TranslationData, length_grouped_batches, load_translation_data
 from landmarks.tasks.translation.datasets import DATASETS, TranslationDataConfig
 from landmarks.tasks.translation.decoding import translate_ids
@@ -37,7 +37,7 @@ class Translation(Task):
         eval_batch_size: int = 500,
         pad_to: int = 1,
     ):
-        check_batch_size(batch_size, len(data.train), "training pairs")
+        batch_size = fit_batch_size(batch_size, len(data.train), "training pairs")
         self.data, self.batch_size, self.seed = data, batch_size, seed
         self.label_smoothing, self.beam_size, self.eval_batch_size = label_smoothing, beam_size, eval_batch_size
         self.steps_per_epoch = len(data.train) // batch_size

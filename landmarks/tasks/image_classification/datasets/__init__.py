@@ -30,7 +30,7 @@ class ImageDataConfig(DataConfig):
     num_classes: int | None = rule(integer(2), "an integer >= 2", default=None)
     in_chans: int = rule(integer(1), "an integer >= 1", default=3)
     image_size: int = rule(integer(1), "an integer >= 1", default=32)
-    val_size: int = rule(integer(0), "a number of samples >= 0", default=0)
+    val_size: int | None = rule(integer(0), "a number of samples >= 0, or null for a tenth (at most 5,000)", default=0)
     train_size: int | None = rule(integer(1), "a number of samples >= 1, or null for all", default=None)
     test_size: int | None = rule(integer(1), "a number of samples >= 1, or null for all", default=None)
     channels_last: bool = False
