@@ -36,7 +36,7 @@ def build_task(run: RunConfig | DictConfig, device: torch.device | str, trust_co
 
 def model_kwargs(run: RunConfig, task: Task) -> dict:
     """What builds the model: model.*'s set values (over the pretrained run's, under model.init_from) and the
-    task's sizes from the data, which win."""
+    task's sizes from the data; model.* setting one of those to another value is refused."""
     own = {key: value for key, value in run.model.items() if key != "init_from"}
     if task.pretrained is not None:
         theirs = task.pretrained.model_kwargs
@@ -47,7 +47,14 @@ def model_kwargs(run: RunConfig, task: Task) -> dict:
                     f"{own.get(key)}: set model.{key}={theirs.get(key)}"
                 )
         own = {**theirs, **own}
-    return {**own, **task.model_kwargs()}
+    sizes = task.model_kwargs()
+    for key, value in run.model.items():
+        if key in sizes and value != sizes[key]:
+            raise ValueError(
+                f"model.{key}={value}: a {run.data.task} run sets {key}={sizes[key]} from its data and task; "
+                f"drop model.{key}"
+            )
+    return {**own, **sizes}
 
 
 def copy_pretrained(model: torch.nn.Module, pretrained: Pretrained) -> None:

@@ -165,6 +165,13 @@ def write_text(path: Path, sentences: int = 400) -> Path:
     return path
 
 
+def write_labelled(path: Path, count: int = 60) -> Path:
+    """Lines whose label is in their words: a tiny model can learn it."""
+    lines = [f"the {('red', 'blue')[i % 2]} ship number {i} sails\t{('warm', 'cold')[i % 2]}\n" for i in range(count)]
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
 def fit_config(cfg, model, task, run_dir: Path, **kwargs) -> dict:
     """The loop on a composed config, with its typed parts as train.py passes them."""
     run = validate(cfg)

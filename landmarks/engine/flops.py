@@ -6,6 +6,7 @@ FlopCounterMode counts matrix products and convolutions. Attention is counted th
 `train_flops(input)` method (AlexNet's LRN, a banded 1x1 convolution that really sums n channels), and recurrent
 layers are counted by `rnn_train_flops` (cuDNN's fused RNN kernel has no formula: they counted 0 on CUDA)."""
 
+import contextlib
 import json
 import platform
 import time
@@ -88,6 +89,29 @@ def rnn_train_flops(rnn: torch.nn.RNNBase, inputs: tuple) -> float:
     return total
 
 
+@contextlib.contextmanager
+def no_trace(model: torch.nn.Module, device: torch.device):
+    """Passes inside leave no trace on the model or the run: the random state and the buffers (BatchNorm
+    statistics) are restored and the gradients cleared after."""
+    buffers = {name: buffer.clone() for name, buffer in model.named_buffers()}
+    forked = {"devices": [device], "device_type": device.type} if device.type in ("cuda", "mps") else {"devices": []}
+    with torch.random.fork_rng(**forked):
+        yield
+    model.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        for name, buffer in model.named_buffers():
+            buffer.copy_(buffers[name])
+
+
+def backward_every_phase(model: torch.nn.Module, task, batch: tuple, autocast, kernels=contextlib.nullcontext):
+    """The backward pass of each phase's loss on `batch` (a GAN's discriminator's and its generator's), the
+    forward under `autocast` and `kernels()` (attention's choice of kernels)."""
+    for phase in named_phases(model):
+        with autocast, kernels():
+            loss, _ = phase_loss(task, model, batch, phase)
+        loss.backward()
+
+
 def train_flops_per_sample(model: torch.nn.Module, task, batches: list[tuple], autocast) -> float:
     """FLOPs of one forward and backward pass per sample, over all of `batches` (per-sample FLOPs vary with the
     padded length of a batch), leaving no trace on the model: the gradients are cleared, buffers (BatchNorm
@@ -107,22 +131,12 @@ def train_flops_per_sample(model: torch.nn.Module, task, batches: list[tuple], a
         own_counts.append(own)
 
     handles = [m.register_forward_hook(count) for m in recounted.values()]
-    buffers = {name: buffer.clone() for name, buffer in model.named_buffers()}
-    device = batches[0][0].device
     counter = FlopCounterMode(display=False)
-    forked = {"devices": [device], "device_type": device.type} if device.type in ("cuda", "mps") else {"devices": []}
-    with torch.random.fork_rng(**forked), counter:
+    with no_trace(model, batches[0][0].device), counter:
         for batch in batches:
-            for phase in named_phases(model):  # a GAN's step is its discriminator's and its generator's
-                with autocast, sdpa_kernel(SDPBackend.MATH):
-                    loss, _ = phase_loss(task, model, batch, phase)
-                loss.backward()
+            backward_every_phase(model, task, batch, autocast, lambda: sdpa_kernel(SDPBackend.MATH))
     for handle in handles:
         handle.remove()
-    model.zero_grad(set_to_none=True)
-    with torch.no_grad():
-        for name, buffer in model.named_buffers():
-            buffer.copy_(buffers[name])
     counts = counter.get_flop_counts()
     miscounted = sum(sum(counts.get(name, {}).values()) for name in recounted)
     return (counter.get_total_flops() - miscounted + sum(own_counts)) / sum(len(batch[0]) for batch in batches)

@@ -19,7 +19,7 @@ from landmarks.engine import distributed
 from landmarks.engine.budget import steps_within
 from landmarks.engine.checkpoint import BEST_NAME, CHECKPOINT_NAME
 from landmarks.engine.device import autocast_context, device_available, resolve_precision
-from landmarks.engine.flops import peak_flops, train_flops_per_sample
+from landmarks.engine.flops import backward_every_phase, no_trace, peak_flops, train_flops_per_sample
 from landmarks.engine.lookahead import Lookahead
 from landmarks.engine.optimizers import OptimConfig
 from landmarks.engine.parts import (
@@ -217,6 +217,21 @@ def measure_efficiency(model, task: Task, step: int, trainer, device, autocast) 
     return flops_per_sample, peak_flops(device, precision, write=distributed.is_main())  # one writer of the record
 
 
+def check_every_parameter_trains(model, task: Task, step: int, autocast) -> None:
+    """Under DDP every parameter must get a gradient at every step, or the second step stops with PyTorch's
+    "Expected to have finished reduction": one backward pass on the first samples of the run's next batch (no
+    trace left) finds those that get none, and the run stops naming them (a head its task does not train)."""
+    batch = tuple(tensor[:COUNTED_SAMPLES] for tensor in task.local_batch(step, 0, 1))
+    with no_trace(model, batch[0].device):
+        backward_every_phase(model, task, batch, autocast)
+        idle = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    if idle:
+        raise ValueError(
+            f"{', '.join(idle[:4])}{' ...' if len(idle) > 4 else ''} get no gradient from this task's loss, which "
+            "DistributedDataParallel cannot train: build the model without them (e.g. no next-sentence head)"
+        )
+
+
 def wrap(model, compile_model: bool, world: int):
     """The module that trains (DDP over processes, optionally compiled) and the one that evaluates: never
     the DDP wrapper, since rank 0 evaluates alone."""
@@ -310,6 +325,8 @@ def start(
     counted in FLOPs (trainer.flop_budget)."""
     total_steps, _, _ = run_length(trainer, task)
     task.init_model(model)
+    if distributed.world_size() > 1:
+        check_every_parameter_trains(model, task, resume_state["step"] if resume_state else 0, autocast)
     phases = build_phases(optim, model, device)
     train_model, eval_model = wrap(model, trainer.compile, distributed.world_size())
     if resume_state and (trainer.time_budget or trainer.time_cap or trainer.flop_budget):

@@ -240,6 +240,28 @@ def test_every_task_trains_and_reports_under_bf16_autocast(task, tmp_path, monke
     assert all(isinstance(value, float) for name, value in results.items() if name.startswith(("val/", "test/")))
 
 
+class NarrowingTask(RegressionTask):
+    """Batches of 8 samples, then of 4 from step 3 on: a new shape, so Dynamo compiles again mid-run."""
+
+    def train_batch(self, step):
+        return (self.x, self.y) if step < 2 else (self.x[:4], self.y[:4])
+
+
+def test_every_step_that_compiles_is_set_aside_from_training(tmp_path, monkeypatch):
+    """Not only the first step: the recompile at step 3 (a backend that takes 1 s a graph) is compile time too."""
+    compile_ = torch.compile
+
+    def slow_backend(graph, inputs):
+        time.sleep(1.0)
+        return graph.forward
+
+    monkeypatch.setattr(torch, "compile", lambda model, **kwargs: compile_(model, backend=slow_backend, **kwargs))
+    torch._dynamo.reset()
+    cfg = compose_config("trainer.compile=true", "trainer.steps=6", "trainer.eval_every=0", "trainer.progress=false")
+    results = fit_config(cfg, torch.nn.Linear(5, 2), NarrowingTask(), tmp_path)
+    assert results["compile_s"] >= 2.0 and results["train_time_s"] < 1.0
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("task", TINY_TASKS)
 def test_every_task_trains_under_torch_compile(task, tmp_path, monkeypatch, tiny_fashion_mnist):

@@ -25,17 +25,10 @@ from landmarks.tasks.text_classification.data import encode_splits, few, sequenc
 from landmarks.tasks.text_classification.datasets import DATASETS, Labelled
 from landmarks.tasks.text_classification.datasets.tsv import read_labelled
 from landmarks.tasks.text_classification.task import pretrained_pieces
-from tests.conftest import compose_config, without_evaluation, write_text
+from tests.conftest import compose_config, without_evaluation, write_labelled, write_text
 from train import resumed_config, run
 
 QUICK = ["trainer.batch_size=8", "trainer.eval_every=0", "trainer.progress=false", "model.dropout=0.0"]
-
-
-def write_labelled(path: Path, count: int = 60) -> Path:
-    """Lines whose label is in their words: a tiny model can learn it."""
-    lines = [f"the {('red', 'blue')[i % 2]} ship number {i} sails\t{('warm', 'cold')[i % 2]}\n" for i in range(count)]
-    path.write_text("".join(lines), encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="module")

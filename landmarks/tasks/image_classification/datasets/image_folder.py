@@ -11,6 +11,7 @@ pinned memory, with the same batches, augmentation and evaluation. Bad folders a
 naming them and the fix.
 """
 
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +96,9 @@ class ImageFolderConfig(ImageDataConfig):
     path: str = rule(lambda path: isinstance(path, str) and path.strip(), "a folder of <class>/<image> files")
     test_fraction: float = rule(open_fraction, "a fraction in (0, 1), e.g. data.test_fraction=0.2", default=0.2)
     max_memory_gb: float = rule(positive, "a number of gigabytes > 0, e.g. data.max_memory_gb=4", default=4.0)
-    num_workers: int = rule(integer(0), "a number of worker processes >= 0 (0 decodes here)", default=2)
+    num_workers: int | None = rule(
+        integer(0), "a number of worker processes >= 0 (0 decodes here), or null for the machine's", default=None
+    )
 
 
 def on_device(loader: torch.utils.data.DataLoader, device: torch.device) -> Iterator[torch.Tensor]:
@@ -109,8 +112,16 @@ def on_device(loader: torch.utils.data.DataLoader, device: torch.device) -> Iter
         raise DatasetError(message) from None
 
 
+def machine_workers() -> int:
+    """data.num_workers=null: this process's share of the machine's cores (torchrun's processes on it share
+    them), at most 8, for a GPU that decodes faster than two workers can feed it."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(8, cores // int(os.environ.get("LOCAL_WORLD_SIZE", 1)) - 1))
+
+
 def read_split(files: list[tuple[Path, int]], cfg, stream: bool) -> tuple[torch.Tensor | FolderImages, torch.Tensor]:
-    images = FolderImages([file for file, _ in files], cfg.in_chans, cfg.image_size, cfg.num_workers)
+    workers = machine_workers() if cfg.num_workers is None else cfg.num_workers
+    images = FolderImages([file for file, _ in files], cfg.in_chans, cfg.image_size, workers)
     return images if stream else images.load(), torch.tensor([label for _, label in files])
 
 
