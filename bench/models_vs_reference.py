@@ -82,11 +82,12 @@ def transformer_steps(batch: int, length: int, device: torch.device, autocast, c
     return step(run_ours, ours), step(run_reference, reference)
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=None, help="images per step (default: 8 on CPU, 128 on GPU)")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--bar", type=float, default=0.97, help="exit non-zero if a ratio falls below it")
     parser.add_argument("models", nargs="*", default=[*IMAGE_PAIRS, "transformer_base"], help="a subset to run")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -98,6 +99,7 @@ def main() -> None:
         f"{'bf16 autocast + torch.compile' if gpu else 'fp32'}, torch {torch.__version__}"
     )
     print(f"{'model':<18}{'ours samples/s':>16}{'reference':>12}{'ratio':>8}")
+    ratios = []
     for name, (build_ours, build_reference) in IMAGE_PAIRS.items():
         if name not in args.models:
             continue
@@ -106,21 +108,21 @@ def main() -> None:
         images = torch.randn(batch, 3, 224, 224, device=device)
         steps = [image_step(torch.compile(m) if gpu else m, images, autocast) for m in models]
         seconds = interleaved_seconds({"ours": steps[0], "reference": steps[1]}, device, rounds=args.rounds)
-        report(name, batch, seconds)
+        ratios.append(report(name, batch, seconds))
     if "transformer_base" in args.models:
         sentences = batch * 4
         ours_step, reference_step = transformer_steps(sentences, 32, device, autocast, gpu)
-        report(
-            "transformer_base",
-            sentences,
-            interleaved_seconds({"ours": ours_step, "reference": reference_step}, device, rounds=args.rounds),
-        )
+        seconds = interleaved_seconds({"ours": ours_step, "reference": reference_step}, device, rounds=args.rounds)
+        ratios.append(report("transformer_base", sentences, seconds))
+    return 0 if all(ratio >= args.bar for ratio in ratios) else 1
 
 
-def report(name: str, samples: int, seconds: dict[str, float]) -> None:
+def report(name: str, samples: int, seconds: dict[str, float]) -> float:
+    """Print a row; return its ratio, ours over the reference."""
     ours, reference = samples / seconds["ours"], samples / seconds["reference"]
     print(f"{name:<18}{ours:>16.1f}{reference:>12.1f}{ours / reference:>8.3f}", flush=True)
+    return ours / reference
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -3,57 +3,107 @@ it would run is a valid config (composed and validated here, no training), each 
 it measures, and any failure makes the exit code non-zero."""
 
 import importlib.util
+import json
+import subprocess
 from pathlib import Path
 
 from landmarks.config import validate
 from tests.conftest import CONFIGS, compose_config
 
-SPEC = importlib.util.spec_from_file_location("gpu_check", Path(CONFIGS).parent / "bench" / "gpu_check.py")
-gpu_check = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(gpu_check)
+
+def bench_module(name: str):
+    spec = importlib.util.spec_from_file_location(name, Path(CONFIGS).parent / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+gpu_check, gpu_wheels = bench_module("gpu_check"), bench_module("gpu_wheels")
 
 
 def validating_train(commands: list):
     """Stands in for train.py: checks that the overrides compose and validate, and measures the same each time."""
 
-    def train(run_dir, *overrides, processes=1):
+    def train(run_dir, *overrides, processes=1, timeout=600):
         if not any(override.startswith("trainer.resume=") for override in overrides):
             validate(compose_config(*overrides))
         commands.append((overrides, processes))
-        return {"val/loss": 2.0, "mfu": 0.4, "target_reached": True, "time_to_target_s": 9.0, "compile_s": 1.0}
+        return {"val/loss": 2.0, "mfu": 0.4, "target_reached": True, "time_to_target_s": 9.0, "compile_s": 1.0} | {
+            "samples_per_s": 100.0,
+            "peak_flops": "989e12 (H100 datasheet, bf16)",
+        }
 
     return train
 
 
-def test_every_check_runs_valid_commands_and_the_table_says_ok(monkeypatch, capsys):
+def test_every_check_runs_valid_commands_and_the_table_says_ok(monkeypatch, capsys, tmp_path):
     commands = []
     monkeypatch.setattr(gpu_check, "train", validating_train(commands))
-    monkeypatch.setattr(gpu_check, "against_references", lambda device: (True, f"on {device}"))
+    monkeypatch.setattr(gpu_check, "against_references", lambda device, timeout: (True, f"on {device}"))
+    monkeypatch.setattr(gpu_check, "sync_audit", lambda toy: (True, "no syncs"))
     found = gpu_check.checks(dry_run=False, gpus=2)  # what a 2-GPU machine runs
-    assert set(found) >= {"speedrun_gpt", "resume", "torchrun_transformer", "models_vs_reference"}
-    assert all(found[name](Path("unused"))[0] for name in found)
-    speedruns = [overrides for overrides, _ in commands if overrides[0].startswith("experiment=speedrun_")]
-    assert len(speedruns) == 6 and all({"trainer.precision=bf16", "trainer.compile=true"} <= set(o) for o in speedruns)
+    assert list(found)[:3] == ["sync_audit", "resume", "gpt2_124m"]  # the most telling first: a short slot ends
+    assert {"speedrun_ddpm", "speedrun_ddpm_eager", "torchrun_transformer", "models_vs_reference"} <= set(found)
+    assert all(found[name](tmp_path, 60)[0] for name in found)
+    speedruns = [set(overrides) for overrides, _ in commands if overrides[0].startswith("experiment=speedrun_")]
+    compiled = [o for o in speedruns if "trainer.compile=true" in o]
+    assert len(compiled) == len(speedruns) - len(compiled) == 9 and all(
+        "trainer.precision=bf16" in o for o in speedruns
+    )
+    gpt2 = next(set(overrides) for overrides, _ in commands if "model.name=gpt2" in overrides)
+    assert {"data.block_size=1024", "trainer.max_steps=50", "trainer.compile=true"} <= gpt2
     assert sorted(processes for _, processes in commands if processes > 1) == [2, 2, 2]
-    assert gpu_check.main(["--dry-run", "--only", "speedrun_gpt", "resume"]) == 0
+    assert gpu_check.main(["--dry-run", "--only", "speedrun_gpt", "resume", "--out", str(tmp_path)]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].startswith("gpu_check on CPU (dry run)") and [row.split()[:2] for row in table[2:]] == [
-        ["speedrun_gpt", "ok"],
         ["resume", "ok"],
+        ["speedrun_gpt", "ok"],
     ]
+    saved = json.loads((tmp_path / "gpu_check.json").read_text())  # rewritten after each row: a killed run reports
+    assert [row["check"] for row in saved["rows"]] == ["resume", "speedrun_gpt"]
 
 
-def test_a_failing_check_fails_the_command(monkeypatch, capsys):
-    monkeypatch.setattr(gpu_check, "train", lambda run_dir, *overrides, processes=1: {"error": "CUDA out of memory"})
-    assert gpu_check.main(["--dry-run", "--only", "resume"]) == 1
-    assert "resume  FAILED" in capsys.readouterr().out
+def test_a_failing_check_fails_the_command_and_a_spent_budget_skips_the_rest(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(gpu_check, "train", lambda run_dir, *overrides, **kwargs: {"error": "CUDA out of memory"})
+    assert gpu_check.main(["--dry-run", "--only", "resume", "gpt2_124m", "--budget", "5", "--out", str(tmp_path)]) == 0
+    assert [row.split()[:2] for row in capsys.readouterr().out.splitlines()[2:]] == [
+        ["resume", "skipped"],
+        ["gpt2_124m", "skipped"],
+    ]
+    assert gpu_check.main(["--dry-run", "--only", "resume", "--out", str(tmp_path)]) == 1
+    assert "resume                    FAILED" in capsys.readouterr().out
+
+
+def test_a_check_that_runs_past_its_timeout_is_a_failed_row(monkeypatch):
+    def too_long(*args, timeout, **kwargs):
+        raise subprocess.TimeoutExpired(args[0], timeout)
+
+    monkeypatch.setattr(subprocess, "run", too_long)
+    assert gpu_check.train(Path("unused"), "model=gpt", timeout=5) == {"error": "timed out after 5 s"}
 
 
 def test_resumed_losses_that_differ_beyond_the_tolerance_fail(monkeypatch):
     losses = iter([2.0, 2.0, 2.5])  # whole, half, resumed
 
-    def train(run_dir, *overrides, processes=1):
+    def train(run_dir, *overrides, processes=1, timeout=600):
         return {"val/loss": next(losses)}
 
     monkeypatch.setattr(gpu_check, "train", train)
-    assert gpu_check.resume(Path("unused"), gpu_check.TOY) == (False, "val loss 2.5000 resumed, 2.0000 whole")
+    assert gpu_check.resume(Path("unused"), gpu_check.TOY, 60) == (False, "val loss 2.5000 resumed, 2.0000 whole")
+
+
+def test_the_sync_audit_fails_on_a_sync_it_does_not_know(monkeypatch):
+    syncs = {"experiment=speedrun_seq2seq": 2}  # RNNsearch's lengths: known, and said
+    monkeypatch.setattr(gpu_check, "count_syncs", lambda experiment, *rest: syncs.get(experiment, 0))
+    passed, measured = gpu_check.sync_audit([])
+    assert passed and "seq2seq 2" in measured and "resnet 0" in measured
+    syncs["experiment=speedrun_gpt"] = 1
+    assert gpu_check.sync_audit([])[0] is False
+
+
+def test_the_wheels_for_a_gpu_machine_are_this_projects_needs_less_pytorchs():
+    """bench/gpu_wheels.py's list, read from the installed project's metadata (no download here)."""
+    needed = gpu_wheels.closure("3.12")
+    assert {"hydra_core", "omegaconf", "antlr4_python3_runtime", "tensorboard", "sacrebleu"} <= set(needed)
+    assert not {"torch", "torchvision", "numpy", "pillow"} & set(needed)
+    assert "importlib_resources" not in needed  # omegaconf's backport for Python < 3.9: markers are evaluated

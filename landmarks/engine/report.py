@@ -66,7 +66,8 @@ def timings(run, progress: Progress, hit) -> dict:
         "train_time_s": round(state.clock.wall_s, 2),  # the loop's wall time, validation included
         "val_eval_s": round(state.clock.eval_s, 2),  # of which periodic validation
         "params": sum(p.numel() for p in state.model.parameters()),
-        **({"compile_s": round(state.clock.aside_s, 2)} if trainer.compile else {}),  # the first step, set aside
+        **({"compile_s": round(state.clock.aside_s, 2)} if trainer.compile else {}),  # steps that compiled, aside
+        "samples_per_s": round(samples_per_s, 2),  # over this session's training time
         "flops_per_sample": progress.flops_per_sample,
         "mfu": progress.flops_per_sample * samples_per_s / (peak * distributed.world_size()),
         "peak_flops": f"{peak:.3g} ({peak_source})",
