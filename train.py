@@ -104,13 +104,15 @@ def dotted_keys(cfg: DictConfig, prefix: str = ""):
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     from landmarks.datasets import DatasetError
+    from landmarks.engine import wall
     from landmarks.engine.checkpoint import CheckpointError
 
     state, run_dir, trust_code = None, Path(HydraConfig.get().runtime.output_dir), cfg.trust_code is True
     try:
         if cfg.trainer.resume:
             cfg, run_dir, state = resumed_config(cfg, list(HydraConfig.get().overrides.task))
-        return run(cfg, run_dir, state, trust_code).get("val/acc")  # the value a Hydra sweeper optimises
+        started = wall.process_started()  # the split of the command's wall time counts its start-up too
+        return run(cfg, run_dir, state, trust_code, started).get("val/acc")  # the value a Hydra sweeper optimises
     except (ValueError, CheckpointError, DatasetError) as error:  # bad input: the message names the fix
         if state is None:
             discard_unstarted(run_dir)

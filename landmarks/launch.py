@@ -74,21 +74,24 @@ def model_name(run) -> str:
     return run.model.get("_target_") or run.model["name"]
 
 
-def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None, trust_code: bool = False) -> dict:
+def run(
+    cfg: DictConfig, run_dir: Path, resume_state: dict | None = None, trust_code: bool = False, started=None
+) -> dict:
     """Build everything from `cfg`, train (continuing from `resume_state`, a checkpoint, if given), print the
     final report and return the metrics. Under torchrun every process runs it; rank 0 reports. `trust_code` (the
     command line's, never a saved config's) lets a run read from disk (the resumed one, model.init_from's) import
-    a model class of its own."""
+    a model class of its own. `started`: when the command began (landmarks/engine/wall.py), else now."""
     import torch
 
     from landmarks.build import build_model, build_task, model_kwargs, seed_everything, write_environment
     from landmarks.config import validate
-    from landmarks.engine import distributed
+    from landmarks.engine import distributed, wall
     from landmarks.engine.checkpoint import save_checkpoint
     from landmarks.engine.device import configure, pick_device
     from landmarks.engine.loop import fit
     from landmarks.export import MODEL_FILE, write_shared
 
+    wall.begin(started)
     run = validate(cfg)
     if run.trainer.num_threads:
         torch.set_num_threads(run.trainer.num_threads)
@@ -96,8 +99,10 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None, trust_
     device = distributed.setup(pick_device(run.trainer.device))
     configure(device, run.trainer.precision)
     run_dir = Path(distributed.broadcast(str(run_dir), device))  # rank 0's: Hydra's clock may differ per process
+    wall.lap("imports and config")
     with distributed.local_main_first():  # downloads and extractions happen once per machine
         task = build_task(run, device, trust_code)
+    wall.lap("data")
     asked_batch, run.trainer = run.trainer.batch_size, dataclasses.replace(run.trainer, batch_size=task.batch_size)
     run.resolved["trainer"]["batch_size"] = task.batch_size  # fitted to a small training split: what runs and resumes
     source = "the command line" if resume_state is None else run_dir / "checkpoint.pt"
@@ -111,11 +116,15 @@ def run(cfg: DictConfig, run_dir: Path, resume_state: dict | None = None, trust_
         resolved = {**run.resolved, "model": {**run.model, **built_with}}  # what ran: the sizes from the data filled in
         OmegaConf.save(OmegaConf.create(resolved), run_dir / "config.yaml")
         print(opening_lines(run, model, task, device, run_dir, asked_batch))
+    wall.lap("model")
 
     places = {"run_dir": run_dir, "device": device, "config": run.resolved, "resume_state": resume_state}
     results = fit(model, task, run.trainer, run.optim, **places)
     if main and "interrupted" not in results:  # the finished model, to share without pickle
         write_shared(run_dir, model, built_with, run.data.task, task.export(), run.resolved)
+        wall.lap("writing")
+        results["wall_split_s"] = wall.seconds()
+        add_to_metrics(run_dir, {"wall_split_s": results["wall_split_s"]})
         print(final_report(run, results, device, run_dir))
     distributed.cleanup()
     return results
@@ -141,9 +150,26 @@ def final_report(run, results: dict, device, run_dir: Path) -> str:
         lines.append(f"  weights of step {results['best_step']}, the best validation pass (best.pt{last}")
     lines += [f"  {name:<16} {value:.4f}" for name, value in results.items() if name.startswith(("val/", "test/"))]
     lines += [results["report"]] if results["report"] else []
+    if "wall_split_s" in results:
+        lines.append(f"  {'wall':<16} {describe_split(results['wall_split_s'])}")
     trust = ", trust_code=True" if run.model.get("_target_") else ""  # the user's own class: their code
     lines.append(f"  {'run dir':<16} {run_dir}\n  {'compare':<16} tensorboard --logdir {run_dir.parent}")
     lines.append(
         f"  {'evaluate':<16} python eval.py run={run_dir}\n  {'in your code':<16} load_run('{run_dir}'{trust})"
     )
     return "\n".join(lines)
+
+
+def add_to_metrics(run_dir: Path, values: dict) -> None:
+    """metrics.json with `values` added, written whole again (a new file moved over the old: never half-written)."""
+    import json
+
+    path = run_dir / "metrics.json"
+    saved = json.loads(path.read_text())
+    path.with_suffix(".tmp").write_text(json.dumps({**saved, **values}, indent=2))
+    path.with_suffix(".tmp").replace(path)
+
+
+def describe_split(split: dict[str, float]) -> str:
+    """ "31.2 s: imports and config 2.1, data 0.8, ...": where the command's wall time went."""
+    return f"{sum(split.values()):.1f} s: " + ", ".join(f"{name} {value:.1f}" for name, value in split.items())

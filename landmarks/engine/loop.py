@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from landmarks.engine import distributed
+from landmarks.engine import distributed, wall
 from landmarks.engine.budget import steps_within
 from landmarks.engine.checkpoint import BEST_NAME, CHECKPOINT_NAME
 from landmarks.engine.device import autocast_context, device_available, resolve_precision
@@ -296,11 +296,13 @@ def fit(
     log = TrainLog(writer, run_dir / CHECKPOINT_NAME, flops_per_sample, peak[0], trainer.batch_size, device)
     run = Run(task, trainer, state, train_model, eval_model, writer, log, run_dir, config, device, autocast)
     first_step, state.clock = state.step, Clock(device, *elapsed(resume_state))  # set-up not counted
+    wall.lap("set-up")
     ended = train_steps(run, target)
     state.clock.stop()  # the final checkpoint, evaluation and pictures are not training
     if log.steps:  # steps since the last log (after a signal): their loss must be finite too
         log.flush(state.step, state.clock.lap())
     run.save()
+    wall.lap("training")
     if ended.interrupted or not distributed.is_main():
         writer.close()
         if ended.interrupted and distributed.is_main():

@@ -5,7 +5,7 @@ metrics in TensorBoard, and metrics.json."""
 import json
 from pathlib import Path
 
-from landmarks.engine import distributed
+from landmarks.engine import distributed, wall
 from landmarks.engine.checkpoint import BEST_NAME, load_safely
 from landmarks.engine.parts import EarlyStopping, Progress, better
 from landmarks.tasks.base import unwrap
@@ -16,9 +16,11 @@ def finish(run, progress: Progress) -> dict:
     metrics.json and returned with the loss history."""
     state = run.state
     final, best = final_metrics(run, progress.val)
+    wall.lap("final evaluation")
     with run.autocast:
         run.task.log_pictures(run.writer, run.eval_model, state.step)
         report = run.task.report(run.eval_model)
+    wall.lap("pictures and samples")
     hit, target = progress.hit, progress.target
     if target and hit is None and target.reached({k.removeprefix("val/"): v for k, v in final.items()}):
         hit = state.clock.hit(state.step)

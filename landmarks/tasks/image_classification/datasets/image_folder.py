@@ -115,7 +115,10 @@ def on_device(loader: torch.utils.data.DataLoader, device: torch.device) -> Iter
 def machine_workers() -> int:
     """data.num_workers=null: this process's share of the machine's cores (torchrun's processes on it share
     them), at most 8, for a GPU that decodes faster than two workers can feed it."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        cores = len(os.sched_getaffinity(0))  # the cores this process may use (a container's, a job's)
+    except AttributeError:  # macOS and Windows have no affinity
+        cores = os.cpu_count() or 1
     return max(1, min(8, cores // int(os.environ.get("LOCAL_WORLD_SIZE", 1)) - 1))
 
 
