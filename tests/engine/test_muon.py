@@ -8,7 +8,7 @@ import torch
 from landmarks.models import create_model, list_models, model_task
 
 from landmarks.engine.optimizers import build_optimizer
-from landmarks.engine.optimizers.muon import Muon, MuonConfig, hidden_matrices, orthogonalize
+from landmarks.engine.optimizers.muon import Muon, MuonConfig, hidden_matrices, orthogonalize, orthogonalize_by_shape
 from landmarks.engine.schedules import build_schedule
 
 MUON = {"name": "muon", "lr": 1e-2, "momentum": 0.95, "betas": (0.9, 0.99), "eps": 1e-8, "weight_decay": 0.1}
@@ -202,3 +202,12 @@ def model_rows(name: str, **sizes) -> dict[str, tuple[int, ...]]:
     model = small(name, **sizes)
     hidden, names = hidden_matrices(model), {id(p): n for n, p in model.named_parameters()}
     return {names[i]: rows for i, rows in hidden.items() if rows}
+
+
+def test_matrices_of_one_shape_are_orthogonalised_together_as_each_alone():
+    """Muon's step stacks the matrices of one shape into one batched Newton-Schulz: the same updates as one by one."""
+    shapes = [(8, 12), (8, 12), (12, 8), (16, 4), (8, 12)]
+    matrices = [torch.randn(shape, generator=torch.Generator().manual_seed(i)) for i, shape in enumerate(shapes)]
+    together = orthogonalize_by_shape(matrices, 5)
+    for matrix, update in zip(matrices, together, strict=True):
+        torch.testing.assert_close(update, orthogonalize(matrix) * 0.2 * max(matrix.shape) ** 0.5, rtol=1e-5, atol=1e-6)

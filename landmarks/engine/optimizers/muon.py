@@ -25,16 +25,36 @@ NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)  # the quintic's (a, b, c), Jordan e
 
 def orthogonalize(matrix: torch.Tensor, steps: int = 5, eps: float = 1e-7) -> torch.Tensor:
     """About U V^T of matrix = U S V^T (the singular values end between about 0.5 and 1.5), by the quintic
-    Newton-Schulz iteration X <- a X + (b X X^T + c (X X^T)^2) X from X = matrix / ||matrix||_F."""
+    Newton-Schulz iteration X <- a X + (b X X^T + c (X X^T)^2) X from X = matrix / ||matrix||_F. `matrix` is one
+    (A, B) matrix or a stack (N, A, B), each orthogonalised apart in one batched product an iteration."""
     a, b, c = NS_COEFFICIENTS
-    tall = matrix.size(0) > matrix.size(1)
-    x = matrix.T if tall else matrix
+    tall = matrix.size(-2) > matrix.size(-1)
+    x = matrix.mT if tall else matrix
     x = x.to(torch.bfloat16 if x.is_cuda else torch.float32)
-    x = x / x.norm().clamp(min=eps)
+    x = x / x.norm(dim=(-2, -1), keepdim=True).clamp(min=eps)
+    multiply_add = torch.baddbmm if x.ndim == 3 else torch.addmm
     for _ in range(steps):
-        gram = x @ x.T
-        x = torch.addmm(x, torch.addmm(gram, gram, gram, beta=b, alpha=c), x, beta=a)
-    return (x.T if tall else x).to(matrix.dtype)
+        gram = x @ x.mT
+        x = multiply_add(x, multiply_add(gram, gram, gram, beta=b, alpha=c), x, beta=a)
+    return (x.mT if tall else x).to(matrix.dtype)
+
+
+def orthogonalize_by_shape(matrices: list[torch.Tensor], steps: int) -> list[torch.Tensor]:
+    """Each matrix's update, orthogonalised and scaled to AdamW's size (0.2 sqrt(max(A, B))), the matrices of one
+    shape stacked into one batched Newton-Schulz: a few large products instead of a loop of small ones (about 30%
+    off the step of the transformers' Muon, bench/muon_step.py; a shape of its own is not stacked)."""
+    by_shape = {}
+    for index, matrix in enumerate(matrices):
+        by_shape.setdefault(matrix.shape, []).append(index)
+    updates = [None] * len(matrices)
+    for shape, indices in by_shape.items():
+        scale = 0.2 * max(shape) ** 0.5
+        if len(indices) == 1:  # a shape of its own (a convnet's layers): stacking it would only cost a copy
+            updates[indices[0]] = orthogonalize(matrices[indices[0]], steps) * scale
+            continue
+        for index, update in zip(indices, orthogonalize(torch.stack([matrices[i] for i in indices]), steps)):
+            updates[index] = update * scale
+    return updates
 
 
 class Muon(torch.optim.Optimizer):
@@ -50,21 +70,20 @@ class Muon(torch.optim.Optimizer):
     def step(self, closure=None):
         for group in self.param_groups:
             lr, momentum = group["lr"], group["momentum"]
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
+            params = [param for param in group["params"] if param.grad is not None]
+            matrices, counts = [], []  # each weight's matrices, in order, and how many each has
+            for param in params:
                 state = self.state[param]
                 if not state:
                     state["momentum_buffer"] = torch.zeros_like(param)
                 buffer = state["momentum_buffer"]
                 buffer.lerp_(param.grad, 1 - momentum)
                 nesterov = param.grad.lerp(buffer, momentum).flatten(1)  # conv kernels: out_channels x fan_in
-                update = torch.cat(
-                    [
-                        orthogonalize(block, group["ns_steps"]) * (0.2 * max(block.shape) ** 0.5)
-                        for block in nesterov.split(group["rows"] or len(nesterov))
-                    ]
-                )
+                matrices += nesterov.split(group["rows"] or len(nesterov))
+                counts.append(len(matrices) - sum(counts))
+            updates = iter(orthogonalize_by_shape(matrices, group["ns_steps"]))
+            for param, count in zip(params, counts):
+                update = torch.cat([next(updates) for _ in range(count)])
                 param.mul_(1 - lr * group["weight_decay"])
                 param.add_(update.view_as(param), alpha=-lr)
 
