@@ -126,3 +126,7 @@ if __name__ == "__main__":
         # no new run dir from Hydra: a resumed run keeps its own, and under torchrun only rank 0 writes
         sys.argv += [f"hydra.run.dir='{resume or '.'}'", "hydra.output_subdir=null"]
     main()
+    # Everything is written and closed; the interpreter's teardown of torch._dynamo's modules (which torch.optim
+    # imports) would take most of a second more (docs/benchmarks.md, the whole command's split)
+    sys.stdout.flush(), sys.stderr.flush()
+    os._exit(0)

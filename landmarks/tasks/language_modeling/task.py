@@ -44,6 +44,7 @@ class LanguageModeling(Task):
         self.data, self.batch_size, self.block_size, self.seed = data, batch_size, block_size, seed
         self.steps_per_epoch = max(1, len(data.train) // (batch_size * block_size))  # an epoch: as many tokens
         self.eval_batch_size, self.sample_length = eval_batch_size, sample_length
+        self.final_ids = None  # the final sample's tokens (log_pictures), whose beginning the report shows
         starts = torch.randint(len(data.val) - block_size, (val_windows,), generator=torch.Generator().manual_seed(0))
         self.val_starts = starts.sort().values  # fixed for every run and seed: val losses compare across runs
         self.test_starts = torch.arange(0, len(data.val) - block_size, block_size)
@@ -101,13 +102,17 @@ class LanguageModeling(Task):
 
     def sample(self, model, length: int, seed: int = 0) -> str:
         """Text generated after the prompt (temperature 1, top-k 40), reproducible for a seed."""
+        return self.data.codec.decode(self.sample_ids(model, length, seed))
+
+    def sample_ids(self, model, length: int, seed: int = 0) -> list[int]:
         generator = torch.Generator(self.prompt.device).manual_seed(seed)
         with evaluating(unwrap(model)) as plain:
-            ids = plain.generate(self.prompt, length, top_k=40, generator=generator)
-        return self.data.codec.decode(ids[0].tolist())
+            return plain.generate(self.prompt, length, top_k=40, generator=generator)[0].tolist()
 
     def report(self, model) -> str:
-        return "  sample:\n" + indented(self.sample(model, self.sample_length))
+        """The first sample_length tokens of the final sample (log_pictures': the same draws), or a new one."""
+        ids = self.final_ids or self.sample_ids(model, self.sample_length)
+        return "  sample:\n" + indented(self.data.codec.decode(ids[: self.prompt.shape[1] + self.sample_length]))
 
     def log_samples(self, writer, model, step: int) -> None:
         writer.add_text("samples/generated", indented(self.sample(model, self.sample_length)), step)
@@ -116,8 +121,9 @@ class LanguageModeling(Task):
         return {"alphabet": self.data.codec.alphabet}
 
     def log_pictures(self, writer, model, step: int) -> None:
-        """A longer sample at the end of the run."""
-        writer.add_text("test/generated", indented(self.sample(model, 4 * self.sample_length)), step)
+        """A longer sample at the end of the run, kept for the report."""
+        self.final_ids = self.sample_ids(model, 4 * self.sample_length)
+        writer.add_text("test/generated", indented(self.data.codec.decode(self.final_ids)), step)
 
 
 def indented(text: str) -> str:
