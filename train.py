@@ -27,6 +27,7 @@ from landmarks.launch import compose_run, run
 RESUMABLE = (  # what a resumed run may change: where and how fast it runs, how far, how often it reports
     *(f"trainer.{key}" for key in ("resume", "max_steps", "device", "precision", "compile", "num_threads")),
     *(f"trainer.{key}" for key in ("log_every", "eval_every", "ckpt_every", "target", "peak_flops", "progress")),
+    "trainer.pictures",
     "trust_code",
 )
 

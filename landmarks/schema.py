@@ -75,7 +75,8 @@ def _holds(check: Callable, value) -> bool:
 
 def typed(schema: type, values: DictConfig, prefix: str):
     """`values` (a resolved config group) checked against `schema`, key by key: a key the schema lacks, a value
-    of the wrong type or out of its rule's range raises ConfigError naming `prefix + key`. Returns the instance."""
+    of the wrong type or out of its rule's range raises ConfigError naming `prefix + key`. Returns the instance.
+    The types are checked by one merge into the schema; only if it fails is each key merged alone, to name it."""
     fields, hints = {f.name: f for f in dataclasses.fields(schema)}, typing.get_type_hints(schema)
     for name in values:
         key, value = f"{prefix}{name}", values[name]
@@ -87,16 +88,22 @@ def typed(schema: type, values: DictConfig, prefix: str):
             if not isinstance(value, DictConfig):
                 raise fail(key, value, f"a group of keys: {', '.join(f.name for f in dataclasses.fields(hints[name]))}")
             typed(hints[name], value, f"{key}.")
-            continue
-        try:
-            OmegaConf.merge(OmegaConf.structured(schema), {name: value})
-        except (ValidationError, ConfigTypeError):  # a wrong type; a mapping where a list belongs
-            raise fail(key, value, describe(hints[name])) from None
-        check = fields[name].metadata.get("check")
-        if value is not None and check and not _holds(check, value):
-            raise fail(key, value, fields[name].metadata["fix"])
+    structured = OmegaConf.structured(schema)
     try:
-        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), values))
+        merged = OmegaConf.merge(structured, values)
+    except (ValidationError, ConfigTypeError):  # a wrong type; a mapping where a list belongs: which key?
+        for name in values:
+            try:
+                OmegaConf.merge(structured, {name: values[name]})
+            except (ValidationError, ConfigTypeError):
+                raise fail(f"{prefix}{name}", values[name], describe(hints[name])) from None
+        raise
+    for name in values:
+        check, value = fields[name].metadata.get("check"), values[name]
+        if value is not None and check and not _holds(check, value):
+            raise fail(f"{prefix}{name}", value, fields[name].metadata["fix"])
+    try:
+        return OmegaConf.to_object(merged)
     except MissingMandatoryValue as error:
         raise ConfigError(
             f"{prefix}{error.key} is required and has no value; set it, e.g. {prefix}{error.key}=..."

@@ -73,7 +73,7 @@ def run_point(claim: Claim, label: str, seed: int, overrides: list[str], knobs: 
 def sweep(claim: Claim, seeds: int, quick: bool, out: Path) -> list[tuple[str, int, list[str], list[str]]]:
     """(label, seed, train.py overrides, the point's knobs) of every run: the runs the points build on first, then
     each seed's points, with {name} in a knob standing for that earlier run's dir."""
-    shared = ["trainer.progress=false"]
+    shared = ["trainer.progress=false", "trainer.pictures=false"]  # the claim draws its own figure
     todo = [
         (name, 0, [*before.overrides, "seed=0", *shared, *(before.quick if quick else ())], [])
         for name, before in claim.before.items()

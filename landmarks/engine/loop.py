@@ -95,6 +95,7 @@ class TrainerConfig:
     peak_flops: float | None = rule(positive, "the device's peak FLOP/s > 0, or null to measure it", default=None)
     resume: str | None = None
     progress: bool = True
+    pictures: bool = True
 
 
 LENGTHS = ("steps", "time_budget", "flop_budget")  # the settings that each set a run's length in full

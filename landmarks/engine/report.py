@@ -18,7 +18,8 @@ def finish(run, progress: Progress) -> dict:
     final, best = final_metrics(run, progress.val)
     wall.lap("final evaluation")
     with run.autocast:
-        run.task.log_pictures(run.writer, run.eval_model, state.step)
+        if run.trainer.pictures:
+            run.task.log_pictures(run.writer, run.eval_model, state.step)
         report = run.task.report(run.eval_model)
     wall.lap("pictures and samples")
     hit, target = progress.hit, progress.target

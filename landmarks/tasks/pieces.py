@@ -5,6 +5,7 @@ fine-tuned from it): a sentencepiece BPE model (Kudo and Richardson 2018) traine
 BERT-style models to many languages. Byte fallback spells unseen characters as bytes: no [UNK].
 """
 
+import functools
 import io
 import re
 
@@ -32,20 +33,7 @@ class Pieces:
     @classmethod
     def train(cls, text: str, vocab_size: int) -> "Pieces":
         """BPE of at most `vocab_size` pieces (fewer if the text has fewer), deterministic for the same text."""
-        import sentencepiece
-
-        model = io.BytesIO()
-        try:
-            train_bpe(sentencepiece, text, vocab_size, model)
-        except RuntimeError as error:  # sentencepiece's own message is a C++ assertion
-            needed = re.search(r"smaller than required_chars\. \d+ vs (\d+)", str(error))
-            if not needed:
-                raise
-            raise TextError(
-                f"data.vocab_size={vocab_size} is below the {needed.group(1)} pieces this text needs (256 bytes, "
-                f"the specials and its characters); raise data.vocab_size"
-            ) from None
-        return cls(model.getvalue())
+        return cls(trained_bpe(text, vocab_size))
 
     def __len__(self) -> int:
         return len(self.processor)
@@ -77,6 +65,26 @@ class Pieces:
             else:
                 current.append(i)
         return " ".join(part.strip() for part in [*parts, self.processor.decode(current)] if part.strip())
+
+
+@functools.lru_cache(maxsize=4)
+def trained_bpe(text: str, vocab_size: int) -> bytes:
+    """The serialised BPE model of `text`: trained once a process for the same text and size (it is deterministic;
+    a claim's runs on one corpus, and the tests, ask for it again and again)."""
+    import sentencepiece
+
+    model = io.BytesIO()
+    try:
+        train_bpe(sentencepiece, text, vocab_size, model)
+    except RuntimeError as error:  # sentencepiece's own message is a C++ assertion
+        needed = re.search(r"smaller than required_chars\. \d+ vs (\d+)", str(error))
+        if not needed:
+            raise
+        raise TextError(
+            f"data.vocab_size={vocab_size} is below the {needed.group(1)} pieces this text needs (256 bytes, "
+            f"the specials and its characters); raise data.vocab_size"
+        ) from None
+    return model.getvalue()
 
 
 def train_bpe(sentencepiece, text: str, vocab_size: int, model) -> None:

@@ -1,5 +1,6 @@
 """LeCun's IDX format of MNIST and Fashion-MNIST: four gzipped files of unsigned bytes a dataset."""
 
+import functools
 import gzip
 import struct
 from pathlib import Path
@@ -18,7 +19,14 @@ IDX_FILES = ("train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k
 
 
 def read_idx(path: Path) -> torch.Tensor:
-    """Read an IDX file (optionally gzipped) of unsigned bytes into a uint8 tensor."""
+    """Read an IDX file (optionally gzipped) of unsigned bytes into a uint8 tensor: decoded once a process for a
+    file as it stands (its size and time of change), a copy each call (a claim's runs, the tests, read it often)."""
+    stat = path.stat()
+    return decoded_idx(path, stat.st_size, stat.st_mtime_ns).clone()
+
+
+@functools.lru_cache(maxsize=8)
+def decoded_idx(path: Path, size: int, changed_ns: int) -> torch.Tensor:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as f:
         data = f.read()
