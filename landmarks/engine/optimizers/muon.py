@@ -18,7 +18,7 @@ import torch
 from landmarks.engine.optimizers import OPTIMIZERS
 from landmarks.engine.optimizers.adamw import AdamWConfig, adamw_over
 from landmarks.hooks import hook
-from landmarks.schema import fraction, rule
+from landmarks.schema import fraction, positive, rule
 
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)  # the quintic's (a, b, c), Jordan et al. 2024
 
@@ -147,6 +147,7 @@ class Together(torch.optim.Optimizer):
 @dataclass
 class MuonConfig(AdamWConfig):
     momentum: float = rule(fraction, "a value in [0, 1), e.g. optim.momentum=0.95", default=0.95)  # Muon's
+    ns_steps: int = rule(positive, "a number of Newton-Schulz iterations > 0, e.g. optim.ns_steps=5", default=5)
 
 
 @OPTIMIZERS.register("muon", config=MuonConfig)
@@ -165,6 +166,7 @@ def muon(cfg: MuonConfig, groups: list[dict], model, device) -> torch.optim.Opti
         cfg.lr,
         cfg.momentum,
         cfg.weight_decay,
+        cfg.ns_steps,
     )
     groups[0]["params"] = [p for p in decay if id(p) not in hidden]
     return Together(matrices, adamw_over(groups, cfg, device))
