@@ -9,7 +9,7 @@ from hydra.errors import ConfigCompositionException
 from landmarks.models import model_tasks
 from omegaconf import OmegaConf
 
-from landmarks.build import build_task
+from landmarks.build import build_task, model_kwargs
 from landmarks.config import validate
 from landmarks.schema import ConfigError
 from tests.conftest import CONFIGS, cli, compose_config
@@ -67,6 +67,14 @@ def test_a_model_on_data_of_another_task_names_both():
         match=r"model.name=transformer_tiny is a translation model but data=fashion_mnist is image_classification data",
     ):
         build_task(cfg, "cpu")
+
+
+def test_a_size_the_data_sets_is_refused_from_the_command_line_not_overridden_silently():
+    run = validate(compose_config("model=gpt", "+model.vocab_size=500"))
+    task = build_task(run, "cpu")
+    with pytest.raises(ValueError, match=r"^model.vocab_size=500: a language_modeling run sets vocab_size=65 from its"):
+        model_kwargs(run, task)
+    assert model_kwargs(validate(compose_config("model=gpt", "+model.vocab_size=65")), task)["vocab_size"] == 65
 
 
 def test_unknown_config_option_lists_the_choices():
