@@ -24,11 +24,14 @@ a run killed at its slot's end still reports what it did. Exit status: 0 if ever
 
 import argparse
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
 import warnings
 from pathlib import Path
+from subprocess import PIPE
 
 REPO = Path(__file__).resolve().parents[1]
 SPEEDRUNS = ("resnet", "alexnet", "vit", "seq2seq", "transformer", "gpt", "bert", "dcgan", "ddpm")
@@ -45,13 +48,25 @@ def train(run_dir: Path, *overrides: str, processes: int = 1, timeout: float = 6
     command = [*(launch if processes > 1 else [sys.executable]), str(REPO / "train.py"), *overrides]
     resuming = any(override.startswith("trainer.resume=") for override in overrides)  # it keeps its own run dir
     command += ["trainer.progress=false", *([] if resuming else [f"hydra.run.dir={run_dir}"])]
-    try:
-        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
+    done = within(command, timeout)
+    if done is None:
         return {"error": f"timed out after {timeout:.0f} s"}
     if done.returncode:
         return {"error": (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]}
     return json.loads((run_dir / "metrics.json").read_text())
+
+
+def within(command: list[str], timeout: float) -> subprocess.CompletedProcess | None:
+    """`command` run from the repository, its output kept; None if it ran past `timeout` seconds, when it and every
+    process it started (torchrun's workers, which would hold the GPU) are killed."""
+    process = subprocess.Popen(command, cwd=REPO, stdout=PIPE, stderr=PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        return None
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def speedrun(name: str, folder: Path, toy: list[str], compiled: bool, timeout: float) -> tuple[bool, str]:
@@ -151,9 +166,8 @@ def against_references(device: str, timeout: float) -> tuple[bool, str]:
     """bench/models_vs_reference.py, which exits non-zero below its bar (not enforced at the dry run's toy sizes)."""
     command = [sys.executable, str(REPO / "bench" / "models_vs_reference.py"), "--device", device]
     command += ["--rounds", "1", "--batch", "2", "--bar", "0", "resnet18"] if device == "cpu" else []
-    try:
-        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
+    done = within(command, timeout)
+    if done is None:
         return False, f"timed out after {timeout:.0f} s"
     lines = done.stdout.strip().splitlines()
     return done.returncode == 0, (lines[-1] if lines else done.stderr.strip().splitlines()[-1])
