@@ -30,13 +30,13 @@ def normalize(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).split())
 
 
+WORD = re.compile(r"\w+|[^\w\s]")  # a word, or one punctuation mark
+
+
 def split_pieces(text: str, level: str) -> list[str]:
     """ "word": words and punctuation marks, those glued to what precedes them marked by JOINER; "char": characters."""
-    if level == "word":
-        return [
-            (JOINER if start and not text[start - 1].isspace() else "") + piece
-            for piece, start in ((m.group(), m.start()) for m in re.finditer(r"\w+|[^\w\s]", text))
-        ]
+    if level == "word":  # in each run of non-spaces, every piece after the first is glued to the one before
+        return [JOINER * (i > 0) + piece for chunk in text.split() for i, piece in enumerate(WORD.findall(chunk))]
     if level == "char":
         return list(text)
     raise ValueError(f"tokenization level {level!r}; use one of {LEVELS}")
