@@ -167,7 +167,10 @@ def evaluate_attack(task, model, configs: list, options: dict, run_dir: Path, st
 def print_table(rows: list[dict]) -> None:
     """One row per run; the columns are the config keys whose values differ between the runs (a sweep's), then
     every metric of any row (image and translation runs mix)."""
-    configs = [dict(flat(row.pop("config"))) for row in rows]
+    from landmarks.engine.report import flatten
+
+    quiet = ("trainer.progress", "trainer.resume")  # they say nothing of the run
+    configs = [{k: v for k, v in flatten(row.pop("config")).items() if k not in quiet} for row in rows]
     swept = [key for key in dict.fromkeys(k for c in configs for k in c) if len({str(c.get(key)) for c in configs}) > 1]
     rows = [
         {"run": row["run"], **{key: config.get(key, "") for key in swept}, **row} for row, config in zip(rows, configs)
@@ -177,15 +180,6 @@ def print_table(rows: list[dict]) -> None:
     print("  ".join(c.ljust(widths[c]) for c in columns))
     for row in rows:
         print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
-
-
-def flat(config: dict, prefix: str = ""):
-    """(dotted key, value) of a nested config; trainer.progress and trainer.resume say nothing of the run."""
-    for key, value in config.items():
-        if isinstance(value, dict):
-            yield from flat(value, f"{prefix}{key}.")
-        elif f"{prefix}{key}" not in ("trainer.progress", "trainer.resume"):
-            yield f"{prefix}{key}", value
 
 
 def main() -> None:
