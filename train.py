@@ -112,7 +112,8 @@ def main(cfg: DictConfig) -> float | None:
     try:
         if cfg.trainer.resume:
             cfg, run_dir, state = resumed_config(cfg, list(HydraConfig.get().overrides.task))
-        started = wall.process_started()  # the split of the command's wall time counts its start-up too
+        # the split of the command's wall time counts its start-up too; a sweep's later jobs, from their own start
+        started = wall.process_started() if not HydraConfig.get().job.get("num") else None
         return run(cfg, run_dir, state, trust_code, started).get("val/acc")  # the value a Hydra sweeper optimises
     except (ValueError, CheckpointError, DatasetError) as error:  # bad input: the message names the fix
         if state is None:

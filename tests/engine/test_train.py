@@ -155,6 +155,10 @@ def test_cli_sweep_lands_in_named_run_dirs_and_eval_compares_them(tmp_path):
     for run_dir in run_dirs:
         metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
         assert metrics["step"] == 2 and 0 <= metrics["test/acc"] <= 1
+    second, first = (
+        json.loads((Path(d) / "metrics.json").read_text())["wall_split_s"] for d in run_dirs
+    )  # 0.1 ran first
+    assert second["imports and config"] < sum(first.values())  # the second job's split starts with it, not the process
     evaluation = cli("eval.py", f"run={tmp_path}/*")
     assert evaluation.returncode == 0, evaluation.stderr
     header, *rows = evaluation.stdout.strip().splitlines()
