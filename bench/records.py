@@ -1,15 +1,21 @@
 """Re-run the speedrun records and print each one's time to target beside the last time recorded on this kind
 of machine, as a ratio, so that a regression shows. Machines of one name differ (two "AMD EPYC" kinds here run
 at 65 and 184 GFLOP/s), so a record belongs to the CPU or GPU name and its best timed matmul, within 25%.
+With --against, each speedrun also runs at an earlier commit, side by side in one sitting (the two alternate
+which goes first), which is how a record from another machine is carried over to this one.
 
     python bench/records.py                          # every experiment=speedrun_*
     python bench/records.py speedrun_gpt speedrun_resnet --record   # and keep these times as the new records
+    python bench/records.py --against b705659 --record   # beside the code that set the 2026-11-24 records
 """
 
+import argparse
 import json
 import subprocess
 import sys
+import tarfile
 import tempfile
+from io import BytesIO
 from pathlib import Path
 
 import torch
@@ -29,31 +35,79 @@ def same_machine(entry: dict, name: str, gflops: float) -> bool:
     return entry["machine"] == name and abs(entry["gflops"] / gflops - 1) < 0.25
 
 
-def time_to_target(experiment: str) -> float | None:
+def commit(rev: str) -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "--short", rev], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def checkout(rev: str, into: Path) -> Path:
+    """The repository's files at `rev`, unpacked into `into`; `landmarks/models` links to `models/`, as
+    pyproject's package-dir installs it, so that the old code imports its own models, not the installed ones."""
+    archive = subprocess.run(["git", "archive", rev], cwd=REPO, check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    (into / "landmarks" / "models").symlink_to("../models")
+    return into
+
+
+def time_to_target(experiment: str, repo: Path = REPO) -> float | None:
     """Seconds of training until the experiment's target, or None if it did not reach it."""
     with tempfile.TemporaryDirectory() as run_dir:
         command = [sys.executable, "train.py", f"experiment={experiment}", "trainer.progress=false"]
-        subprocess.run([*command, f"hydra.run.dir={run_dir}"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([*command, f"hydra.run.dir={run_dir}"], cwd=repo, check=True, stdout=subprocess.DEVNULL)
         return json.loads(Path(run_dir, "metrics.json").read_text()).get("time_to_target_s")
 
 
-def main(experiments: list[str], record: bool) -> None:
+def side_by_side(experiment: str, old: Path, old_first: bool) -> dict[str, float | None]:
+    """The experiment's time to target here ("new") and at the old commit ("old", None where it has no such
+    experiment), the two in the order given."""
+    runs = {"old": old, "new": REPO} if old_first else {"new": REPO, "old": old}
+    has = {name: (repo / "configs" / "experiment" / f"{experiment}.yaml").exists() for name, repo in runs.items()}
+    return {name: time_to_target(experiment, repo) if has[name] else None for name, repo in runs.items()}
+
+
+def ratio(seconds: float | None, than: float | None, what: str) -> str:
+    return f"{seconds / than:.2f}x {what} ({than:.1f} s)" if seconds and than else f"no {what}"
+
+
+def main(experiments: list[str], record: bool, against: str | None) -> None:
     name, gflops = machine(), matmul_gflops()
     records = json.loads(RECORDS.read_text()) if RECORDS.exists() else []
-    print(f"{name}, best fp32 matmul {gflops:.0f} GFLOP/s")
-    for experiment in experiments:
-        seconds = time_to_target(experiment)
-        known = [r for r in records if r["experiment"] == experiment and same_machine(r, name, gflops)]
-        last = known[-1]["seconds"] if known else None
-        ratio = f"{seconds / last:.2f}x the record ({last:.1f} s)" if seconds and last else "no record on this machine"
-        print(f"  {experiment:24s} {seconds or float('nan'):7.1f} s   {ratio}")
-        if record and seconds:
-            records.append({"experiment": experiment, "machine": name, "gflops": round(gflops), "seconds": seconds})
+    print(f"{name}, best fp32 matmul {gflops:.0f} GFLOP/s" + (f"; beside commit {against}" if against else ""))
+    with tempfile.TemporaryDirectory() as scratch:
+        old = checkout(against, Path(scratch)) if against else None
+        for i, experiment in enumerate(experiments):
+            known = [r for r in records if r["experiment"] == experiment and same_machine(r, name, gflops)]
+            last = known[-1]["seconds"] if known else None
+            times = side_by_side(experiment, old, old_first=i % 2 == 0) if old else {"new": time_to_target(experiment)}
+            seconds = times["new"]
+            beside = f"   {ratio(seconds, times['old'], f'commit {against}')}" if old else ""
+            print(
+                f"  {experiment:24s} {seconds or float('nan'):7.1f} s   {ratio(seconds, last, 'the record')}{beside}",
+                flush=True,
+            )
+            for side in ("old", "new"):  # the new last: the last one kept is the record
+                if record and times.get(side):
+                    made = commit(against if side == "old" else "HEAD")
+                    records.append(
+                        {
+                            "experiment": experiment,
+                            "machine": name,
+                            "gflops": round(gflops),
+                            "seconds": times[side],
+                            "commit": made,
+                        }
+                    )
     if record:
         RECORDS.write_text(json.dumps(records, indent=2) + "\n")
 
 
 if __name__ == "__main__":
-    names = [arg for arg in sys.argv[1:] if not arg.startswith("--")]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("experiments", nargs="*", help="speedrun experiments (default: every speedrun_*)")
+    parser.add_argument("--record", action="store_true", help="keep the times in bench/records.json")
+    parser.add_argument("--against", metavar="REV", help="also run each speedrun at this commit, side by side")
+    args = parser.parse_args()
     found = sorted(path.stem for path in (REPO / "configs" / "experiment").glob("speedrun_*.yaml"))
-    main(names or found, "--record" in sys.argv)
+    main(args.experiments or found, args.record, args.against)

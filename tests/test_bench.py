@@ -1,24 +1,29 @@
 """bench/gpu_check.py, the one command that verifies a GPU machine, as a dry run of its own logic: every command
 it would run is a valid config (composed and validated here, no training), each check passes or fails on what
-it measures, and any failure makes the exit code non-zero."""
+it measures, and any failure makes the exit code non-zero; and bench/records.py's side-by-side with an old commit."""
 
 import importlib.util
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 from landmarks.config import validate
 from tests.conftest import CONFIGS, compose_config
 
+BENCH = Path(CONFIGS).parent / "bench"
+sys.path.append(str(BENCH))  # as when run from bench/: the scripts import bench/common.py
+
 
 def bench_module(name: str):
-    spec = importlib.util.spec_from_file_location(name, Path(CONFIGS).parent / "bench" / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-gpu_check, gpu_wheels = bench_module("gpu_check"), bench_module("gpu_wheels")
+gpu_check, gpu_wheels, records = bench_module("gpu_check"), bench_module("gpu_wheels"), bench_module("records")
 
 
 def validating_train(commands: list):
@@ -109,3 +114,36 @@ def test_the_wheels_for_a_gpu_machine_are_this_projects_needs_less_pytorchs():
     assert {"hydra_core", "omegaconf", "antlr4_python3_runtime", "tensorboard", "sacrebleu"} <= set(needed)
     assert not {"torch", "torchvision", "numpy", "pillow"} & set(needed)
     assert "importlib_resources" not in needed  # omegaconf's backport for Python < 3.9: markers are evaluated
+
+
+def test_an_old_commit_runs_its_own_code_not_the_installed_package(tmp_path):
+    records.checkout("HEAD", tmp_path)
+    where = "import importlib.util; print(importlib.util.find_spec('landmarks.models').origin)"
+    found = subprocess.run([sys.executable, "-c", where], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert Path(found.stdout.strip()).resolve() == (tmp_path / "models" / "__init__.py").resolve()
+
+
+def test_side_by_side_records_the_old_commit_then_the_new_and_says_the_ratio(monkeypatch, tmp_path, capsys):
+    ran = []
+
+    def time_to_target(experiment, repo=records.REPO):
+        ran.append(repo)
+        return 10.0 if repo == records.REPO else 20.0
+
+    (tmp_path / "configs" / "experiment").mkdir(parents=True)
+    (tmp_path / "configs" / "experiment" / "speedrun_gpt.yaml").touch()  # the old commit has GPT's speedrun only
+    monkeypatch.setattr(records, "checkout", lambda rev, into: tmp_path)
+    monkeypatch.setattr(records, "time_to_target", time_to_target)
+    monkeypatch.setattr(records, "machine", lambda: "a CPU")
+    monkeypatch.setattr(records, "matmul_gflops", lambda: 100.0)
+    monkeypatch.setattr(records, "RECORDS", tmp_path / "records.json")
+    records.main(["speedrun_gpt", "speedrun_dcgan"], record=True, against="HEAD")
+    assert ran == [tmp_path, records.REPO, records.REPO]  # alternating: the old first, then the new first
+    lines = capsys.readouterr().out.splitlines()
+    assert "0.50x commit HEAD (20.0 s)" in lines[1] and "no commit HEAD" in lines[2]
+    kept = json.loads((tmp_path / "records.json").read_text())
+    assert [(entry["experiment"], entry["seconds"]) for entry in kept] == [
+        ("speedrun_gpt", 20.0),
+        ("speedrun_gpt", 10.0),
+        ("speedrun_dcgan", 10.0),
+    ]
