@@ -67,8 +67,8 @@ def side_by_side(experiment: str, old: Path, old_first: bool) -> dict[str, float
     return {name: time_to_target(experiment, repo) if has[name] else None for name, repo in runs.items()}
 
 
-def ratio(seconds: float | None, than: float | None, what: str) -> str:
-    return f"{seconds / than:.2f}x {what} ({than:.1f} s)" if seconds and than else f"no {what}"
+def ratio(seconds: float | None, than: float | None, what: str, otherwise: str) -> str:
+    return f"{seconds / than:.2f}x {what} ({than:.1f} s)" if seconds and than else otherwise
 
 
 def main(experiments: list[str], record: bool, against: str | None) -> None:
@@ -82,11 +82,11 @@ def main(experiments: list[str], record: bool, against: str | None) -> None:
             last = known[-1]["seconds"] if known else None
             times = side_by_side(experiment, old, old_first=i % 2 == 0) if old else {"new": time_to_target(experiment)}
             seconds = times["new"]
-            beside = f"   {ratio(seconds, times['old'], f'commit {against}')}" if old else ""
-            print(
-                f"  {experiment:24s} {seconds or float('nan'):7.1f} s   {ratio(seconds, last, 'the record')}{beside}",
-                flush=True,
-            )
+            columns = [f"{experiment:24s} {seconds or float('nan'):7.1f} s"]
+            columns.append(ratio(seconds, last, "the record", "no record on this machine"))
+            if old:
+                columns.append(ratio(seconds, times["old"], f"commit {against}", f"none at commit {against}"))
+            print("  " + "   ".join(columns), flush=True)
             for side in ("old", "new"):  # the new last: the last one kept is the record
                 if record and times.get(side):
                     made = commit(against if side == "old" else "HEAD")

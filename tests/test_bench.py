@@ -140,7 +140,7 @@ def test_side_by_side_records_the_old_commit_then_the_new_and_says_the_ratio(mon
     records.main(["speedrun_gpt", "speedrun_dcgan"], record=True, against="HEAD")
     assert ran == [tmp_path, records.REPO, records.REPO]  # alternating: the old first, then the new first
     lines = capsys.readouterr().out.splitlines()
-    assert "0.50x commit HEAD (20.0 s)" in lines[1] and "no commit HEAD" in lines[2]
+    assert "0.50x commit HEAD (20.0 s)" in lines[1] and "none at commit HEAD" in lines[2]
     kept = json.loads((tmp_path / "records.json").read_text())
     assert [(entry["experiment"], entry["seconds"]) for entry in kept] == [
         ("speedrun_gpt", 20.0),

@@ -394,7 +394,7 @@ def validate_at(run: Run, target: Target | None) -> tuple[tuple[int, dict], Hit 
     every process agrees whether the target is reached and early stopping is exhausted."""
     state, main = run.state, distributed.is_main()
     with state.clock.validating():
-        metrics = validate(run.task, run.eval_model, run.writer, state.step, run.autocast) if main else {}
+        metrics = validate(run) if main else {}
         if main and state.early and state.early.update(metrics, state.step):
             save_best(run.run_dir / BEST_NAME, state.model, state.step, state.early)
     reaching = bool(target and metrics and target.reached(metrics))
@@ -448,12 +448,14 @@ def open_writer(run_dir: Path, step: int):
     return SummaryWriter(str(run_dir), purge_step=step or None)
 
 
-def validate(task: Task, model, writer, step: int, autocast) -> dict[str, float]:
-    """A validation pass (in fp32, so that GPU and CPU records compare) and the task's samples, logged; its
-    metrics."""
+def validate(run: Run) -> dict[str, float]:
+    """A validation pass at the run's step (in fp32, so that GPU and CPU records compare) and, unless
+    trainer.pictures is off, the task's samples, logged; its metrics."""
+    task, model, writer, step = run.task, run.eval_model, run.writer, run.state.step
     metrics = task.evaluate(model, "val")
-    with autocast:
-        task.log_samples(writer, model, step)
+    if run.trainer.pictures:
+        with run.autocast:
+            task.log_samples(writer, model, step)
     for name, value in metrics.items():
         writer.add_scalar(f"val/{name}", value, step)
     return metrics

@@ -211,3 +211,23 @@ def test_matrices_of_one_shape_are_orthogonalised_together_as_each_alone():
     together = orthogonalize_by_shape(matrices, 5)
     for matrix, update in zip(matrices, together, strict=True):
         torch.testing.assert_close(update, orthogonalize(matrix) * 0.2 * max(matrix.shape) ** 0.5, rtol=1e-5, atol=1e-6)
+
+
+def test_each_group_steps_by_its_own_lr_and_rows_as_a_muon_of_it_alone():
+    weights = [
+        torch.nn.Parameter(torch.randn(shape, generator=torch.Generator().manual_seed(i)))
+        for i, shape in enumerate([(8, 12), (24, 8)])
+    ]
+    grads = [torch.randn_like(w) for w in weights]
+    alone = []
+    for weight, grad, lr, rows in zip(weights, grads, (1.0, 0.5), (None, (12, 12)), strict=True):
+        copy = torch.nn.Parameter(weight.detach().clone())
+        copy.grad = grad.clone()
+        Muon([{"params": [copy], "rows": rows}], lr=lr, weight_decay=0.1).step()
+        alone.append(copy.detach())
+    for weight, grad in zip(weights, grads, strict=True):
+        weight.grad = grad
+    groups = [{"params": [weights[0]], "rows": None}, {"params": [weights[1]], "rows": (12, 12), "lr": 0.5}]
+    Muon(groups, lr=1.0, weight_decay=0.1).step()
+    for weight, expected in zip(weights, alone, strict=True):
+        torch.testing.assert_close(weight.detach(), expected, rtol=1e-5, atol=1e-6)

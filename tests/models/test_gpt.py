@@ -169,6 +169,19 @@ def test_a_language_model_learns_and_logs_samples(tmp_path):
     assert {"samples/generated/text_summary", "test/generated/text_summary"} <= set(events.Tags()["tensors"])
 
 
+def test_without_pictures_no_samples_reach_tensorboard_but_the_report_keeps_one(tmp_path):
+    """trainer.pictures=false (the speedruns and claims): no samples at the validation passes or the end."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    corpus = f"data.path={write_text(tmp_path / 'corpus.txt')}"
+    results = run(compose_config(*LM_RUN, corpus, *QUICK, "trainer.steps=6", "trainer.pictures=false"), tmp_path)
+    assert results["report"].startswith("  sample:\n    ")
+    events = EventAccumulator(str(tmp_path), size_guidance={"tensors": 0})
+    events.Reload()
+    assert "val/loss" in events.Tags()["scalars"]
+    assert not [tag for tag in events.Tags()["tensors"] if tag.endswith("generated/text_summary")]
+
+
 def test_a_resumed_language_model_run_reproduces_the_uninterrupted_one(tmp_path):
     corpus = f"data.path={write_text(tmp_path / 'corpus.txt')}"
     overrides = [*LM_RUN, corpus, *QUICK, "trainer.steps=16", "model.dropout=0.1"]
