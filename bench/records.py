@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from io import BytesIO
 from pathlib import Path
 
@@ -51,24 +52,39 @@ def checkout(rev: str, into: Path) -> Path:
     return into
 
 
-def time_to_target(experiment: str, repo: Path = REPO) -> float | None:
-    """Seconds of training until the experiment's target, or None if it did not reach it."""
+def speedrun(experiment: str, repo: Path = REPO) -> dict:
+    """The run's seconds of training until the experiment's target and steps there (absent if it did not reach
+    it), and its whole command's seconds."""
     with tempfile.TemporaryDirectory() as run_dir:
         command = [sys.executable, "train.py", f"experiment={experiment}", "trainer.progress=false"]
+        began = time.perf_counter()
         subprocess.run([*command, f"hydra.run.dir={run_dir}"], cwd=repo, check=True, stdout=subprocess.DEVNULL)
-        return json.loads(Path(run_dir, "metrics.json").read_text()).get("time_to_target_s")
+        wall = time.perf_counter() - began
+        metrics = json.loads(Path(run_dir, "metrics.json").read_text())
+    reached = (
+        {"seconds": metrics["time_to_target_s"], "steps": metrics["steps_to_target"]}
+        if metrics.get("time_to_target_s")
+        else {}
+    )
+    return {**reached, "wall": round(wall, 1)}
 
 
-def side_by_side(experiment: str, old: Path, old_first: bool) -> dict[str, float | None]:
-    """The experiment's time to target here ("new") and at the old commit ("old", None where it has no such
-    experiment), the two in the order given."""
+def side_by_side(experiment: str, old: Path, old_first: bool) -> dict[str, dict]:
+    """The experiment's runs here ("new") and at the old commit ("old", {} where it has no such experiment), the
+    two in the order given."""
     runs = {"old": old, "new": REPO} if old_first else {"new": REPO, "old": old}
     has = {name: (repo / "configs" / "experiment" / f"{experiment}.yaml").exists() for name, repo in runs.items()}
-    return {name: time_to_target(experiment, repo) if has[name] else None for name, repo in runs.items()}
+    return {name: speedrun(experiment, repo) if has[name] else {} for name, repo in runs.items()}
 
 
-def ratio(seconds: float | None, than: float | None, what: str, otherwise: str) -> str:
-    return f"{seconds / than:.2f}x {what} ({than:.1f} s)" if seconds and than else otherwise
+def described(result: dict) -> str:
+    if "seconds" not in result:
+        return "target not reached" if result else "no such speedrun"
+    return f"{result['seconds']:6.1f} s, {result['steps']:5d} steps, {result['wall']:6.1f} s whole"
+
+
+def ratio(seconds: float | None, than: float | None, what: str) -> str:
+    return f"{seconds / than:.2f}x {what}" if seconds and than else f"nothing to compare with {what}"
 
 
 def main(experiments: list[str], record: bool, against: str | None) -> None:
@@ -79,25 +95,19 @@ def main(experiments: list[str], record: bool, against: str | None) -> None:
         old = checkout(against, Path(scratch)) if against else None
         for i, experiment in enumerate(experiments):
             known = [r for r in records if r["experiment"] == experiment and same_machine(r, name, gflops)]
-            last = known[-1]["seconds"] if known else None
-            times = side_by_side(experiment, old, old_first=i % 2 == 0) if old else {"new": time_to_target(experiment)}
-            seconds = times["new"]
-            columns = [f"{experiment:24s} {seconds or float('nan'):7.1f} s"]
-            columns.append(ratio(seconds, last, "the record", "no record on this machine"))
+            runs = side_by_side(experiment, old, old_first=i % 2 == 0) if old else {"new": speedrun(experiment)}
+            seconds = runs["new"].get("seconds")
+            columns = [f"{experiment:22s} {described(runs['new'])}"]
+            columns.append(ratio(seconds, known[-1]["seconds"] if known else None, "the record"))
             if old:
-                columns.append(ratio(seconds, times["old"], f"commit {against}", f"none at commit {against}"))
-            print("  " + "   ".join(columns), flush=True)
+                columns += [ratio(seconds, runs["old"].get("seconds"), "the old"), f"old: {described(runs['old'])}"]
+            print("  " + " | ".join(columns), flush=True)
             for side in ("old", "new"):  # the new last: the last one kept is the record
-                if record and times.get(side):
+                if record and runs.get(side, {}).get("seconds"):
+                    kept = {"seconds": runs[side]["seconds"], "steps": runs[side]["steps"]}
                     made = commit(against if side == "old" else "HEAD")
                     records.append(
-                        {
-                            "experiment": experiment,
-                            "machine": name,
-                            "gflops": round(gflops),
-                            "seconds": times[side],
-                            "commit": made,
-                        }
+                        {"experiment": experiment, "machine": name, "gflops": round(gflops), **kept, "commit": made}
                     )
     if record:
         RECORDS.write_text(json.dumps(records, indent=2) + "\n")

@@ -126,24 +126,26 @@ def test_an_old_commit_runs_its_own_code_not_the_installed_package(tmp_path):
 def test_side_by_side_records_the_old_commit_then_the_new_and_says_the_ratio(monkeypatch, tmp_path, capsys):
     ran = []
 
-    def time_to_target(experiment, repo=records.REPO):
+    def speedrun(experiment, repo=records.REPO):
         ran.append(repo)
-        return 10.0 if repo == records.REPO else 20.0
+        new = repo == records.REPO
+        return {"seconds": 10.0 if new else 20.0, "steps": 300 if new else 500, "wall": 15.0 if new else 25.0}
 
     (tmp_path / "configs" / "experiment").mkdir(parents=True)
     (tmp_path / "configs" / "experiment" / "speedrun_gpt.yaml").touch()  # the old commit has GPT's speedrun only
     monkeypatch.setattr(records, "checkout", lambda rev, into: tmp_path)
-    monkeypatch.setattr(records, "time_to_target", time_to_target)
+    monkeypatch.setattr(records, "speedrun", speedrun)
     monkeypatch.setattr(records, "machine", lambda: "a CPU")
     monkeypatch.setattr(records, "matmul_gflops", lambda: 100.0)
     monkeypatch.setattr(records, "RECORDS", tmp_path / "records.json")
     records.main(["speedrun_gpt", "speedrun_dcgan"], record=True, against="HEAD")
     assert ran == [tmp_path, records.REPO, records.REPO]  # alternating: the old first, then the new first
-    lines = capsys.readouterr().out.splitlines()
-    assert "0.50x commit HEAD (20.0 s)" in lines[1] and "none at commit HEAD" in lines[2]
+    gpt, dcgan = capsys.readouterr().out.splitlines()[1:]
+    assert "10.0 s,   300 steps,   15.0 s whole | nothing to compare with the record | 0.50x the old" in gpt
+    assert "old:   20.0 s,   500 steps,   25.0 s whole" in gpt and "old: no such speedrun" in dcgan
     kept = json.loads((tmp_path / "records.json").read_text())
-    assert [(entry["experiment"], entry["seconds"]) for entry in kept] == [
-        ("speedrun_gpt", 20.0),
-        ("speedrun_gpt", 10.0),
-        ("speedrun_dcgan", 10.0),
+    assert [(entry["experiment"], entry["seconds"], entry["steps"]) for entry in kept] == [
+        ("speedrun_gpt", 20.0, 500),
+        ("speedrun_gpt", 10.0, 300),
+        ("speedrun_dcgan", 10.0, 300),
     ]
