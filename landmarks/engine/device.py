@@ -55,8 +55,8 @@ def keep_freed_memory() -> None:
     again: allocating and freeing eight 1 MB tensors faults 2,016 of their 2,048 pages in again each time, and none
     once freed memory is kept (tests/engine/test_host_memory.py). As PyTorch's CPU tuning guide does with jemalloc
     or TCMalloc, keep it: blocks up to 32 MB (glibc's largest threshold) come from the heap, which is never
-    trimmed. 5-20% off the CPU speedruns' steps (docs/speedruns.md). Where the C library is not glibc (macOS,
-    musl), nothing changes."""
+    trimmed (the process holds on to its peak, as PyTorch's GPU caching allocator does). 5-20% off the CPU
+    speedruns' steps (docs/speedruns.md). Where the C library is not glibc (macOS, musl), nothing changes."""
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
