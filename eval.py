@@ -107,13 +107,14 @@ def evaluate(path: str, attack: tuple | None = None, trust_code: bool = False) -
     from landmarks.build import build_model, build_task
     from landmarks.config import validate
     from landmarks.engine.checkpoint import BEST_NAME, load_checkpoint, load_safely, resolve_checkpoint
-    from landmarks.engine.device import pick_device
+    from landmarks.engine.device import configure, pick_device
 
     checkpoint = resolve_checkpoint(path)
     state = load_checkpoint(checkpoint)
     cfg = OmegaConf.create(state["config"])
     run = validate(cfg)
     device = pick_device(run.trainer.device)
+    configure(device, run.trainer.precision)  # as the run's final evaluation was: TF32 or not, freed memory kept
     task = build_task(run, device, trust_code)
     model = build_model(run, task, device, trust_code, source=checkpoint)
     best = checkpoint.parent / BEST_NAME  # under early stopping: the weights the run's report evaluated

@@ -62,13 +62,18 @@ def test_a_dir_that_is_not_a_run_is_a_clear_error(tmp_path):
         load_run(tmp_path)
 
 
-def test_eval_py_evaluates_in_the_loops_precision_and_gives_its_test_metrics(tiny_fashion_mnist, tmp_path):
-    """A bf16 run (autocast in training) is tested in fp32 by the loop; eval.py must not evaluate it in bf16."""
+def test_eval_py_evaluates_in_the_loops_precision_and_gives_its_test_metrics(tiny_fashion_mnist, tmp_path, monkeypatch):
+    """A bf16 run (autocast in training) is tested in fp32 by the loop; eval.py must not evaluate it in bf16, and
+    configures the device as the run did (on a GPU, whether fp32 matmuls use TF32)."""
     from eval import evaluate
+    from landmarks.engine import device
 
     quick = ["trainer.precision=bf16", "trainer.max_steps=2", "trainer.eval_every=0", "data.test_size=64"]
     results = run(compose_config(*tiny_run_overrides(tiny_fashion_mnist, *quick)), tmp_path)
+    configured = []
+    monkeypatch.setattr(device, "configure", lambda *args: configured.append(args))
     row = evaluate(str(tmp_path))
+    assert configured == [(torch.device("cpu"), "bf16")]
     assert row["test/loss"] == f"{results['test/loss']:.4f}" and row["test/acc"] == f"{results['test/acc']:.4f}"
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["test/loss"] == results["test/loss"]  # to the last digit
