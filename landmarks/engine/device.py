@@ -52,7 +52,7 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt's parameters (glibc's mal
 def keep_freed_memory() -> None:
     """glibc's malloc gives large freed blocks back to the operating system (a block over its threshold is a mapping
     of its own, and the heap's free top is trimmed), so that every step's activations are fresh pages that fault in
-    again: allocating and freeing eight 1 MB tensors faults 2,016 of their 2,048 pages in again each time, and none
+    again: allocating and freeing eight 1 MB tensors faults 1,760-2,016 of their 2,048 pages in again each time, none
     once freed memory is kept (tests/engine/test_host_memory.py). As PyTorch's CPU tuning guide does with jemalloc
     or TCMalloc, keep it: blocks up to 32 MB (glibc's largest threshold) come from the heap, which is never
     trimmed (the process holds on to its peak, as PyTorch's GPU caching allocator does). 5-20% off the CPU
