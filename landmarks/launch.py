@@ -161,13 +161,14 @@ def final_report(run, results: dict, device, run_dir: Path) -> str:
 
 
 def add_to_metrics(run_dir: Path, values: dict) -> None:
-    """metrics.json with `values` added, written whole again (a new file moved over the old: never half-written)."""
+    """metrics.json with `values` added, written whole again by the checkpoints' atomic write (never half-written)."""
     import json
 
+    from landmarks.engine.checkpoint import atomic_write
+
     path = run_dir / "metrics.json"
-    saved = json.loads(path.read_text())
-    path.with_suffix(".tmp").write_text(json.dumps({**saved, **values}, indent=2))
-    path.with_suffix(".tmp").replace(path)
+    merged = {**json.loads(path.read_text()), **values}
+    atomic_write(path, lambda temporary: temporary.write_text(json.dumps(merged, indent=2)))
 
 
 def describe_split(split: dict[str, float]) -> str:
