@@ -91,6 +91,7 @@ def main(experiments: list[str], record: bool, against: str | None) -> None:
     name, gflops = machine(), matmul_gflops()
     records = json.loads(RECORDS.read_text()) if RECORDS.exists() else []
     print(f"{name}, best fp32 matmul {gflops:.0f} GFLOP/s" + (f"; beside commit {against}" if against else ""))
+    commits = {"old": commit(against) if against else None, "new": commit("HEAD")}  # what each side ran
     with tempfile.TemporaryDirectory() as scratch:
         old = checkout(against, Path(scratch)) if against else None
         for i, experiment in enumerate(experiments):
@@ -104,11 +105,8 @@ def main(experiments: list[str], record: bool, against: str | None) -> None:
             print("  " + " | ".join(columns), flush=True)
             for side in ("old", "new"):  # the new last: the last one kept is the record
                 if record and runs.get(side, {}).get("seconds"):
-                    kept = {"seconds": runs[side]["seconds"], "steps": runs[side]["steps"]}
-                    made = commit(against if side == "old" else "HEAD")
-                    records.append(
-                        {"experiment": experiment, "machine": name, "gflops": round(gflops), **kept, "commit": made}
-                    )
+                    kept = {"seconds": runs[side]["seconds"], "steps": runs[side]["steps"], "commit": commits[side]}
+                    records.append({"experiment": experiment, "machine": name, "gflops": round(gflops), **kept})
     if record:
         RECORDS.write_text(json.dumps(records, indent=2) + "\n")
 
