@@ -9,13 +9,11 @@ the final evaluation, the pictures and samples, the writing; "exit" is what the 
     python bench/cold_start.py gpt trainer.max_steps=1   # with overrides: the start-up alone
 """
 
-import json
 import subprocess
 import sys
-import tempfile
 import time
 
-from common import REPO, machine
+from common import REPO, machine, train_command
 
 SPEEDRUNS = ("gpt", "resnet", "alexnet", "vit", "transformer", "seq2seq", "bert", "dcgan", "ddpm")
 
@@ -32,10 +30,8 @@ def main(args: list[str]) -> None:
     print(f"{machine()}; `python -c 'import torch'` {timed([sys.executable, '-c', 'import torch']):.1f} s\n")
     rows = []
     for name in names:
-        with tempfile.TemporaryDirectory() as run_dir:
-            command = [sys.executable, "train.py", f"experiment=speedrun_{name}", *overrides]
-            whole = timed([*command, "trainer.progress=false", f"hydra.run.dir={run_dir}"])
-            split = json.load(open(f"{run_dir}/metrics.json"))["wall_split_s"]
+        metrics, whole = train_command([f"experiment=speedrun_{name}", *overrides])
+        split = metrics["wall_split_s"]
         rows.append({"speedrun": name, "whole command": whole, **split, "exit": whole - sum(split.values())})
         print(f"{name}: {whole:.1f} s", file=sys.stderr, flush=True)
     columns = list(dict.fromkeys(column for row in rows for column in row))

@@ -3,7 +3,9 @@ that a machine whose speed drifts, as shared CPUs and GPU clocks do, slows both 
 round is kept), and the Landmarks side of a comparison: a config composed as train.py composes it, and
 the loop's own timing."""
 
+import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +41,17 @@ def interleaved_seconds(
             synchronize(device)
             seconds[name].append(measured if measured is not None else time.perf_counter() - start)
     return {name: statistics.median(values) for name, values in seconds.items()}
+
+
+def train_command(args: list[str], repo: Path = REPO) -> tuple[dict, float]:
+    """`python train.py *args` as a user runs it, from `repo` (another commit's files: bench/records.py), in a
+    temporary run dir: its metrics.json and the whole command's seconds as the shell saw them."""
+    with tempfile.TemporaryDirectory() as run_dir:
+        command = [sys.executable, "train.py", *args, "trainer.progress=false", f"hydra.run.dir={run_dir}"]
+        start = time.perf_counter()
+        subprocess.run(command, cwd=repo, check=True, stdout=subprocess.DEVNULL)
+        whole = time.perf_counter() - start
+        return json.loads(Path(run_dir, "metrics.json").read_text()), whole
 
 
 def machine() -> str:

@@ -12,15 +12,13 @@ which goes first), which is how a record from another machine is carried over to
 import argparse
 import json
 import subprocess
-import sys
 import tarfile
 import tempfile
-import time
 from io import BytesIO
 from pathlib import Path
 
 import torch
-from common import REPO, machine
+from common import REPO, machine, train_command
 
 RECORDS = Path(__file__).with_name("records.json")
 
@@ -55,18 +53,13 @@ def checkout(rev: str, into: Path) -> Path:
 def speedrun(experiment: str, repo: Path = REPO) -> dict:
     """The run's seconds of training until the experiment's target and steps there (absent if it did not reach
     it), and its whole command's seconds."""
-    with tempfile.TemporaryDirectory() as run_dir:
-        command = [sys.executable, "train.py", f"experiment={experiment}", "trainer.progress=false"]
-        began = time.perf_counter()
-        subprocess.run([*command, f"hydra.run.dir={run_dir}"], cwd=repo, check=True, stdout=subprocess.DEVNULL)
-        wall = time.perf_counter() - began
-        metrics = json.loads(Path(run_dir, "metrics.json").read_text())
+    metrics, whole = train_command([f"experiment={experiment}"], repo)
     reached = (
         {"seconds": metrics["time_to_target_s"], "steps": metrics["steps_to_target"]}
         if metrics.get("time_to_target_s")
         else {}
     )
-    return {**reached, "wall": round(wall, 1)}
+    return {**reached, "wall": round(whole, 1)}
 
 
 def side_by_side(experiment: str, old: Path, old_first: bool) -> dict[str, dict]:
