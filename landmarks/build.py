@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 
 from landmarks.config import RunConfig, validate
 from landmarks.datasets import REPO_ROOT
+from landmarks.engine.batch_norm import narrow_batch_norms
 from landmarks.engine.flops import device_name
 from landmarks.export import Pretrained, read_pretrained
 from landmarks.instantiate import instantiate
@@ -84,8 +85,9 @@ def build_model(
 
 def laid_out(model: torch.nn.Module, channels_last: bool) -> torch.nn.Module:
     """The model in the memory layout its run trained and evaluated in (data.channels_last for convnets): the
-    same layout gives the same numbers to the last digit."""
-    return model.to(memory_format=torch.channels_last) if channels_last else model
+    same layout gives the same numbers to the last digit. Channels-last batch norms of few channels get their
+    backward by formula on the CPU (landmarks/engine/batch_norm.py: PyTorch's kernel is 2-6x slower there)."""
+    return narrow_batch_norms(model.to(memory_format=torch.channels_last)) if channels_last else model
 
 
 def environment() -> dict:
