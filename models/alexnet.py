@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 from .inputs import check_image_size, check_images
 from .registry import register_model
@@ -30,7 +31,9 @@ class LocalResponseNorm(nn.Module):
     (zero channels beyond the ends). The paper's alpha multiplies the sum itself (nn.LocalResponseNorm
     divides it by n). The window sum is a 1x1 convolution with a fixed banded 0/1 matrix and the power is
     exp(-beta log d): on CPU faster than either a channel unfold with pow or nn.LocalResponseNorm's pooling
-    (measured in docs/recipes.md). (B, channels, H, W) -> same."""
+    (measured in docs/recipes.md). The backward is the formula's derivative (`_LRN`): fewer passes over
+    memory than autograd's chain of element-wise steps (the AlexNet speedrun's step on 2 CPU cores: 46 -> 39
+    ms). (B, channels, H, W) -> same."""
 
     def __init__(self, channels: int, n: int = 5, k: float = 2.0, alpha: float = 1e-4, beta: float = 0.75):
         super().__init__()
@@ -40,13 +43,32 @@ class LocalResponseNorm(nn.Module):
         self.register_buffer("window", window.float()[:, :, None, None], persistent=False)  # (C, C, 1, 1)
 
     def forward(self, a: torch.Tensor) -> torch.Tensor:
-        d = self.k + self.alpha * F.conv2d(a.square(), self.window)  # (B, C, H, W)
-        return a * torch.exp(-self.beta * torch.log(d))
+        return _LRN.apply(a, self.window, self.k, self.alpha, self.beta)
 
     def train_flops(self, a: torch.Tensor) -> int:
         """What the window sum computes, for MFU (landmarks/engine/flops.py), not the banded matrix's C x C products:
         n multiply-adds per element forward and as many backward, as a width-n convolution would be counted."""
         return 2 * 2 * self.n * a.numel()
+
+
+class _LRN(torch.autograd.Function):
+    """LocalResponseNorm's formula, with d = k + alpha W a^2 and p = d^-beta (b = a p), and its derivative:
+    dL/da = g p - 2 alpha beta a W^T (g b / d), W^T the window's transpose over the channels."""
+
+    @staticmethod
+    def forward(ctx, a, window, k: float, alpha: float, beta: float):
+        d = F.conv2d(a.square(), window).mul_(alpha).add_(k)
+        p = d.log().mul_(-beta).exp_()
+        ctx.save_for_backward(a, p, d, window)
+        ctx.alpha_beta = alpha * beta
+        return a * p
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        a, p, d, window = ctx.saved_tensors
+        spread = F.conv2d(g * a * p / d, window.transpose(0, 1))
+        return (g * p).addcmul_(a, spread, value=-2 * ctx.alpha_beta), None, None, None, None
 
 
 ACTIVATIONS = {"relu": lambda: nn.ReLU(inplace=True), "tanh": nn.Tanh}

@@ -16,6 +16,15 @@ def test_local_response_norm_is_the_papers_formula():
     torch.testing.assert_close(ours[:, i], a[:, i] / (2.0 + 1e-4 * a[:, 1:6].square().sum(1)) ** 0.75)
 
 
+@pytest.mark.parametrize("n", [5, 4])  # 4: a window one channel longer below than above, W not symmetric
+def test_local_response_norm_backward_is_the_formulas_derivative(n):
+    torch.manual_seed(0)
+    a = (torch.randn(2, 7, 3, 3, dtype=torch.float64) * 10).requires_grad_()
+    norm = LocalResponseNorm(a.shape[1], n=n, alpha=1e-2).double()
+    assert torch.autograd.gradcheck(norm, (a,))
+    assert torch.autograd.gradcheck(norm, (a.to(memory_format=torch.channels_last).detach().requires_grad_(),))
+
+
 def test_paper_network_has_its_layers_and_sizes():
     model = create_model("alexnet")
     convs = [m for m in model.features if isinstance(m, torch.nn.Conv2d)]
