@@ -86,7 +86,7 @@ def build_model(
 def laid_out(model: torch.nn.Module, channels_last: bool) -> torch.nn.Module:
     """The model in the memory layout its run trained and evaluated in (data.channels_last for convnets): the
     same layout gives the same numbers to the last digit. Channels-last batch norms of few channels get their
-    backward by formula on the CPU (landmarks/engine/batch_norm.py: PyTorch's kernel is 2-6x slower there)."""
+    backward by formula on the CPU (landmarks/engine/batch_norm.py: PyTorch's kernel is 3-6x slower there)."""
     return narrow_batch_norms(model.to(memory_format=torch.channels_last)) if channels_last else model
 
 

@@ -1,6 +1,6 @@
 """Batch norm's backward pass by its formula, for the narrow channels-last layers that PyTorch's CPU kernel is slow on.
 
-PyTorch's CPU backward of a channels-last batch norm runs 2-6x slower than on the same maps in NCHW when a layer
+PyTorch's CPU backward of a channels-last batch norm runs 3-6x slower than on the same maps in NCHW when a layer
 has fewer than 32 channels other than 16 (torch 2.14, 2-core Intel Xeon, forward and backward of 128 maps of
 28 x 28: 24 channels 11.0 ms, NCHW 3.7 ms; 16 channels 2.3 ms; docs/speedruns.md). `narrow_batch_norms` swaps
 such layers of a channels-last model for `NarrowBatchNorm2d`: the same parameters and buffers, the same forward
