@@ -67,7 +67,8 @@ class _LRN(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, g):
         a, p, d, window = ctx.saved_tensors
-        spread = F.conv2d(g * a * p / d, window.transpose(0, 1))
+        per_d = g * a * p / d  # in the forward's precision: bf16 under autocast, where the window stays fp32
+        spread = F.conv2d(per_d, window.transpose(0, 1).to(per_d.dtype))
         return (g * p).addcmul_(a, spread, value=-2 * ctx.alpha_beta), None, None, None, None
 
 

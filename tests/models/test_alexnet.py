@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from landmarks.models import create_model
 from landmarks.models.alexnet import LocalResponseNorm
 
@@ -23,6 +24,19 @@ def test_local_response_norm_backward_is_the_formulas_derivative(n):
     norm = LocalResponseNorm(a.shape[1], n=n, alpha=1e-2).double()
     assert torch.autograd.gradcheck(norm, (a,))
     assert torch.autograd.gradcheck(norm, (a.to(memory_format=torch.channels_last).detach().requires_grad_(),))
+
+
+def test_local_response_norm_trains_under_bf16_autocast():
+    torch.manual_seed(0)
+    a = (torch.randn(2, 7, 3, 3) * 10).requires_grad_()
+    norm = LocalResponseNorm(a.shape[1], alpha=1e-2)
+    norm(a).sum().backward()
+    exact, a.grad = a.grad, None
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = norm(F.conv2d(a, torch.eye(7)[:, :, None, None]))  # a bf16 map, as after a convolution
+    assert out.dtype == torch.bfloat16
+    out.float().sum().backward()
+    torch.testing.assert_close(a.grad, exact, rtol=0.05, atol=0.05)
 
 
 def test_paper_network_has_its_layers_and_sizes():
