@@ -38,7 +38,8 @@ def test_training_steps_match_pytorch(momentum):
         assert grads[1][1].is_contiguous(memory_format=torch.channels_last)
     for name, buffer in reference.named_buffers():
         torch.testing.assert_close(narrow.get_buffer(name), buffer, msg=name)
-    narrow.eval(), reference.eval()
+    narrow.eval()
+    reference.eval()
     torch.testing.assert_close(narrow(x), reference(x), rtol=0, atol=0)
 
 
