@@ -17,13 +17,16 @@ def begin(started: float | None = None) -> None:
 
 def process_started() -> float | None:
     """This process's start as a perf_counter reading, so that a split from it counts the interpreter's start and
-    the imports too: Linux's /proc/self/stat (in clock ticks since boot); None elsewhere."""
+    the imports too: Linux's /proc/self/stat (in clock ticks since boot); None elsewhere, and None where the process
+    is older than its own CPU time by more than a second: a shell that exec'd Python after other commands (`bash -c
+    "pip install -e . && python train.py"` does, keeping its start time) would count their minutes as imports."""
     try:
         ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
         age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, AttributeError, IndexError):
         return None
-    return time.perf_counter() - age
+    cpu = os.times()
+    return time.perf_counter() - age if age < cpu.user + cpu.system + 1.0 else None
 
 
 def lap(name: str) -> None:
